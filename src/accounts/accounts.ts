@@ -1,0 +1,140 @@
+import crypto from 'node:crypto';
+import type { Knex } from 'knex';
+
+/** A local account: the stable `sub` of every token issued for this person. */
+export interface Account {
+  id: string;
+  email: string | null;
+  emailVerified: boolean;
+  name: string | null;
+  givenName: string | null;
+  familyName: string | null;
+  claims: Record<string, unknown>;
+  hasPassword: boolean;
+  disabled: boolean;
+  createdAt: Date;
+  lastLoginAt: Date | null;
+}
+
+interface AccountRow {
+  id: string;
+  email: string | null;
+  email_verified: boolean;
+  name: string | null;
+  given_name: string | null;
+  family_name: string | null;
+  password_hash: string | null;
+  claims: Record<string, unknown>;
+  disabled: boolean;
+  created_at: Date;
+  updated_at: Date;
+  last_login_at: Date | null;
+}
+
+/** Fields a new account may start with. */
+export interface NewAccount {
+  email?: string | null;
+  emailVerified?: boolean;
+  name?: string | null;
+  givenName?: string | null;
+  familyName?: string | null;
+  passwordHash?: string | null;
+  claims?: Record<string, unknown>;
+}
+
+const toAccount = (row: AccountRow): Account => ({
+  id: row.id,
+  email: row.email,
+  emailVerified: row.email_verified,
+  name: row.name,
+  givenName: row.given_name,
+  familyName: row.family_name,
+  claims: row.claims,
+  hasPassword: row.password_hash !== null,
+  disabled: row.disabled,
+  createdAt: row.created_at,
+  lastLoginAt: row.last_login_at,
+});
+
+/** Thrown when a local account with that email already exists. */
+export class DuplicateEmailError extends Error {
+  readonly code = 'email_taken';
+  constructor(email: string) {
+    super(`an account with a password already uses ${email}`);
+  }
+}
+
+/** Stores local accounts. */
+export class AccountRepository {
+  readonly #db: Knex;
+
+  constructor(db: Knex) {
+    this.#db = db;
+  }
+
+  /** Creates an account with a new UUID. */
+  async create(input: NewAccount, trx: Knex = this.#db): Promise<Account> {
+    try {
+      const [row] = await trx('accounts')
+        .insert({
+          id: crypto.randomUUID(),
+          email: input.email ?? null,
+          email_verified: input.emailVerified ?? false,
+          name: input.name ?? null,
+          given_name: input.givenName ?? null,
+          family_name: input.familyName ?? null,
+          password_hash: input.passwordHash ?? null,
+          claims: JSON.stringify(input.claims ?? {}),
+        })
+        .returning<AccountRow[]>('*');
+      return toAccount(row!);
+    } catch (error) {
+      if ((error as { code?: string }).code === '23505' && input.email) throw new DuplicateEmailError(input.email);
+      throw error;
+    }
+  }
+
+  /** One account by id. */
+  async get(id: string, trx: Knex = this.#db): Promise<Account | undefined> {
+    if (!/^[0-9a-f-]{36}$/i.test(id)) return undefined;
+    const row = await trx('accounts').where({ id }).first<AccountRow | undefined>();
+    return row && toAccount(row);
+  }
+
+  /** The password account for an email (case-insensitive), with its hash, for sign-in. */
+  async findLocalByEmail(email: string): Promise<{ account: Account; passwordHash: string } | undefined> {
+    const row = await this.#db('accounts')
+      .whereRaw('lower(email) = lower(?)', [email])
+      .whereNotNull('password_hash')
+      .first<AccountRow | undefined>();
+    return row ? { account: toAccount(row), passwordHash: row.password_hash! } : undefined;
+  }
+
+  /** Accounts whose email matches (case-insensitive), paged by id. */
+  async list(options: { email?: string; limit: number; afterId?: string }): Promise<Account[]> {
+    const q = this.#db('accounts').orderBy('id').limit(options.limit);
+    if (options.email) q.whereRaw('lower(email) = lower(?)', [options.email]);
+    if (options.afterId) q.where('id', '>', options.afterId);
+    return (await q.select<AccountRow[]>()).map(toAccount);
+  }
+
+  /** Updates profile fields; only the ones given change. */
+  async update(id: string, changes: NewAccount & { disabled?: boolean }, trx: Knex = this.#db): Promise<Account | undefined> {
+    const patch: Record<string, unknown> = { updated_at: trx.fn.now() };
+    if (changes.email !== undefined) patch.email = changes.email;
+    if (changes.emailVerified !== undefined) patch.email_verified = changes.emailVerified;
+    if (changes.name !== undefined) patch.name = changes.name;
+    if (changes.givenName !== undefined) patch.given_name = changes.givenName;
+    if (changes.familyName !== undefined) patch.family_name = changes.familyName;
+    if (changes.passwordHash !== undefined) patch.password_hash = changes.passwordHash;
+    if (changes.claims !== undefined) patch.claims = JSON.stringify(changes.claims);
+    if (changes.disabled !== undefined) patch.disabled = changes.disabled;
+    const [row] = await trx('accounts').where({ id }).update(patch).returning<AccountRow[]>('*');
+    return row && toAccount(row);
+  }
+
+  /** Records a successful sign-in. */
+  async touchLogin(id: string): Promise<void> {
+    await this.#db('accounts').where({ id }).update({ last_login_at: this.#db.fn.now() });
+  }
+}

@@ -1,0 +1,32 @@
+import type { Account, AccountRepository } from './accounts.ts';
+import { verifyAgainstDecoy, verifyPassword } from './passwords.ts';
+import type { LoginThrottle } from './throttle.ts';
+
+/** The outcome of a password sign-in. */
+export type LocalLoginResult =
+  | { outcome: 'success'; account: Account }
+  | { outcome: 'failure' }
+  | { outcome: 'throttled'; retryAfterSeconds: number };
+
+/**
+ * Checks an email and password. Unknown email, wrong password and disabled account look the
+ * same and take the same time; repeated failures are throttled per account and per IP.
+ */
+export async function signInWithPassword(
+  deps: { accounts: AccountRepository; throttle: LoginThrottle },
+  input: { email: string; password: string; ip: string },
+): Promise<LocalLoginResult> {
+  const keys = [`account:${input.email.trim().toLowerCase()}`, `ip:${input.ip}`];
+  const retryAfterSeconds = await deps.throttle.retryAfterSeconds(keys);
+  if (retryAfterSeconds > 0) return { outcome: 'throttled', retryAfterSeconds };
+
+  const found = await deps.accounts.findLocalByEmail(input.email.trim());
+  const valid = found ? await verifyPassword(input.password, found.passwordHash) : await verifyAgainstDecoy(input.password);
+  if (!found || !valid || found.account.disabled) {
+    await deps.throttle.recordFailure(keys);
+    return { outcome: 'failure' };
+  }
+  await deps.throttle.reset([keys[0]!]);
+  await deps.accounts.touchLogin(found.account.id);
+  return { outcome: 'success', account: found.account };
+}

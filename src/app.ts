@@ -1,0 +1,251 @@
+import crypto from 'node:crypto';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import express, { type Express } from 'express';
+import helmet from 'helmet';
+import type { Knex } from 'knex';
+import { AccountRepository } from './accounts/accounts.ts';
+import { LoginThrottle } from './accounts/throttle.ts';
+import type { Config } from './config.ts';
+import { CsrfTokens } from './interaction/csrf.ts';
+import { interactionRoutes, localOnlyLoginPage, pageErrorHandler, type LoginPagePolicy } from './interaction/routes.ts';
+import { createViews, type Views } from './interaction/views.ts';
+import { createLogger, type Logger } from './logger.ts';
+import { createMetrics, type Metrics } from './metrics.ts';
+import { operationsRoutes } from './operations.ts';
+import { ClientRepository } from './store/clients.ts';
+import { databaseLocation, openDatabase } from './store/database.ts';
+import { migrateLatest } from './store/migrate.ts';
+import { purgeExpiredPayloads } from './store/oidc-adapter.ts';
+import { ResourceServerRepository } from './store/resource-servers.ts';
+import { Sealer, resolveMasterKey, verifyMasterKey } from './store/seal.ts';
+import { saveClient } from './token-server/clients.ts';
+import { TokenEngine } from './token-server/engine.ts';
+import { SigningKeyStore } from './token-server/keys.ts';
+import { LoginSessionRepository } from './token-server/login-sessions.ts';
+import { KEY_RETENTION_SECONDS } from './token-server/ttl.ts';
+
+const publicDir = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../public');
+
+/** The stores and services one Realmgate node is made of. */
+export interface Services {
+  config: Config;
+  db: Knex;
+  logger: Logger;
+  metrics: Metrics;
+  sealer: Sealer;
+  views: Views;
+  clients: ClientRepository;
+  accounts: AccountRepository;
+  throttle: LoginThrottle;
+  keys: SigningKeyStore;
+  loginSessions: LoginSessionRepository;
+  resourceServers: ResourceServerRepository;
+  engine: TokenEngine;
+}
+
+/** Options for tests and tools: an existing database, a logger, a login page policy. */
+export interface StartOptions {
+  /** A knex instance to use instead of opening one from config; the caller closes it. */
+  db?: Knex;
+  logger?: Logger;
+  /** Skips migrations (the caller already ran them). */
+  skipMigrations?: boolean;
+}
+
+/**
+ * Opens the database, migrates it, checks the master key and builds every service.
+ * The CLI uses this too, so a command sees exactly what the server sees.
+ */
+export async function openServices(config: Config, options: StartOptions = {}): Promise<Services & { ownsDb: boolean }> {
+  const logger = options.logger ?? createLogger({ level: config.logLevel });
+  const db = options.db ?? openDatabase(databaseLocation(config));
+  const ownsDb = !options.db;
+  try {
+    if (!options.skipMigrations) {
+      const applied = await migrateLatest(db);
+      if (applied.length) logger.info({ migrations: applied }, 'database migrated');
+    }
+    const sealer = new Sealer(resolveMasterKey(config));
+    await verifyMasterKey(db, sealer);
+    const metrics = createMetrics();
+    const views = createViews({ templatesDir: config.templatesDir });
+    const clients = new ClientRepository(db, sealer);
+    const accounts = new AccountRepository(db);
+    const keys = new SigningKeyStore(db, sealer, { retentionSeconds: KEY_RETENTION_SECONDS });
+    await keys.ensureKeys();
+    const loginSessions = new LoginSessionRepository(db);
+    const resourceServers = new ResourceServerRepository(db);
+    const throttle = new LoginThrottle(db, {
+      maxFailures: config.loginThrottleMaxFailures,
+      windowSeconds: config.loginThrottleWindowSeconds,
+    });
+    const engine = await TokenEngine.create({
+      issuer: config.issuer,
+      trustProxy: config.trustProxy !== false,
+      db,
+      clients,
+      keys,
+      accounts,
+      loginSessions,
+      resourceServers,
+      cookieKeys: [sealer.deriveKey('cookies')],
+      views,
+      logger,
+      metrics,
+    });
+    return { config, db, logger, metrics, sealer, views, clients, accounts, throttle, keys, loginSessions, resourceServers, engine, ownsDb };
+  } catch (error) {
+    if (ownsDb) await db.destroy();
+    throw error;
+  }
+}
+
+/** Ensures the bootstrap admin client from `REALMGATE_ADMIN_CLIENT_ID`/`_SECRET`. */
+async function ensureAdminClient(services: Services): Promise<void> {
+  const admin = services.config.adminClient;
+  if (!admin) return;
+  await saveClient(
+    services,
+    {
+      client_id: admin.clientId,
+      client_name: 'Realmgate administration',
+      grant_types: ['client_credentials'],
+      response_types: [],
+      redirect_uris: [],
+      token_endpoint_auth_method: 'client_secret_basic',
+      scope: 'admin',
+    },
+    admin.clientSecret,
+  );
+  services.logger.info({ client_id: admin.clientId }, 'admin client ensured');
+}
+
+/** Adds a request id, a child logger and request metrics to every request. */
+function requestContext(logger: Logger, metrics: Metrics): express.RequestHandler {
+  return (req, res, next) => {
+    const incoming = req.get('x-request-id');
+    const id = incoming && /^[\w.-]{1,64}$/.test(incoming) ? incoming : crypto.randomUUID();
+    res.set('x-request-id', id);
+    res.locals.requestId = id;
+    res.locals.log = logger.child({ request_id: id });
+    const started = process.hrtime.bigint();
+    res.on('finish', () => {
+      const route = routeLabel(req.path);
+      const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+      metrics.httpRequests.inc({ method: req.method, route, status: String(res.statusCode) });
+      metrics.httpDuration.observe({ method: req.method, route }, seconds);
+      (res.locals.log as Logger).debug({ method: req.method, path: req.path, status: res.statusCode, ms: Math.round(seconds * 1000) }, 'request');
+    });
+    next();
+  };
+}
+
+/** A low-cardinality label for a path: ids and aliases replaced. */
+function routeLabel(p: string): string {
+  if (p.startsWith('/interaction/')) return '/interaction/:uid' + (p.split('/').length > 3 ? '/:action' : '');
+  if (p.startsWith('/federation/')) return '/federation/:alias/' + p.split('/').slice(3).join('/');
+  if (p.startsWith('/admin/api/')) return '/admin/api/' + (p.split('/')[3] ?? '');
+  const known = ['/auth', '/token', '/me', '/jwks', '/session/end', '/token/introspection', '/token/revocation', '/request', '/.well-known/openid-configuration', '/healthz', '/readyz', '/metrics'];
+  const match = known.find((k) => p === k || p.startsWith(`${k}/`));
+  return match ?? 'other';
+}
+
+/** A running Realmgate node. */
+export interface Realmgate {
+  app: Express;
+  services: Services;
+  /** Listens on `config.port`/`config.host` (or the given port); resolves with the bound URL. */
+  listen(port?: number): Promise<string>;
+  /** Stops timers, closes the HTTP server and, when it owns it, the database. */
+  close(): Promise<void>;
+}
+
+/** Builds a Realmgate node: services, express app with every route, and its background jobs. */
+export async function createRealmgate(
+  config: Config,
+  options: StartOptions & { loginPage?: (services: Services) => LoginPagePolicy } = {},
+): Promise<Realmgate> {
+  const services = await openServices(config, options);
+  const { logger, metrics, views, engine } = services;
+  await ensureAdminClient(services);
+
+  const app = express();
+  app.disable('x-powered-by');
+  app.set('trust proxy', config.trustProxy);
+  app.use(requestContext(logger, metrics));
+  app.use(helmet({ contentSecurityPolicy: false, crossOriginEmbedderPolicy: false }));
+  app.use('/assets', express.static(publicDir, { maxAge: '1h', index: false }));
+  app.use(operationsRoutes(services));
+
+  const pageCsp = helmet.contentSecurityPolicy({
+    directives: { defaultSrc: ["'self'"], formAction: null, frameAncestors: ["'none'"], scriptSrc: ["'none'"] },
+  });
+  app.use('/interaction', pageCsp);
+  app.use(
+    interactionRoutes({
+      engine,
+      accounts: services.accounts,
+      throttle: services.throttle,
+      csrf: new CsrfTokens(services.sealer.deriveKey('csrf')),
+      views,
+      logger,
+      metrics,
+      loginPage: options.loginPage?.(services) ?? localOnlyLoginPage,
+    }),
+  );
+  app.use('/interaction', pageErrorHandler({ views, logger }));
+  app.use((req, res) => engine.handle(req, res));
+
+  const timers = [
+    setInterval(() => {
+      engine.refreshKeys().catch((err: unknown) => logger.error({ err }, 'signing key refresh failed'));
+    }, config.keyRefreshSeconds * 1000),
+    setInterval(() => {
+      purge(services).catch((err: unknown) => logger.error({ err }, 'purge of expired rows failed'));
+    }, config.purgeIntervalSeconds * 1000),
+  ];
+  for (const t of timers) t.unref();
+
+  let server: http.Server | undefined;
+  return {
+    app,
+    services,
+    listen(port = config.port) {
+      return new Promise((resolve, reject) => {
+        server = http.createServer(app);
+        server.keepAliveTimeout = 5_000;
+        server.once('error', reject);
+        server.listen(port, config.host, () => {
+          const { port: bound } = server!.address() as AddressInfo;
+          resolve(`http://${config.host}:${bound}`);
+        });
+      });
+    },
+    async close() {
+      for (const t of timers) clearInterval(t);
+      if (server) {
+        const closing = new Promise<void>((resolve) => server!.close(() => resolve()));
+        server.closeIdleConnections();
+        await closing;
+      }
+      if (services.ownsDb) await services.db.destroy();
+    },
+  };
+}
+
+/** Deletes expired engine artifacts, login rows, throttling rows and retired keys. */
+export async function purge(services: Services): Promise<Record<string, number>> {
+  const counts = {
+    oidc_payloads: await purgeExpiredPayloads(services.db),
+    login_sessions: await services.loginSessions.purgeExpired(),
+    login_throttle: await services.throttle.purgeExpired(),
+    login_transactions: await services.db('login_transactions').where('expires_at', '<', services.db.fn.now()).delete(),
+    signing_keys: await services.keys.purgeRemoved(),
+  };
+  const total = Object.values(counts).reduce((a, b) => a + b, 0);
+  if (total) services.logger.info({ purged: counts }, 'expired rows purged');
+  return counts;
+}

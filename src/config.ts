@@ -1,0 +1,133 @@
+import path from 'node:path';
+import { z } from 'zod';
+
+/** Realmgate's settings, parsed once from the environment and frozen. */
+export interface Config {
+  /** TCP port the HTTP server listens on. */
+  readonly port: number;
+  /** Address the HTTP server binds to. */
+  readonly host: string;
+  /** Public issuer identifier; every URL Realmgate hands out starts with it. */
+  readonly issuer: string;
+  /** PostgreSQL connection string; absent means embedded PGlite under `dataDir`. */
+  readonly databaseUrl: string | undefined;
+  /** Directory for the embedded database and the generated master key. */
+  readonly dataDir: string;
+  /** Base64 (32 bytes) key that seals secrets at rest; generated in embedded mode when absent. */
+  readonly masterKey: string | undefined;
+  /** Bootstrap admin client ensured on start, when both parts are set. */
+  readonly adminClient: { readonly clientId: string; readonly clientSecret: string } | undefined;
+  /** Lets admin-supplied URLs point at loopback and private addresses. */
+  readonly allowPrivateNetwork: boolean;
+  /** Directory whose templates override the built-in ones in `views/`. */
+  readonly templatesDir: string | undefined;
+  /** pino log level. */
+  readonly logLevel: string;
+  /** How often each node checks the database for rotated signing keys. */
+  readonly keyRefreshSeconds: number;
+  /** How often expired tokens, sessions and throttling rows are purged. */
+  readonly purgeIntervalSeconds: number;
+  /** Timeout for every request Realmgate makes to an upstream provider. */
+  readonly upstreamTimeoutMs: number;
+  /** Express `trust proxy` setting, for deployments behind a TLS-terminating proxy. */
+  readonly trustProxy: boolean | number | string;
+  /** Failed logins allowed per account or per IP within `loginThrottleWindowSeconds`. */
+  readonly loginThrottleMaxFailures: number;
+  /** Window over which failed logins are counted. */
+  readonly loginThrottleWindowSeconds: number;
+}
+
+const booleanText = z
+  .enum(['true', 'false', '1', '0', 'yes', 'no'], { error: 'must be true or false' })
+  .transform((v) => v === 'true' || v === '1' || v === 'yes');
+
+const positiveInt = (fallback: number) =>
+  z.coerce.number({ error: 'must be a number' }).int('must be a whole number').positive('must be positive').default(fallback);
+
+const envSchema = z.object({
+  PORT: z.coerce.number({ error: 'must be a number' }).int().min(0).max(65535, 'must be a port number').default(3000),
+  HOST: z.string().min(1).default('127.0.0.1'),
+  ISSUER: z
+    .url({ protocol: /^https?$/, error: 'must be an http(s) URL such as https://login.example.com' })
+    .refine((v) => !v.endsWith('/'), 'must not end with a slash')
+    .refine((v) => !new URL(v).search && !new URL(v).hash, 'must not have a query or fragment')
+    .optional(),
+  DATABASE_URL: z
+    .string()
+    .regex(/^postgres(ql)?:\/\//, 'must be a postgres:// connection string')
+    .optional(),
+  DATA_DIR: z.string().min(1).default('./data'),
+  REALMGATE_MASTER_KEY: z
+    .string()
+    .refine((v) => Buffer.from(v, 'base64').length === 32, 'must be 32 bytes, base64-encoded (openssl rand -base64 32)')
+    .optional(),
+  REALMGATE_ADMIN_CLIENT_ID: z.string().min(1).optional(),
+  REALMGATE_ADMIN_CLIENT_SECRET: z.string().min(16, 'must be at least 16 characters').optional(),
+  REALMGATE_ALLOW_PRIVATE_NETWORK: booleanText.default(false),
+  REALMGATE_TEMPLATES_DIR: z.string().min(1).optional(),
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  REALMGATE_KEY_REFRESH_SECONDS: positiveInt(30),
+  REALMGATE_PURGE_INTERVAL_SECONDS: positiveInt(300),
+  REALMGATE_UPSTREAM_TIMEOUT_MS: positiveInt(5000),
+  REALMGATE_TRUST_PROXY: z.string().optional(),
+  REALMGATE_LOGIN_MAX_FAILURES: positiveInt(5),
+  REALMGATE_LOGIN_WINDOW_SECONDS: positiveInt(900),
+});
+
+/** Thrown by `loadConfig` with every problem in the environment listed at once. */
+export class ConfigError extends Error {
+  readonly problems: string[];
+  constructor(problems: string[]) {
+    super(`Realmgate cannot start, the configuration is invalid:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
+    this.name = 'ConfigError';
+    this.problems = problems;
+  }
+}
+
+function parseTrustProxy(value: string | undefined): boolean | number | string {
+  if (value === undefined || value === '' || value === 'false') return false;
+  if (value === 'true') return true;
+  if (/^\d+$/.test(value)) return Number(value);
+  return value;
+}
+
+/** Parses and validates the environment into a frozen `Config`, listing every problem at once. */
+export function loadConfig(env: Record<string, string | undefined> = process.env): Config {
+  const present = Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined && v !== ''));
+  const parsed = envSchema.safeParse(present);
+  if (!parsed.success) {
+    throw new ConfigError(parsed.error.issues.map((i) => `${i.path.join('.')} ${i.message}`));
+  }
+  const e = parsed.data;
+  const problems: string[] = [];
+  if (Boolean(e.REALMGATE_ADMIN_CLIENT_ID) !== Boolean(e.REALMGATE_ADMIN_CLIENT_SECRET)) {
+    problems.push('REALMGATE_ADMIN_CLIENT_ID and REALMGATE_ADMIN_CLIENT_SECRET must be set together');
+  }
+  if (e.DATABASE_URL && !e.REALMGATE_MASTER_KEY) {
+    problems.push('REALMGATE_MASTER_KEY is required with DATABASE_URL: every node sharing the database needs the same key (openssl rand -base64 32)');
+  }
+  if (problems.length) throw new ConfigError(problems);
+
+  const config: Config = {
+    port: e.PORT,
+    host: e.HOST,
+    issuer: e.ISSUER ?? `http://localhost:${e.PORT}`,
+    databaseUrl: e.DATABASE_URL,
+    dataDir: path.resolve(e.DATA_DIR),
+    masterKey: e.REALMGATE_MASTER_KEY,
+    adminClient:
+      e.REALMGATE_ADMIN_CLIENT_ID && e.REALMGATE_ADMIN_CLIENT_SECRET
+        ? Object.freeze({ clientId: e.REALMGATE_ADMIN_CLIENT_ID, clientSecret: e.REALMGATE_ADMIN_CLIENT_SECRET })
+        : undefined,
+    allowPrivateNetwork: e.REALMGATE_ALLOW_PRIVATE_NETWORK,
+    templatesDir: e.REALMGATE_TEMPLATES_DIR ? path.resolve(e.REALMGATE_TEMPLATES_DIR) : undefined,
+    logLevel: e.LOG_LEVEL,
+    keyRefreshSeconds: e.REALMGATE_KEY_REFRESH_SECONDS,
+    purgeIntervalSeconds: e.REALMGATE_PURGE_INTERVAL_SECONDS,
+    upstreamTimeoutMs: e.REALMGATE_UPSTREAM_TIMEOUT_MS,
+    trustProxy: parseTrustProxy(e.REALMGATE_TRUST_PROXY),
+    loginThrottleMaxFailures: e.REALMGATE_LOGIN_MAX_FAILURES,
+    loginThrottleWindowSeconds: e.REALMGATE_LOGIN_WINDOW_SECONDS,
+  };
+  return Object.freeze(config);
+}

@@ -1,0 +1,44 @@
+import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+/** Realmgate's Prometheus metrics, one registry per server instance. */
+export interface Metrics {
+  registry: Registry;
+  httpRequests: Counter<'method' | 'route' | 'status'>;
+  httpDuration: Histogram<'method' | 'route'>;
+  tokensIssued: Counter<'grant_type'>;
+  logins: Counter<'idp' | 'outcome'>;
+}
+
+/** Creates the registry with default process metrics and Realmgate's own counters. */
+export function createMetrics(): Metrics {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry, prefix: 'realmgate_' });
+  return {
+    registry,
+    httpRequests: new Counter({
+      name: 'realmgate_http_requests_total',
+      help: 'HTTP requests by method, route and status code',
+      labelNames: ['method', 'route', 'status'],
+      registers: [registry],
+    }),
+    httpDuration: new Histogram({
+      name: 'realmgate_http_request_duration_seconds',
+      help: 'HTTP request duration by method and route',
+      labelNames: ['method', 'route'],
+      buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+      registers: [registry],
+    }),
+    tokensIssued: new Counter({
+      name: 'realmgate_tokens_issued_total',
+      help: 'Token endpoint successes by grant type',
+      labelNames: ['grant_type'],
+      registers: [registry],
+    }),
+    logins: new Counter({
+      name: 'realmgate_logins_total',
+      help: 'Sign-in attempts by identity provider (local for passwords) and outcome',
+      labelNames: ['idp', 'outcome'],
+      registers: [registry],
+    }),
+  };
+}

@@ -1,0 +1,34 @@
+import express, { type Router } from 'express';
+import type { Knex } from 'knex';
+import type { Logger } from './logger.ts';
+import type { Metrics } from './metrics.ts';
+import { migrationsCurrent } from './store/migrate.ts';
+
+/** `/healthz` (process alive), `/readyz` (database reachable, migrations current), `/metrics`. */
+export function operationsRoutes(deps: { db: Knex; metrics: Metrics; logger: Logger }): Router {
+  const router = express.Router();
+
+  router.get('/healthz', (_req, res) => {
+    res.set('cache-control', 'no-store').json({ status: 'ok' });
+  });
+
+  router.get('/readyz', async (_req, res) => {
+    res.set('cache-control', 'no-store');
+    const checks: Record<string, 'ok' | 'failing'> = { database: 'failing', migrations: 'failing' };
+    try {
+      await deps.db.raw('select 1');
+      checks.database = 'ok';
+      checks.migrations = (await migrationsCurrent(deps.db)) ? 'ok' : 'failing';
+    } catch (err) {
+      deps.logger.warn({ err }, 'readiness check failed');
+    }
+    const ready = Object.values(checks).every((c) => c === 'ok');
+    res.status(ready ? 200 : 503).json({ status: ready ? 'ready' : 'not ready', checks });
+  });
+
+  router.get('/metrics', async (_req, res) => {
+    res.set('content-type', deps.metrics.registry.contentType).send(await deps.metrics.registry.metrics());
+  });
+
+  return router;
+}

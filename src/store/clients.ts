@@ -1,0 +1,86 @@
+import type { Knex } from 'knex';
+import type { Sealer } from './seal.ts';
+
+/** OpenID Connect client metadata as stored (snake_case), without the secret. */
+export type ClientMetadata = { client_id: string } & Record<string, unknown>;
+
+/** A stored client: its metadata, whether a secret is set, and its version. */
+export interface StoredClient {
+  metadata: ClientMetadata;
+  secretSet: boolean;
+  version: number;
+  createdAt: Date;
+  updatedAt: Date;
+}
+
+interface ClientRow {
+  client_id: string;
+  metadata: ClientMetadata;
+  sealed_secret: string | null;
+  version: number;
+  created_at: Date;
+  updated_at: Date;
+}
+
+const toStored = (row: ClientRow): StoredClient => ({
+  metadata: row.metadata,
+  secretSet: row.sealed_secret !== null,
+  version: row.version,
+  createdAt: row.created_at,
+  updatedAt: row.updated_at,
+});
+
+/** Stores OAuth clients; secrets are sealed and only ever handed to the token engine. */
+export class ClientRepository {
+  readonly #db: Knex;
+  readonly #sealer: Sealer;
+
+  constructor(db: Knex, sealer: Sealer) {
+    this.#db = db;
+    this.#sealer = sealer;
+  }
+
+  /** Metadata with the unsealed secret, in the shape oidc-provider's Client model expects. */
+  async findForEngine(clientId: string): Promise<Record<string, unknown> | undefined> {
+    const row = await this.#db('clients').where({ client_id: clientId }).first<ClientRow | undefined>();
+    if (!row) return undefined;
+    const secret = row.sealed_secret ? { client_secret: this.#sealer.open(row.sealed_secret) } : {};
+    return { ...row.metadata, ...secret };
+  }
+
+  /** One client, or undefined. */
+  async get(clientId: string, trx: Knex = this.#db): Promise<StoredClient | undefined> {
+    const row = await trx('clients').where({ client_id: clientId }).first<ClientRow | undefined>();
+    return row && toStored(row);
+  }
+
+  /** A page of clients ordered by id, after `afterId` when given. */
+  async list(options: { limit: number; afterId?: string }): Promise<StoredClient[]> {
+    const q = this.#db('clients').orderBy('client_id').limit(options.limit);
+    if (options.afterId) q.where('client_id', '>', options.afterId);
+    return (await q.select<ClientRow[]>()).map(toStored);
+  }
+
+  /**
+   * Creates the client, or replaces it when it exists (version bumped). `secret` undefined keeps
+   * the stored secret, null removes it.
+   */
+  async save(metadata: ClientMetadata, secret: string | null | undefined, trx: Knex = this.#db): Promise<StoredClient> {
+    const { client_secret: _ignored, ...clean } = metadata;
+    const sealed = secret === undefined ? undefined : secret === null ? null : this.#sealer.seal(secret);
+    const insert = { client_id: metadata.client_id, metadata: JSON.stringify(clean), sealed_secret: sealed ?? null };
+    const merge: Record<string, unknown> = {
+      metadata: JSON.stringify(clean),
+      version: trx.raw('clients.version + 1'),
+      updated_at: trx.fn.now(),
+    };
+    if (sealed !== undefined) merge.sealed_secret = sealed;
+    const [row] = await trx('clients').insert(insert).onConflict('client_id').merge(merge).returning<ClientRow[]>('*');
+    return toStored(row!);
+  }
+
+  /** Deletes a client; true when it existed. */
+  async delete(clientId: string, trx: Knex = this.#db): Promise<boolean> {
+    return (await trx('clients').where({ client_id: clientId }).delete()) > 0;
+  }
+}

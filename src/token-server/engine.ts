@@ -1,0 +1,248 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import Provider, { errors, type Configuration, type KoaContextWithOIDC } from 'oidc-provider';
+import type { Logger } from '../logger.ts';
+import type { Metrics } from '../metrics.ts';
+import type { AccountRepository } from '../accounts/accounts.ts';
+import { newReference } from '../errors.ts';
+import type { Views } from '../interaction/views.ts';
+import type { ClientRepository } from '../store/clients.ts';
+import { knexAdapter } from '../store/oidc-adapter.ts';
+import type { ResourceServerRepository } from '../store/resource-servers.ts';
+import type { Knex } from 'knex';
+import type { SigningKeyStore, KeySet } from './keys.ts';
+import type { LoginSessionRepository } from './login-sessions.ts';
+import { TTL } from './ttl.ts';
+
+/** Custom client metadata Realmgate understands, beside the standard OpenID Connect fields. */
+export const EXTRA_CLIENT_METADATA = ['allowed_providers', 'local_login', 'require_consent'] as const;
+
+/** Scopes the engine knows; resource servers add their own. */
+export const SCOPES = ['openid', 'offline_access', 'profile', 'email', 'admin'] as const;
+
+/** What the interaction routes put into `interactionFinished` besides `login`, read back on resume. */
+export interface RealmgateLoginResult {
+  idp: string;
+  amr: string[];
+  upstream?: { issuer?: string; subject?: string; sessionId?: string; nameId?: string; sessionIndex?: string };
+}
+
+/** Everything the token engine needs, built once by the server. */
+export interface EngineDeps {
+  issuer: string;
+  trustProxy: boolean;
+  db: Knex;
+  clients: ClientRepository;
+  keys: SigningKeyStore;
+  accounts: AccountRepository;
+  loginSessions: LoginSessionRepository;
+  resourceServers: ResourceServerRepository;
+  cookieKeys: Buffer[];
+  views: Views;
+  logger: Logger;
+  metrics: Metrics;
+}
+
+type NodeHandler = (req: IncomingMessage, res: ServerResponse) => void;
+
+const validateExtraMetadata = (_ctx: KoaContextWithOIDC | undefined, key: string, value: unknown): void => {
+  if (value === undefined) return;
+  if (key === 'allowed_providers') {
+    if (!Array.isArray(value) || !value.every((v) => typeof v === 'string')) {
+      throw new errors.InvalidClientMetadata('allowed_providers must be an array of provider aliases');
+    }
+  } else if (typeof value !== 'boolean') {
+    throw new errors.InvalidClientMetadata(`${key} must be true or false`);
+  }
+};
+
+function originsOf(uris: unknown): string[] {
+  if (!Array.isArray(uris)) return [];
+  return uris.flatMap((u) => {
+    try {
+      return [new URL(String(u)).origin];
+    } catch {
+      return [];
+    }
+  });
+}
+
+/** Builds oidc-provider's configuration from Realmgate's parts. */
+function configuration(deps: EngineDeps, keySet: KeySet): Configuration {
+  const { accounts, loginSessions, resourceServers, views, logger } = deps;
+  return {
+    adapter: knexAdapter(deps.db, deps.clients),
+    jwks: { keys: keySet.keys as NonNullable<Configuration['jwks']>['keys'] },
+    cookies: {
+      keys: deps.cookieKeys,
+      long: { httpOnly: true, sameSite: 'lax', signed: true },
+      short: { httpOnly: true, sameSite: 'lax', signed: true },
+    },
+    scopes: [...SCOPES],
+    claims: {
+      openid: ['sub', 'idp', 'amr'],
+      email: ['email', 'email_verified'],
+      profile: ['name', 'given_name', 'family_name', 'groups'],
+    },
+    responseTypes: ['code'],
+    pkce: { required: (_ctx, client) => client.clientAuthMethod === 'none' },
+    clientBasedCORS: (_ctx, origin, client) => originsOf(client.redirectUris).includes(origin),
+    extraClientMetadata: { properties: [...EXTRA_CLIENT_METADATA], validator: validateExtraMetadata },
+    rotateRefreshToken: true,
+    ttl: {
+      AccessToken: TTL.accessToken,
+      AuthorizationCode: TTL.authorizationCode,
+      ClientCredentials: TTL.clientCredentials,
+      IdToken: TTL.idToken,
+      RefreshToken: TTL.refreshToken,
+      Interaction: TTL.interaction,
+      Session: TTL.session,
+      Grant: TTL.grant,
+    },
+    interactions: { url: (_ctx, interaction) => `/interaction/${interaction.uid}` },
+    features: {
+      devInteractions: { enabled: false },
+      clientCredentials: { enabled: true },
+      introspection: { enabled: true },
+      revocation: { enabled: true },
+      userinfo: { enabled: true },
+      backchannelLogout: { enabled: true },
+      pushedAuthorizationRequests: { enabled: true },
+      dPoP: { enabled: true },
+      rpInitiatedLogout: {
+        enabled: true,
+        logoutSource: async (ctx, form) => {
+          ctx.type = 'html';
+          ctx.body = views.render('logout.njk', { form, host: ctx.host });
+        },
+        postLogoutSuccessSource: async (ctx) => {
+          ctx.type = 'html';
+          ctx.body = views.render('signed-out.njk', { client_name: ctx.oidc.client?.clientName });
+        },
+      },
+      resourceIndicators: {
+        enabled: true,
+        defaultResource: async (_ctx, _client, oneOf) => oneOf,
+        useGrantedResource: async () => true,
+        getResourceServerInfo: async (_ctx, resourceIndicator) => {
+          const server = await resourceServers.get(resourceIndicator);
+          if (!server) throw new errors.InvalidTarget(`${resourceIndicator} is not a registered resource server`);
+          return {
+            scope: server.scopes.join(' '),
+            audience: server.identifier,
+            accessTokenTTL: server.accessTokenTtlSeconds,
+            accessTokenFormat: 'jwt',
+            jwt: { sign: { alg: 'ES256' } },
+          };
+        },
+      },
+    },
+    findAccount: async (ctx, sub, token) => {
+      const account = await accounts.get(sub);
+      if (!account || account.disabled) return undefined;
+      const sessionUid = (token as { sessionUid?: string } | undefined)?.sessionUid ?? ctx.oidc.session?.uid;
+      return {
+        accountId: account.id,
+        async claims() {
+          const login = sessionUid ? await loginSessions.get(sessionUid) : undefined;
+          return {
+            ...account.claims,
+            sub: account.id,
+            email: account.email ?? undefined,
+            email_verified: account.email ? account.emailVerified : undefined,
+            name: account.name ?? undefined,
+            given_name: account.givenName ?? undefined,
+            family_name: account.familyName ?? undefined,
+            idp: login?.idp ?? (account.hasPassword ? 'local' : undefined),
+            amr: login?.amr,
+          };
+        },
+      };
+    },
+    renderError: async (ctx, out, error) => {
+      const ref = newReference();
+      logger.warn({ ref, err: error, error: out.error, path: ctx.path }, 'token engine error page');
+      ctx.type = 'html';
+      ctx.body = views.render('error.njk', {
+        message: out.error_description ?? 'The request could not be completed.',
+        ref,
+      });
+    },
+  };
+}
+
+/**
+ * oidc-provider configured for Realmgate. The engine is rebuilt when the signing keys in the
+ * database change (a rotation on any node), so every node serves and signs with the same keys.
+ */
+export class TokenEngine {
+  readonly #deps: EngineDeps;
+  #provider: Provider;
+  #handler: NodeHandler;
+  #fingerprint: string;
+
+  private constructor(deps: EngineDeps, keySet: KeySet) {
+    this.#deps = deps;
+    this.#fingerprint = keySet.fingerprint;
+    this.#provider = this.#build(keySet);
+    this.#handler = this.#provider.callback();
+  }
+
+  /** Loads the keys and builds the engine. */
+  static async create(deps: EngineDeps): Promise<TokenEngine> {
+    return new TokenEngine(deps, await deps.keys.load());
+  }
+
+  /** The current oidc-provider instance (replaced after a key rotation). */
+  get provider(): Provider {
+    return this.#provider;
+  }
+
+  /** Node request handler for the engine's routes. */
+  readonly handle: NodeHandler = (req, res) => this.#handler(req, res);
+
+  /** Rebuilds the engine when the stored key set changed; true when it did. */
+  async refreshKeys(): Promise<boolean> {
+    const fingerprint = await this.#deps.keys.fingerprint();
+    if (fingerprint === this.#fingerprint) return false;
+    const keySet = await this.#deps.keys.load();
+    this.#provider = this.#build(keySet);
+    this.#handler = this.#provider.callback();
+    this.#fingerprint = keySet.fingerprint;
+    this.#deps.logger.info({ keys: keySet.fingerprint }, 'signing keys changed; token engine reloaded');
+    return true;
+  }
+
+  #build(keySet: KeySet): Provider {
+    const { deps } = { deps: this.#deps };
+    const provider = new Provider(deps.issuer, configuration(deps, keySet));
+    provider.proxy = deps.trustProxy;
+    provider.use(async (ctx, next) => {
+      await next();
+      // After a login interaction resumes, remember how this session signed in (idp, amr, upstream).
+      const result = ctx.oidc?.result as { login?: { accountId: string }; realmgate?: RealmgateLoginResult } | undefined;
+      const session = ctx.oidc?.session;
+      if (result?.login && result.realmgate && session?.uid && session.accountId === result.login.accountId) {
+        await deps.loginSessions.save({
+          sessionUid: session.uid,
+          accountId: result.login.accountId,
+          idp: result.realmgate.idp,
+          amr: result.realmgate.amr,
+          upstream: result.realmgate.upstream,
+        });
+      }
+    });
+    provider.on('grant.success', (ctx: KoaContextWithOIDC) => {
+      deps.metrics.tokensIssued.inc({ grant_type: String(ctx.oidc.params?.grant_type ?? 'unknown') });
+    });
+    provider.on('server_error', (_ctx: KoaContextWithOIDC, err: Error) => {
+      deps.logger.error({ err }, 'token engine server error');
+    });
+    provider.on('backchannel.error', (_ctx: KoaContextWithOIDC, err: Error, client: { clientId: string }) => {
+      deps.logger.warn({ err, client_id: client.clientId }, 'back-channel logout delivery failed');
+    });
+    provider.on('backchannel.success', (_ctx: KoaContextWithOIDC, client: { clientId: string }) => {
+      deps.logger.info({ client_id: client.clientId }, 'back-channel logout delivered');
+    });
+    return provider;
+  }
+}

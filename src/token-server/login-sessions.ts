@@ -1,0 +1,84 @@
+import type { Knex } from 'knex';
+import { TTL } from './ttl.ts';
+
+/** How one engine session signed in, and the upstream session it came from (if federated). */
+export interface LoginSession {
+  sessionUid: string;
+  accountId: string;
+  idp: string;
+  amr: string[];
+  upstream?: {
+    issuer?: string | undefined;
+    subject?: string | undefined;
+    sessionId?: string | undefined;
+    nameId?: string | undefined;
+    sessionIndex?: string | undefined;
+  } | undefined;
+}
+
+interface LoginSessionRow {
+  session_uid: string;
+  account_id: string;
+  idp: string;
+  amr: string[];
+  upstream_issuer: string | null;
+  upstream_subject: string | null;
+  upstream_session_id: string | null;
+  name_id: string | null;
+  session_index: string | null;
+}
+
+const orUndefined = <T>(v: T | null): T | undefined => v ?? undefined;
+
+/** Stores `login_sessions`: the idp and amr claims of each session and its upstream reference. */
+export class LoginSessionRepository {
+  readonly #db: Knex;
+
+  constructor(db: Knex) {
+    this.#db = db;
+  }
+
+  /** Records (or replaces, after a new sign-in) how a session signed in. Kept as long as its refresh tokens. */
+  async save(login: LoginSession): Promise<void> {
+    const row = {
+      session_uid: login.sessionUid,
+      account_id: login.accountId,
+      idp: login.idp,
+      amr: JSON.stringify(login.amr),
+      upstream_issuer: login.upstream?.issuer ?? null,
+      upstream_subject: login.upstream?.subject ?? null,
+      upstream_session_id: login.upstream?.sessionId ?? null,
+      name_id: login.upstream?.nameId ?? null,
+      session_index: login.upstream?.sessionIndex ?? null,
+      created_at: this.#db.fn.now(),
+      expires_at: new Date(Date.now() + Math.max(TTL.session, TTL.refreshToken) * 1000),
+    };
+    await this.#db('login_sessions').insert(row).onConflict('session_uid').merge();
+  }
+
+  /** How a session signed in, if known. */
+  async get(sessionUid: string): Promise<LoginSession | undefined> {
+    const row = await this.#db('login_sessions').where({ session_uid: sessionUid }).first<LoginSessionRow | undefined>();
+    if (!row) return undefined;
+    return {
+      sessionUid: row.session_uid,
+      accountId: row.account_id,
+      idp: row.idp,
+      amr: row.amr,
+      upstream: row.upstream_subject
+        ? {
+            issuer: orUndefined(row.upstream_issuer),
+            subject: orUndefined(row.upstream_subject),
+            sessionId: orUndefined(row.upstream_session_id),
+            nameId: orUndefined(row.name_id),
+            sessionIndex: orUndefined(row.session_index),
+          }
+        : undefined,
+    };
+  }
+
+  /** Deletes rows past their lifetime. */
+  async purgeExpired(): Promise<number> {
+    return this.#db('login_sessions').where('expires_at', '<', this.#db.fn.now()).delete();
+  }
+}
