@@ -1,0 +1,136 @@
+/**
+ * The provider contract: what every upstream protocol (one file each in `providers/`) offers the
+ * protocol-neutral federation flow in `src/federation/`. Nothing here knows express, knex or nunjucks:
+ * a provider type returns data and the routes write responses.
+ */
+
+/** The upstream protocols Realmgate speaks. */
+export type ProviderKind = 'oidc' | 'saml';
+
+/** One invalid field of a provider's settings or secrets: `field` is a dotted path such as `settings.issuer`. */
+export interface Problem {
+  field: string;
+  message: string;
+}
+
+/** A provider row as stored, secrets already unsealed. Immutable for a given `version`. */
+export interface StoredProvider {
+  alias: string;
+  kind: ProviderKind;
+  displayName: string;
+  enabled: boolean;
+  domains: string[];
+  settings: Record<string, unknown>;
+  secrets: Record<string, string>;
+  claimMappings: Record<string, string>;
+  version: number;
+}
+
+/** What `open` may use: network policy, timeouts, URLs of Realmgate's own endpoints. */
+export interface OpenContext {
+  /** Realmgate's issuer, e.g. `https://login.example.com`. */
+  issuer: string;
+  /** Absolute URL of a per-provider endpoint, e.g. `endpointUrl('acme', 'callback')`. */
+  endpointUrl(alias: string, path: string): string;
+  /** Timeout for each upstream HTTP request. */
+  timeoutMs: number;
+  /** When false, upstream URLs resolving to loopback or private addresses are refused. */
+  allowPrivateNetwork: boolean;
+  /** `fetch` with the SSRF guard and timeout applied; providers use it for every upstream request. */
+  fetch: typeof fetch;
+}
+
+/** A login being started at the upstream provider. */
+export interface LoginRequest {
+  /** Opaque, unguessable id of this login transaction; round-trips as OAuth `state` or SAML `RelayState`. */
+  transactionId: string;
+  /** Email the user gave, passed upstream as a hint. */
+  loginHint?: string | undefined;
+  /** The application asked for a fresh sign-in (`prompt=login`). */
+  forceLogin?: boolean | undefined;
+  /** The application's `max_age`, passed upstream. */
+  maxAgeSeconds?: number | undefined;
+}
+
+/** How to send the browser upstream; `transaction` is what `finishLogin` needs back (stored sealed). */
+export type LoginStart =
+  | { type: 'redirect'; url: string; transaction: Record<string, unknown> }
+  | { type: 'post-form'; action: string; fields: Record<string, string>; transaction: Record<string, unknown> };
+
+/** The upstream's answer as received by a callback route: query or form parameters, and the full URL. */
+export interface CallbackInput {
+  url: URL;
+  params: Record<string, string>;
+}
+
+/** Where a local session came from upstream, stored with it for upstream logout. */
+export interface UpstreamSession {
+  issuer?: string | undefined;
+  subject?: string | undefined;
+  sessionId?: string | undefined;
+  nameId?: string | undefined;
+  sessionIndex?: string | undefined;
+}
+
+/** A signed-in upstream user, normalised across protocols. */
+export interface UpstreamIdentity {
+  /** Stable subject at the upstream (OIDC `sub`, SAML persistent NameID). */
+  subject: string;
+  email?: string | undefined;
+  emailVerified?: boolean | undefined;
+  /** Every claim or attribute the upstream sent, before mapping. */
+  claims: Record<string, unknown>;
+  /** Upstream authentication methods, when it said. */
+  amr?: string[] | undefined;
+  upstreamSession: UpstreamSession;
+}
+
+/** A provider opened once per `(alias, version)`: discovery done, keys and certificates loaded. */
+export interface OpenedProvider {
+  readonly alias: string;
+  readonly version: number;
+  /** Builds the redirect or auto-post form that starts a login upstream. */
+  startLogin(request: LoginRequest): Promise<LoginStart>;
+  /** Validates the upstream's answer against the stored transaction and returns the identity. */
+  finishLogin(input: CallbackInput, transaction: Record<string, unknown>): Promise<UpstreamIdentity>;
+  /** Optional: where to send the browser to end the upstream session. */
+  logoutUrl?(session: UpstreamSession, options: { postLogoutRedirectUri: string; state: string }): Promise<string | undefined>;
+  /** Optional: releases timers or caches held by this opened provider. */
+  close?(): void;
+}
+
+/** One upstream protocol. */
+export interface ProviderType {
+  readonly kind: ProviderKind;
+  /** Names of secrets this kind accepts (write-only in the admin API). */
+  readonly secretNames: readonly string[];
+  /** Validates settings and secrets without network access, reporting every problem at once. */
+  check(settings: unknown, secrets: Record<string, string>): Problem[];
+  /** Does the expensive work once (discovery, metadata, certificates). */
+  open(provider: StoredProvider, context: OpenContext): Promise<OpenedProvider>;
+}
+
+/**
+ * A failure talking to or trusting an upstream. `code` is stable, the message is for the log
+ * only; the user sees a safe sentence chosen by code.
+ */
+export class ProviderError extends Error {
+  readonly code: ProviderErrorCode;
+  readonly alias: string | undefined;
+
+  constructor(code: ProviderErrorCode, options: { alias?: string | undefined; detail?: string; cause?: unknown } = {}) {
+    super(options.detail ?? code, { cause: options.cause });
+    this.name = 'ProviderError';
+    this.code = code;
+    this.alias = options.alias;
+  }
+}
+
+/** Stable failure codes of the provider contract. */
+export type ProviderErrorCode =
+  | 'unavailable' // could not be opened (bad settings, discovery failed)
+  | 'upstream_unreachable' // network error or timeout
+  | 'upstream_error' // the IdP answered with an error (e.g. access_denied)
+  | 'response_invalid' // signature, audience, issuer, expiry, nonce, state...
+  | 'replayed' // an assertion or code seen before
+  | 'transaction_invalid'; // missing, expired or mismatched login transaction

@@ -1,0 +1,243 @@
+import type { Knex } from 'knex';
+import type { ProviderKind, StoredProvider } from '../../providers/types.ts';
+import type { Sealer } from './seal.ts';
+
+/** A provider as the admin API shows it: no secret values, only which secrets are set. */
+export interface ProviderRecord extends Omit<StoredProvider, 'secrets'> {
+  secretsSet: string[];
+  status: Record<string, unknown>;
+  createdAt: Date;
+  updatedAt: Date;
+}
+
+/** Fields written on create or replace. `secrets` undefined keeps the stored ones; a null value removes one. */
+export interface ProviderInput {
+  alias: string;
+  kind: ProviderKind;
+  displayName: string;
+  enabled: boolean;
+  domains: string[];
+  settings: Record<string, unknown>;
+  secrets?: Record<string, string | null> | undefined;
+  claimMappings: Record<string, string>;
+}
+
+interface ProviderRow {
+  alias: string;
+  kind: ProviderKind;
+  display_name: string;
+  enabled: boolean;
+  settings: Record<string, unknown>;
+  sealed_secrets: string | null;
+  claim_mappings: Record<string, string>;
+  status: Record<string, unknown>;
+  version: number;
+  created_at: Date;
+  updated_at: Date;
+}
+
+/** Thrown when a write conflicts with stored state: a domain owned by another provider, an alias taken. */
+export class ProviderConflictError extends Error {
+  readonly code = 'conflict';
+  readonly field: string;
+  constructor(field: string, message: string) {
+    super(message);
+    this.field = field;
+  }
+}
+
+/** Thrown when `If-Match` named a version that is no longer current. */
+export class StaleVersionError extends Error {
+  readonly code = 'stale_version';
+  readonly currentVersion: number;
+  constructor(currentVersion: number) {
+    super(`the provider is at version ${currentVersion}`);
+    this.currentVersion = currentVersion;
+  }
+}
+
+/**
+ * Stores upstream identity providers. Every change bumps `version` in the same transaction, which
+ * is how every node's provider cache notices it.
+ */
+export class ProviderRepository {
+  readonly #db: Knex;
+  readonly #sealer: Sealer;
+
+  constructor(db: Knex, sealer: Sealer) {
+    this.#db = db;
+    this.#sealer = sealer;
+  }
+
+  /** The stored provider with secrets unsealed, for opening; undefined when absent. */
+  async load(alias: string, trx: Knex = this.#db): Promise<StoredProvider | undefined> {
+    const row = await trx('identity_providers').where({ alias }).first<ProviderRow | undefined>();
+    if (!row) return undefined;
+    const domains = await this.#domainsOf(trx, [alias]);
+    return {
+      alias: row.alias,
+      kind: row.kind,
+      displayName: row.display_name,
+      enabled: row.enabled,
+      domains: domains.get(alias) ?? [],
+      settings: row.settings,
+      secrets: this.#openSecrets(row),
+      claimMappings: row.claim_mappings,
+      version: row.version,
+    };
+  }
+
+  /** The current version of a provider, or undefined when it does not exist (cheap, for cache checks). */
+  async versionOf(alias: string): Promise<number | undefined> {
+    const row = await this.#db('identity_providers').where({ alias }).first<{ version: number } | undefined>('version');
+    return row?.version;
+  }
+
+  /** One provider without secret values. */
+  async get(alias: string, trx: Knex = this.#db): Promise<ProviderRecord | undefined> {
+    const row = await trx('identity_providers').where({ alias }).first<ProviderRow | undefined>();
+    if (!row) return undefined;
+    return this.#toRecord(row, (await this.#domainsOf(trx, [alias])).get(alias) ?? []);
+  }
+
+  /** A page of providers ordered by alias, filtered by kind, enabled flag or domain. */
+  async list(options: { limit: number; afterAlias?: string | undefined; kind?: ProviderKind | undefined; enabled?: boolean | undefined; domain?: string | undefined }): Promise<ProviderRecord[]> {
+    const q = this.#db('identity_providers').orderBy('alias').limit(options.limit);
+    if (options.afterAlias) q.where('alias', '>', options.afterAlias);
+    if (options.kind) q.where('kind', options.kind);
+    if (options.enabled !== undefined) q.where('enabled', options.enabled);
+    if (options.domain) {
+      q.whereIn('alias', this.#db('provider_domains').select('provider_alias').where('domain', options.domain.toLowerCase()));
+    }
+    const rows = await q.select<ProviderRow[]>();
+    const domains = await this.#domainsOf(this.#db, rows.map((r) => r.alias));
+    return rows.map((r) => this.#toRecord(r, domains.get(r.alias) ?? []));
+  }
+
+  /** Every enabled provider with its domains (for home-realm discovery): one query per table, no N+1. */
+  async listEnabled(): Promise<ProviderRecord[]> {
+    const rows = await this.#db('identity_providers').where({ enabled: true }).orderBy('alias').select<ProviderRow[]>();
+    const domains = await this.#domainsOf(this.#db, rows.map((r) => r.alias));
+    return rows.map((r) => this.#toRecord(r, domains.get(r.alias) ?? []));
+  }
+
+  /** The enabled provider that owns an email domain, if any. */
+  async aliasForDomain(domain: string): Promise<string | undefined> {
+    const row = await this.#db('provider_domains')
+      .join('identity_providers', 'identity_providers.alias', 'provider_domains.provider_alias')
+      .where({ 'provider_domains.domain': domain.toLowerCase(), 'identity_providers.enabled': true })
+      .first<{ provider_alias: string } | undefined>('provider_domains.provider_alias');
+    return row?.provider_alias;
+  }
+
+  /** Creates a provider at version 1. Throws `ProviderConflictError` for a taken alias or domain. */
+  async create(input: ProviderInput, trx: Knex): Promise<ProviderRecord> {
+    const secrets = Object.fromEntries(Object.entries(input.secrets ?? {}).filter((e): e is [string, string] => e[1] !== null));
+    try {
+      await trx('identity_providers').insert({
+        alias: input.alias,
+        kind: input.kind,
+        display_name: input.displayName,
+        enabled: input.enabled,
+        settings: JSON.stringify(input.settings),
+        sealed_secrets: Object.keys(secrets).length ? this.#sealer.seal(JSON.stringify(secrets)) : null,
+        claim_mappings: JSON.stringify(input.claimMappings),
+        version: 1,
+      });
+    } catch (error) {
+      if ((error as { code?: string }).code === '23505') throw new ProviderConflictError('alias', `a provider with alias "${input.alias}" already exists`);
+      throw error;
+    }
+    await this.#replaceDomains(trx, input.alias, input.domains);
+    return (await this.get(input.alias, trx))!;
+  }
+
+  /**
+   * Replaces a provider's fields (the alias and kind are permanent) and bumps its version.
+   * With `expectedVersion`, a concurrent change makes it throw `StaleVersionError`.
+   */
+  async update(input: ProviderInput, trx: Knex, expectedVersion?: number): Promise<ProviderRecord | undefined> {
+    const current = await trx('identity_providers').where({ alias: input.alias }).forUpdate().first<ProviderRow | undefined>();
+    if (!current) return undefined;
+    if (expectedVersion !== undefined && current.version !== expectedVersion) throw new StaleVersionError(current.version);
+    const secrets = this.#openSecrets(current);
+    for (const [name, value] of Object.entries(input.secrets ?? {})) {
+      if (value === null) delete secrets[name];
+      else secrets[name] = value;
+    }
+    await trx('identity_providers')
+      .where({ alias: input.alias })
+      .update({
+        display_name: input.displayName,
+        enabled: input.enabled,
+        settings: JSON.stringify(input.settings),
+        sealed_secrets: Object.keys(secrets).length ? this.#sealer.seal(JSON.stringify(secrets)) : null,
+        claim_mappings: JSON.stringify(input.claimMappings),
+        version: current.version + 1,
+        updated_at: trx.fn.now(),
+      });
+    await this.#replaceDomains(trx, input.alias, input.domains);
+    return this.get(input.alias, trx);
+  }
+
+  /** Records an operational status (refresh results, certificate expiry) and bumps the version when asked. */
+  async setStatus(alias: string, status: Record<string, unknown>, options: { bumpVersion: boolean }, trx: Knex = this.#db): Promise<void> {
+    await trx('identity_providers')
+      .where({ alias })
+      .update({
+        status: JSON.stringify(status),
+        ...(options.bumpVersion ? { version: trx.raw('version + 1'), updated_at: trx.fn.now() } : {}),
+      });
+  }
+
+  /** Deletes a provider (its domains go with it); false when absent. */
+  async delete(alias: string, trx: Knex, expectedVersion?: number): Promise<boolean> {
+    const current = await trx('identity_providers').where({ alias }).forUpdate().first<ProviderRow | undefined>();
+    if (!current) return false;
+    if (expectedVersion !== undefined && current.version !== expectedVersion) throw new StaleVersionError(current.version);
+    await trx('identity_providers').where({ alias }).delete();
+    return true;
+  }
+
+  async #replaceDomains(trx: Knex, alias: string, domains: string[]): Promise<void> {
+    const wanted = [...new Set(domains.map((d) => d.toLowerCase()))];
+    const taken = wanted.length
+      ? await trx('provider_domains').whereIn('domain', wanted).whereNot('provider_alias', alias).select<{ domain: string; provider_alias: string }[]>()
+      : [];
+    if (taken.length) {
+      const first = taken[0]!;
+      throw new ProviderConflictError('domains', `the domain "${first.domain}" already belongs to provider "${first.provider_alias}"`);
+    }
+    await trx('provider_domains').where({ provider_alias: alias }).delete();
+    if (wanted.length) await trx('provider_domains').insert(wanted.map((domain) => ({ domain, provider_alias: alias })));
+  }
+
+  async #domainsOf(trx: Knex, aliases: string[]): Promise<Map<string, string[]>> {
+    const map = new Map<string, string[]>();
+    if (!aliases.length) return map;
+    const rows = await trx('provider_domains').whereIn('provider_alias', aliases).orderBy('domain').select<{ domain: string; provider_alias: string }[]>();
+    for (const row of rows) map.set(row.provider_alias, [...(map.get(row.provider_alias) ?? []), row.domain]);
+    return map;
+  }
+
+  #openSecrets(row: ProviderRow): Record<string, string> {
+    return row.sealed_secrets ? (JSON.parse(this.#sealer.open(row.sealed_secrets)) as Record<string, string>) : {};
+  }
+
+  #toRecord(row: ProviderRow, domains: string[]): ProviderRecord {
+    return {
+      alias: row.alias,
+      kind: row.kind,
+      displayName: row.display_name,
+      enabled: row.enabled,
+      domains,
+      settings: row.settings,
+      secretsSet: Object.keys(this.#openSecrets(row)).sort(),
+      claimMappings: row.claim_mappings,
+      status: row.status,
+      version: row.version,
+      createdAt: row.created_at,
+      updatedAt: row.updated_at,
+    };
+  }
+}

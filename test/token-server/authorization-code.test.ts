@@ -1,0 +1,120 @@
+import * as oidc from 'openid-client';
+import * as jose from 'jose';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createTestDatabase, type TestDatabase } from '../support/database.ts';
+import { HttpSession, readForm } from '../support/http-session.ts';
+import { addClient, addUser } from '../support/fixtures.ts';
+import { startTestServer, type TestServer } from '../support/server.ts';
+
+const APP = 'http://127.0.0.1:1/app/callback';
+
+let database: TestDatabase;
+let server: TestServer;
+let accountId: string;
+
+beforeAll(async () => {
+  database = await createTestDatabase();
+  server = await startTestServer(database.db);
+  accountId = (await addUser(server.node, { email: 'ada@example.com', password: 'correct horse battery', name: 'Ada Lovelace' })).id;
+  await addClient(server.node, {
+    client_id: 'web',
+    client_name: 'Web App',
+    redirect_uris: [APP],
+    grant_types: ['authorization_code', 'refresh_token'],
+    response_types: ['code'],
+    token_endpoint_auth_method: 'client_secret_basic',
+    require_consent: false,
+  }, 'web-secret-web-secret');
+});
+
+afterAll(async () => {
+  await server?.close();
+  await database?.close();
+});
+
+async function discover(): Promise<oidc.Configuration> {
+  return oidc.discovery(new URL(server.url), 'web', 'web-secret-web-secret', undefined, { execute: [oidc.allowInsecureRequests] });
+}
+
+/** Walks the real login form with a cookie jar and returns the application's callback URL. */
+async function login(config: oidc.Configuration, params: Record<string, string> = {}) {
+  const codeVerifier = oidc.randomPKCECodeVerifier();
+  const state = oidc.randomState();
+  const nonce = oidc.randomNonce();
+  const url = oidc.buildAuthorizationUrl(config, {
+    redirect_uri: APP,
+    scope: 'openid email profile offline_access',
+    code_challenge: await oidc.calculatePKCECodeChallenge(codeVerifier),
+    code_challenge_method: 'S256',
+    state,
+    nonce,
+    prompt: 'consent',
+    ...params,
+  });
+  const browser = new HttpSession();
+  const page = await browser.follow(url);
+  expect(page.status).toBe(200);
+  const form = readForm(page, /\/login$/);
+  const callback = await browser.submit(form.action, { ...form.fields, email: 'ada@example.com', password: 'correct horse battery' }, APP);
+  expect(callback.status).toBe(0);
+  return { callback: callback.url, codeVerifier, state, nonce, browser };
+}
+
+describe('authorization code with PKCE for a local account', () => {
+  it('signs a local user in and issues tokens whose ID token verifies against the JWKS', async () => {
+    const config = await discover();
+    const { callback, codeVerifier, state, nonce } = await login(config);
+    const tokens = await oidc.authorizationCodeGrant(config, callback, { pkceCodeVerifier: codeVerifier, expectedState: state, expectedNonce: nonce });
+
+    const jwks = jose.createRemoteJWKSet(new URL(`${server.url}/jwks`));
+    const { payload, protectedHeader } = await jose.jwtVerify(tokens.id_token!, jwks, { issuer: server.url, audience: 'web' });
+    expect(protectedHeader.alg).toBe('RS256');
+    expect(payload.sub).toBe(accountId);
+    expect(payload.idp).toBe('local');
+    expect(payload.amr).toEqual(['pwd']);
+    expect(payload.email).toBeUndefined();
+
+    const userinfo = await oidc.fetchUserInfo(config, tokens.access_token, accountId);
+    expect(userinfo).toMatchObject({ sub: accountId, email: 'ada@example.com', email_verified: true, name: 'Ada Lovelace', idp: 'local', amr: ['pwd'] });
+  });
+
+  it('rotates refresh tokens and rejects reuse of an old one', async () => {
+    const config = await discover();
+    const { callback, codeVerifier, state, nonce } = await login(config);
+    const first = await oidc.authorizationCodeGrant(config, callback, { pkceCodeVerifier: codeVerifier, expectedState: state, expectedNonce: nonce });
+    expect(first.refresh_token).toBeTruthy();
+
+    const second = await oidc.refreshTokenGrant(config, first.refresh_token!);
+    expect(second.refresh_token).toBeTruthy();
+    expect(second.refresh_token).not.toBe(first.refresh_token);
+    expect(second.claims()?.idp).toBe('local');
+
+    await expect(oidc.refreshTokenGrant(config, first.refresh_token!)).rejects.toMatchObject({ error: 'invalid_grant' });
+    // Reuse of a rotated token revokes the whole grant, the newer refresh token included.
+    await expect(oidc.refreshTokenGrant(config, second.refresh_token!)).rejects.toMatchObject({ error: 'invalid_grant' });
+  });
+
+  it('introspects and revokes an access token', async () => {
+    const config = await discover();
+    const { callback, codeVerifier, state, nonce } = await login(config);
+    const tokens = await oidc.authorizationCodeGrant(config, callback, { pkceCodeVerifier: codeVerifier, expectedState: state, expectedNonce: nonce });
+
+    const active = await oidc.tokenIntrospection(config, tokens.access_token);
+    expect(active).toMatchObject({ active: true, sub: accountId, client_id: 'web' });
+
+    await oidc.tokenRevocation(config, tokens.access_token);
+    expect(await oidc.tokenIntrospection(config, tokens.access_token)).toMatchObject({ active: false });
+    await expect(oidc.fetchUserInfo(config, tokens.access_token, accountId)).rejects.toBeTruthy();
+  });
+
+  it('rejects a replayed authorization code', async () => {
+    const config = await discover();
+    const { callback, codeVerifier, state, nonce } = await login(config);
+    const tokens = await oidc.authorizationCodeGrant(config, callback, { pkceCodeVerifier: codeVerifier, expectedState: state, expectedNonce: nonce });
+    await expect(
+      oidc.authorizationCodeGrant(config, callback, { pkceCodeVerifier: codeVerifier, expectedState: state, expectedNonce: nonce }),
+    ).rejects.toMatchObject({ error: 'invalid_grant' });
+    // Replaying a code revokes what it issued.
+    expect(await oidc.tokenIntrospection(config, tokens.access_token)).toMatchObject({ active: false });
+  });
+});
