@@ -19,6 +19,7 @@ import { ClientRepository } from './store/clients.ts';
 import { databaseLocation, openDatabase } from './store/database.ts';
 import { migrateLatest } from './store/migrate.ts';
 import { purgeExpiredPayloads } from './store/oidc-adapter.ts';
+import { ProviderRepository } from './store/providers.ts';
 import { ResourceServerRepository } from './store/resource-servers.ts';
 import { Sealer, resolveMasterKey, verifyMasterKey } from './store/seal.ts';
 import { saveClient } from './token-server/clients.ts';
@@ -43,6 +44,7 @@ export interface Services {
   keys: SigningKeyStore;
   loginSessions: LoginSessionRepository;
   resourceServers: ResourceServerRepository;
+  providers: ProviderRepository;
   engine: TokenEngine;
 }
 
@@ -78,6 +80,7 @@ export async function openServices(config: Config, options: StartOptions = {}): 
     await keys.ensureKeys();
     const loginSessions = new LoginSessionRepository(db);
     const resourceServers = new ResourceServerRepository(db);
+    const providers = new ProviderRepository(db, sealer);
     const throttle = new LoginThrottle(db, {
       maxFailures: config.loginThrottleMaxFailures,
       windowSeconds: config.loginThrottleWindowSeconds,
@@ -96,7 +99,7 @@ export async function openServices(config: Config, options: StartOptions = {}): 
       logger,
       metrics,
     });
-    return { config, db, logger, metrics, sealer, views, clients, accounts, throttle, keys, loginSessions, resourceServers, engine, ownsDb };
+    return { config, db, logger, metrics, sealer, views, clients, accounts, throttle, keys, loginSessions, resourceServers, providers, engine, ownsDb };
   } catch (error) {
     if (ownsDb) await db.destroy();
     throw error;
