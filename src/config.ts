@@ -29,7 +29,7 @@ export interface Config {
   readonly purgeIntervalSeconds: number;
   /** Timeout for every request Realmgate makes to an upstream provider. */
   readonly upstreamTimeoutMs: number;
-  /** Express `trust proxy` setting, for deployments behind a TLS-terminating proxy. */
+  /** Express `trust proxy` setting; defaults to one hop when the issuer is https, else off. */
   readonly trustProxy: boolean | number | string;
   /** Failed logins allowed per account or per IP within `loginThrottleWindowSeconds`. */
   readonly loginThrottleMaxFailures: number;
@@ -125,7 +125,10 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     keyRefreshSeconds: e.REALMGATE_KEY_REFRESH_SECONDS,
     purgeIntervalSeconds: e.REALMGATE_PURGE_INTERVAL_SECONDS,
     upstreamTimeoutMs: e.REALMGATE_UPSTREAM_TIMEOUT_MS,
-    trustProxy: parseTrustProxy(e.REALMGATE_TRUST_PROXY),
+    // An https issuer served over plain HTTP means a TLS-terminating proxy in front: trust one hop by default.
+    trustProxy: e.REALMGATE_TRUST_PROXY !== undefined
+      ? parseTrustProxy(e.REALMGATE_TRUST_PROXY)
+      : (e.ISSUER ?? '').startsWith('https:') ? 1 : false,
     loginThrottleMaxFailures: e.REALMGATE_LOGIN_MAX_FAILURES,
     loginThrottleWindowSeconds: e.REALMGATE_LOGIN_WINDOW_SECONDS,
   };

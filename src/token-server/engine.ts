@@ -89,9 +89,10 @@ function configuration(deps: EngineDeps, keySet: KeySet): Configuration {
     extraClientMetadata: { properties: [...EXTRA_CLIENT_METADATA], validator: validateExtraMetadata },
     rotateRefreshToken: true,
     ttl: {
-      AccessToken: TTL.accessToken,
+      // A resource server's own token lifetime wins over the defaults.
+      AccessToken: (_ctx, token) => token.resourceServer?.accessTokenTTL ?? TTL.accessToken,
       AuthorizationCode: TTL.authorizationCode,
-      ClientCredentials: TTL.clientCredentials,
+      ClientCredentials: (_ctx, token) => token.resourceServer?.accessTokenTTL ?? TTL.clientCredentials,
       IdToken: TTL.idToken,
       RefreshToken: TTL.refreshToken,
       Interaction: TTL.interaction,

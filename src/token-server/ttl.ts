@@ -18,5 +18,9 @@ export const TTL = {
   grant: 14 * 24 * 3600,
 } as const;
 
+/** The longest access-token lifetime a resource server may ask for. */
+export const MAX_RESOURCE_TOKEN_TTL_SECONDS = 24 * 3600;
+
 /** How long a retired signing key stays published: longer than anything it signed lives. */
-export const KEY_RETENTION_SECONDS = Math.max(TTL.accessToken, TTL.idToken, TTL.clientCredentials) + 3600;
+export const KEY_RETENTION_SECONDS =
+  Math.max(TTL.accessToken, TTL.idToken, TTL.clientCredentials, MAX_RESOURCE_TOKEN_TTL_SECONDS) + 3600;
