@@ -30,6 +30,8 @@ export interface RealmgateLoginResult {
 export interface EngineDeps {
   issuer: string;
   trustProxy: boolean;
+  /** Lets back-channel logout and other engine requests reach loopback and private addresses. */
+  allowPrivateNetwork: boolean;
   db: Knex;
   clients: ClientRepository;
   keys: SigningKeyStore;
@@ -84,6 +86,11 @@ function configuration(deps: EngineDeps, keySet: KeySet): Configuration {
       profile: ['name', 'given_name', 'family_name', 'groups'],
     },
     responseTypes: ['code'],
+    // oidc-provider refuses special-use addresses (its SSRF guard); the operator may allow them.
+    fetch: (url, options) => {
+      if (deps.allowPrivateNetwork) delete (options as { dispatcher?: unknown }).dispatcher;
+      return globalThis.fetch(url, options);
+    },
     pkce: { required: (_ctx, client) => client.clientAuthMethod === 'none' },
     clientBasedCORS: (_ctx, origin, client) => originsOf(client.redirectUris).includes(origin),
     extraClientMetadata: { properties: [...EXTRA_CLIENT_METADATA], validator: validateExtraMetadata },
