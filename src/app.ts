@@ -88,6 +88,7 @@ export async function openServices(config: Config, options: StartOptions = {}): 
     const engine = await TokenEngine.create({
       issuer: config.issuer,
       trustProxy: config.trustProxy !== false,
+      allowPrivateNetwork: config.allowPrivateNetwork,
       db,
       clients,
       keys,
