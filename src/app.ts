@@ -82,7 +82,8 @@ export async function openServices(config: Config, options: StartOptions = {}): 
     const resourceServers = new ResourceServerRepository(db);
     const providers = new ProviderRepository(db, sealer);
     const throttle = new LoginThrottle(db, {
-      maxFailures: config.loginThrottleMaxFailures,
+      maxFailuresPerAccount: config.loginThrottleMaxFailures,
+      maxFailuresPerIp: config.loginThrottleMaxFailuresPerIp,
       windowSeconds: config.loginThrottleWindowSeconds,
     });
     const engine = await TokenEngine.create({

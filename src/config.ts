@@ -31,8 +31,10 @@ export interface Config {
   readonly upstreamTimeoutMs: number;
   /** Express `trust proxy` setting; defaults to one hop when the issuer is https, else off. */
   readonly trustProxy: boolean | number | string;
-  /** Failed logins allowed per account or per IP within `loginThrottleWindowSeconds`. */
+  /** Failed logins allowed per account within `loginThrottleWindowSeconds`. */
   readonly loginThrottleMaxFailures: number;
+  /** Failed logins allowed per client IP within `loginThrottleWindowSeconds` (many users may share one IP). */
+  readonly loginThrottleMaxFailuresPerIp: number;
   /** Window over which failed logins are counted. */
   readonly loginThrottleWindowSeconds: number;
 }
@@ -71,6 +73,7 @@ const envSchema = z.object({
   REALMGATE_UPSTREAM_TIMEOUT_MS: positiveInt(5000),
   REALMGATE_TRUST_PROXY: z.string().optional(),
   REALMGATE_LOGIN_MAX_FAILURES: positiveInt(5),
+  REALMGATE_LOGIN_MAX_FAILURES_PER_IP: positiveInt(50),
   REALMGATE_LOGIN_WINDOW_SECONDS: positiveInt(900),
 });
 
@@ -130,6 +133,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       ? parseTrustProxy(e.REALMGATE_TRUST_PROXY)
       : (e.ISSUER ?? '').startsWith('https:') ? 1 : false,
     loginThrottleMaxFailures: e.REALMGATE_LOGIN_MAX_FAILURES,
+    loginThrottleMaxFailuresPerIp: e.REALMGATE_LOGIN_MAX_FAILURES_PER_IP,
     loginThrottleWindowSeconds: e.REALMGATE_LOGIN_WINDOW_SECONDS,
   };
   return Object.freeze(config);

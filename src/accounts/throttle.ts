@@ -1,14 +1,17 @@
 import type { Knex } from 'knex';
 
-/** Counts failed sign-ins per key (`account:<id>`, `ip:<address>`) in the database, so every node agrees. */
+/**
+ * Counts failed sign-ins per key (`account:<email>`, `ip:<address>`) in the database, so every
+ * node agrees. Each key prefix has its own limit.
+ */
 export class LoginThrottle {
   readonly #db: Knex;
-  readonly #maxFailures: number;
+  readonly #limits: { account: number; ip: number };
   readonly #windowSeconds: number;
 
-  constructor(db: Knex, options: { maxFailures: number; windowSeconds: number }) {
+  constructor(db: Knex, options: { maxFailuresPerAccount: number; maxFailuresPerIp: number; windowSeconds: number }) {
     this.#db = db;
-    this.#maxFailures = options.maxFailures;
+    this.#limits = { account: options.maxFailuresPerAccount, ip: options.maxFailuresPerIp };
     this.#windowSeconds = options.windowSeconds;
   }
 
@@ -16,8 +19,11 @@ export class LoginThrottle {
   async retryAfterSeconds(keys: string[]): Promise<number> {
     const rows = await this.#db('login_throttle')
       .whereIn('key', keys)
-      .where('failures', '>=', this.#maxFailures)
       .where('expires_at', '>', this.#db.fn.now())
+      .where((q) =>
+        q.where((a) => a.where('key', 'like', 'account:%').where('failures', '>=', this.#limits.account))
+          .orWhere((i) => i.where('key', 'like', 'ip:%').where('failures', '>=', this.#limits.ip)),
+      )
       .select<{ expires_at: Date }[]>('expires_at');
     const latest = Math.max(0, ...rows.map((r) => r.expires_at.getTime()));
     return latest ? Math.ceil((latest - Date.now()) / 1000) : 0;
