@@ -54,6 +54,12 @@ export class ClientRepository {
     return row && toStored(row);
   }
 
+  /** One client with its row locked until `trx` ends, so a conditional write sees no concurrent change. */
+  async lock(clientId: string, trx: Knex): Promise<StoredClient | undefined> {
+    const row = await trx('clients').where({ client_id: clientId }).forUpdate().first<ClientRow | undefined>();
+    return row && toStored(row);
+  }
+
   /** A page of clients ordered by id, after `afterId` when given. */
   async list(options: { limit: number; afterId?: string }): Promise<StoredClient[]> {
     const q = this.#db('clients').orderBy('client_id').limit(options.limit);

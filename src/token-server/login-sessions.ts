@@ -16,6 +16,12 @@ export interface LoginSession {
   } | undefined;
 }
 
+/** A stored login session with its lifetime, as the admin API lists it. */
+export interface LoginSessionRecord extends LoginSession {
+  createdAt: Date;
+  expiresAt: Date;
+}
+
 interface LoginSessionRow {
   session_uid: string;
   account_id: string;
@@ -26,9 +32,28 @@ interface LoginSessionRow {
   upstream_session_id: string | null;
   name_id: string | null;
   session_index: string | null;
+  created_at: Date;
+  expires_at: Date;
 }
 
 const orUndefined = <T>(v: T | null): T | undefined => v ?? undefined;
+
+/** A row as the repository's `LoginSession`. */
+const toLoginSession = (row: LoginSessionRow): LoginSession => ({
+  sessionUid: row.session_uid,
+  accountId: row.account_id,
+  idp: row.idp,
+  amr: row.amr,
+  upstream: row.upstream_subject
+    ? {
+        issuer: orUndefined(row.upstream_issuer),
+        subject: orUndefined(row.upstream_subject),
+        sessionId: orUndefined(row.upstream_session_id),
+        nameId: orUndefined(row.name_id),
+        sessionIndex: orUndefined(row.session_index),
+      }
+    : undefined,
+});
 
 /** Stores `login_sessions`: the idp and amr claims of each session and its upstream reference. */
 export class LoginSessionRepository {
@@ -59,22 +84,21 @@ export class LoginSessionRepository {
   /** How a session signed in, if known. */
   async get(sessionUid: string): Promise<LoginSession | undefined> {
     const row = await this.#db('login_sessions').where({ session_uid: sessionUid }).first<LoginSessionRow | undefined>();
-    if (!row) return undefined;
-    return {
-      sessionUid: row.session_uid,
-      accountId: row.account_id,
-      idp: row.idp,
-      amr: row.amr,
-      upstream: row.upstream_subject
-        ? {
-            issuer: orUndefined(row.upstream_issuer),
-            subject: orUndefined(row.upstream_subject),
-            sessionId: orUndefined(row.upstream_session_id),
-            nameId: orUndefined(row.name_id),
-            sessionIndex: orUndefined(row.session_index),
-          }
-        : undefined,
-    };
+    return row && toLoginSession(row);
+  }
+
+  /** Unexpired sessions ordered by uid, after `afterUid`, filtered by account or provider alias. */
+  async list(options: { limit: number; afterUid?: string | undefined; accountId?: string | undefined; idp?: string | undefined }): Promise<LoginSessionRecord[]> {
+    const q = this.#db('login_sessions').where('expires_at', '>', this.#db.fn.now()).orderBy('session_uid').limit(options.limit);
+    if (options.afterUid) q.where('session_uid', '>', options.afterUid);
+    if (options.accountId) q.where('account_id', options.accountId);
+    if (options.idp) q.where('idp', options.idp);
+    return (await q.select<LoginSessionRow[]>()).map((row) => ({ ...toLoginSession(row), createdAt: row.created_at, expiresAt: row.expires_at }));
+  }
+
+  /** Forgets how a session signed in (the session is ending); true when a row went. */
+  async delete(sessionUid: string, trx: Knex = this.#db): Promise<boolean> {
+    return (await trx('login_sessions').where({ session_uid: sessionUid }).delete()) > 0;
   }
 
   /** Deletes rows past their lifetime. */
