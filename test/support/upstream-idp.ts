@@ -114,10 +114,10 @@ function memoryAdapterFactory(store: Map<string, StoredPayload>) {
   };
 }
 
-async function newSigningKey(): Promise<{ privateJwk: jose.JWK; privateKey: CryptoKey }> {
+async function newSigningKey(): Promise<{ privateJwk: jose.JWK; privateKey: jose.CryptoKey }> {
   const { privateKey } = await jose.generateKeyPair('RS256', { extractable: true });
   const privateJwk = { ...(await jose.exportJWK(privateKey)), kid: crypto.randomUUID(), alg: 'RS256', use: 'sig' };
-  return { privateJwk, privateKey: privateKey as CryptoKey };
+  return { privateJwk, privateKey };
 }
 
 const escapeHtml = (s: string) => s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
