@@ -69,9 +69,14 @@ export class ProviderRepository {
     this.#sealer = sealer;
   }
 
-  /** The stored provider with secrets unsealed, for opening; undefined when absent. */
-  async load(alias: string, trx: Knex = this.#db): Promise<StoredProvider | undefined> {
-    const row = await trx('identity_providers').where({ alias }).first<ProviderRow | undefined>();
+  /**
+   * The stored provider with secrets unsealed, for opening; undefined when absent. With
+   * `forUpdate` (inside a transaction) the row stays locked until the transaction ends.
+   */
+  async load(alias: string, trx: Knex = this.#db, options: { forUpdate?: boolean } = {}): Promise<StoredProvider | undefined> {
+    const query = trx('identity_providers').where({ alias });
+    if (options.forUpdate) query.forUpdate();
+    const row = await query.first<ProviderRow | undefined>();
     if (!row) return undefined;
     const domains = await this.#domainsOf(trx, [alias]);
     return {
