@@ -36,7 +36,7 @@ export interface TestServer {
  * `env` adds or overrides settings.
  */
 export async function startTestServer(db: Knex, env: Record<string, string> = {}): Promise<TestServer> {
-  const port = await freePort();
+  const port = env.PORT ? Number(env.PORT) : await freePort();
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'realmgate-test-'));
   const config = loadConfig({
     PORT: String(port),
