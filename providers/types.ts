@@ -117,12 +117,31 @@ export interface ProviderType {
 export class ProviderError extends Error {
   readonly code: ProviderErrorCode;
   readonly alias: string | undefined;
+  /** With `upstream_error`: the upstream's own error code, e.g. OAuth `access_denied` (SAML kinds map their status to it). */
+  readonly upstreamError: string | undefined;
 
-  constructor(code: ProviderErrorCode, options: { alias?: string | undefined; detail?: string; cause?: unknown } = {}) {
+  constructor(
+    code: ProviderErrorCode,
+    options: { alias?: string | undefined; detail?: string; cause?: unknown; upstreamError?: string | undefined } = {},
+  ) {
     super(options.detail ?? code, { cause: options.cause });
     this.name = 'ProviderError';
     this.code = code;
     this.alias = options.alias;
+    this.upstreamError = options.upstreamError;
+  }
+}
+
+/** How `OpenContext.fetch` fails: the URL was refused by the SSRF guard, timed out, or the network failed. */
+export class UpstreamRequestError extends Error {
+  readonly reason: 'blocked' | 'timeout' | 'network';
+  readonly url: string;
+
+  constructor(reason: 'blocked' | 'timeout' | 'network', url: string, options: { detail?: string; cause?: unknown } = {}) {
+    super(options.detail ?? `upstream request to ${url} failed: ${reason}`, { cause: options.cause });
+    this.name = 'UpstreamRequestError';
+    this.reason = reason;
+    this.url = url;
   }
 }
 
