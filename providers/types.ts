@@ -38,6 +38,17 @@ export interface OpenContext {
   allowPrivateNetwork: boolean;
   /** `fetch` with the SSRF guard and timeout applied; providers use it for every upstream request. */
   fetch: typeof fetch;
+  /**
+   * One-time message ids kept in the shared database (SAML assertion IDs), so a replay is caught
+   * on every node. Required by kinds that accept bearer assertions (`saml`); `open` fails without it.
+   */
+  replay?: ReplayStore | undefined;
+}
+
+/** Remembers one-time ids in storage every node shares. */
+export interface ReplayStore {
+  /** Records `key` until `expiresAt`; resolves false when it is already recorded and unexpired (a replay). */
+  rememberOnce(key: string, expiresAt: Date): Promise<boolean>;
 }
 
 /** A login being started at the upstream provider. */
@@ -95,8 +106,47 @@ export interface OpenedProvider {
   finishLogin(input: CallbackInput, transaction: Record<string, unknown>): Promise<UpstreamIdentity>;
   /** Optional: where to send the browser to end the upstream session. */
   logoutUrl?(session: UpstreamSession, options: { postLogoutRedirectUri: string; state: string }): Promise<string | undefined>;
+  /**
+   * Optional: validates an unsolicited answer (SAML IdP-initiated login) that belongs to no login
+   * transaction. Rejects with `response_invalid` unless the provider allows unsolicited logins.
+   */
+  finishUnsolicitedLogin?(input: CallbackInput): Promise<UpstreamIdentity>;
+  /** Optional: this provider's service-provider metadata document (SAML), for the IdP's administrator. */
+  serviceProviderMetadata?(): string;
   /** Optional: releases timers or caches held by this opened provider. */
   close?(): void;
+}
+
+/** What `prepare` adds to a provider's input before it is checked and stored. */
+export interface PreparedProvider {
+  /** Settings to merge over the input's settings (e.g. a generated `sp_certificate`). */
+  settings: Record<string, unknown>;
+  /** Secrets to merge over the input's secrets (e.g. a generated `sp_private_key`). */
+  secrets: Record<string, string>;
+}
+
+/** A certificate the provider depends on, as shown in the provider's status. */
+export interface CertificateStatus {
+  /** What it is for, e.g. `idp-signing` or `sp`. */
+  use: string;
+  subject: string;
+  /** SHA-256 fingerprint, colon-separated hex. */
+  fingerprint: string;
+  notBefore: string;
+  notAfter: string;
+}
+
+/** The outcome of re-reading a provider's upstream configuration (SAML metadata, certificates). */
+export interface ProviderRefresh {
+  /**
+   * Digest of the upstream configuration `open` would load, or undefined when nothing is loaded
+   * from the network. A digest different from the last one means every node must reopen.
+   */
+  digest: string | undefined;
+  /** Certificates in use and their validity, for the provider's status. */
+  certificates: CertificateStatus[];
+  /** When to refresh next. */
+  refreshAfterSeconds: number;
 }
 
 /** One upstream protocol. */
@@ -108,6 +158,14 @@ export interface ProviderType {
   check(settings: unknown, secrets: Record<string, string>): Problem[];
   /** Does the expensive work once (discovery, metadata, certificates). */
   open(provider: StoredProvider, context: OpenContext): Promise<OpenedProvider>;
+  /**
+   * Optional: what a provider of this kind needs generated before `check` (the SAML SP key pair).
+   * Called on create, and on replace with the `existing` provider so generated values are kept
+   * when the input omits them. The result is merged over the input.
+   */
+  prepare?(input: { alias: string; settings: Record<string, unknown>; secrets: Record<string, string> }, existing?: StoredProvider): Promise<PreparedProvider>;
+  /** Optional: re-reads upstream configuration (metadata URL) and reports certificate validity. */
+  refresh?(provider: StoredProvider, context: OpenContext): Promise<ProviderRefresh>;
 }
 
 /**
