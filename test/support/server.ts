@@ -4,7 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import fs from 'node:fs';
 import type { Knex } from 'knex';
-import { pino } from 'pino';
+import { pino, type Logger } from 'pino';
 import { createRealmgate, type Realmgate } from '../../src/app.ts';
 import { loadConfig, type Config } from '../../src/config.ts';
 
@@ -33,9 +33,9 @@ export interface TestServer {
 
 /**
  * Starts a Realmgate node on a free port over `db` (shared by nodes that pass the same one).
- * `env` adds or overrides settings.
+ * `env` adds or overrides settings; `options.logger` replaces the silent test logger (to read the logs).
  */
-export async function startTestServer(db: Knex, env: Record<string, string> = {}): Promise<TestServer> {
+export async function startTestServer(db: Knex, env: Record<string, string> = {}, options: { logger?: Logger } = {}): Promise<TestServer> {
   const port = env.PORT ? Number(env.PORT) : await freePort();
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'realmgate-test-'));
   const config = loadConfig({
@@ -48,7 +48,7 @@ export async function startTestServer(db: Knex, env: Record<string, string> = {}
     LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'silent',
     ...env,
   });
-  const logger = pino({ level: config.logLevel });
+  const logger = options.logger ?? pino({ level: config.logLevel });
   const node = await createRealmgate(config, { db, logger, skipMigrations: true });
   const url = await node.listen(port);
   return {
