@@ -2,6 +2,7 @@ import { createRealmgate } from './app.ts';
 import { ConfigError, loadConfig } from './config.ts';
 import { createLogger } from './logger.ts';
 import { SealError } from './store/seal.ts';
+import { DatabaseLockedError } from './store/database.ts';
 
 /** Starts a Realmgate node from the environment and stops it gracefully on SIGTERM/SIGINT. */
 async function main(): Promise<void> {
@@ -20,7 +21,7 @@ async function main(): Promise<void> {
   try {
     node = await createRealmgate(config, { logger });
   } catch (error) {
-    if (error instanceof SealError) {
+    if (error instanceof SealError || error instanceof DatabaseLockedError) {
       logger.fatal({ err: error.cause }, error.message);
       console.error(`Realmgate cannot start: ${error.message}`);
       process.exit(2);

@@ -84,6 +84,13 @@ describe('the CLI and the server process', () => {
     const cc = await oidc.clientCredentialsGrant(batchConfig, { resource: 'https://api.example.test', scope: 'read' });
     expect(cc.access_token.split('.')).toHaveLength(3);
 
+    if (!process.env.DATABASE_URL) {
+      // Embedded PGlite serves one process: the CLI says so instead of corrupting it.
+      const locked = await cli('users', 'add', '--email', 'second@example.com', '--password', 'penguins-rule');
+      expect(locked.code).toBe(2);
+      expect(locked.stderr).toMatch(/in use by another Realmgate process \(pid \d+\)/);
+    }
+
     server.kill('SIGTERM');
     expect(await exited(server)).toBe(0);
 
@@ -95,7 +102,7 @@ describe('the CLI and the server process', () => {
       server.kill('SIGTERM');
       await exited(server);
     }
-  });
+  }, 120_000);
 
   it('explains mistakes and exits with status 2', async () => {
     const unknown = await cli('frobnicate');

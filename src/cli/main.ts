@@ -4,7 +4,7 @@ import { openServices, purge, type Services } from '../app.ts';
 import { hashPassword } from '../accounts/passwords.ts';
 import { DuplicateEmailError } from '../accounts/accounts.ts';
 import { ConfigError, loadConfig } from '../config.ts';
-import { databaseLocation, openDatabase } from '../store/database.ts';
+import { DatabaseLockedError, closeDatabase, databaseLocation, openDatabase } from '../store/database.ts';
 import { migrateLatest } from '../store/migrate.ts';
 import { SealError } from '../store/seal.ts';
 import { MAX_RESOURCE_TOKEN_TTL_SECONDS } from '../token-server/ttl.ts';
@@ -86,7 +86,7 @@ async function run(command: string[], flags: Flags): Promise<void> {
       const applied = await migrateLatest(db);
       console.log(applied.length ? `applied: ${applied.join(', ')}` : 'database is up to date');
     } finally {
-      await db.destroy();
+      await closeDatabase(db);
     }
     return;
   }
@@ -146,7 +146,7 @@ async function run(command: string[], flags: Flags): Promise<void> {
         throw new UsageError(`unknown command: ${command.join(' ') || '(none)'}`);
     }
   } finally {
-    await services.db.destroy();
+    await closeDatabase(services.db);
   }
 }
 
@@ -179,7 +179,7 @@ async function main(): Promise<void> {
     await run(parsed.positionals, parsed.values);
   } catch (error) {
     if (error instanceof UsageError) console.error(`${error.message}\n\n${USAGE}`);
-    else if (error instanceof ConfigError || error instanceof SealError) console.error(error.message);
+    else if (error instanceof ConfigError || error instanceof SealError || error instanceof DatabaseLockedError) console.error(error.message);
     else if (error instanceof ClientMetadataError) console.error(`invalid client: ${error.message}`);
     else if (error instanceof DuplicateEmailError) console.error(`${error.message}; pick another email`);
     else throw error;

@@ -15,7 +15,56 @@ export function databaseLocation(config: { databaseUrl: string | undefined; data
   return config.databaseUrl ? { databaseUrl: config.databaseUrl } : { pgliteDir: path.join(config.dataDir, 'pglite') };
 }
 
-/** Opens a knex instance on PostgreSQL (`pg`) or embedded PGlite. */
+/** Thrown when another live process holds the embedded database. */
+export class DatabaseLockedError extends Error {
+  readonly code = 'database_locked';
+}
+
+const locks = new WeakMap<Knex, string>();
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/**
+ * Embedded PGlite serves one process at a time: take `<dir>.lock` (our pid), or explain who holds
+ * it. A lock left by a dead process is taken over.
+ */
+function lockEmbedded(dir: string): string {
+  const lockFile = `${dir}.lock`;
+  for (let attempt = 0; attempt < 2; attempt++) {
+    try {
+      fs.writeFileSync(lockFile, String(process.pid), { flag: 'wx' });
+      process.once('exit', () => fs.rmSync(lockFile, { force: true }));
+      return lockFile;
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+      const holder = Number(fs.readFileSync(lockFile, 'utf8').trim());
+      if (Number.isInteger(holder) && holder > 0 && holder !== process.pid && isAlive(holder)) {
+        throw new DatabaseLockedError(
+          `The embedded database in ${path.dirname(dir)} is in use by another Realmgate process (pid ${holder}). ` +
+            'Stop it first (the CLI and the server cannot share embedded PGlite), or set DATABASE_URL to use PostgreSQL.',
+        );
+      }
+      fs.rmSync(lockFile, { force: true });
+    }
+  }
+  throw new DatabaseLockedError(`could not lock ${lockFile}`);
+}
+
+/** Closes a database opened by `openDatabase`, releasing the embedded-database lock. */
+export async function closeDatabase(db: Knex): Promise<void> {
+  await db.destroy();
+  const lockFile = locks.get(db);
+  if (lockFile) fs.rmSync(lockFile, { force: true });
+}
+
+/** Opens a knex instance on PostgreSQL (`pg`) or embedded PGlite (locked to this process). */
 export function openDatabase(location: DatabaseLocation): Knex {
   if ('databaseUrl' in location) {
     return knexFactory({
@@ -25,12 +74,18 @@ export function openDatabase(location: DatabaseLocation): Knex {
     });
   }
   const inMemory = location.pgliteDir === ':memory:';
-  if (!inMemory) fs.mkdirSync(location.pgliteDir, { recursive: true });
-  return knexFactory({
+  let lockFile: string | undefined;
+  if (!inMemory) {
+    fs.mkdirSync(location.pgliteDir, { recursive: true });
+    lockFile = lockEmbedded(location.pgliteDir);
+  }
+  const db = knexFactory({
     client: ClientPgLite as unknown as Knex.Config['client'],
     dialect: 'postgres',
     connection: inMemory ? {} : { filename: location.pgliteDir },
   } as Knex.Config);
+  if (lockFile) locks.set(db, lockFile);
+  return db;
 }
 
 /** True when the knex instance talks to embedded PGlite rather than a PostgreSQL server. */
