@@ -165,7 +165,8 @@ export async function startUpstreamIdp(options: { users?: readonly UpstreamUser[
     const configuration: Configuration = {
       adapter: Adapter,
       jwks: { keys: [current.privateJwk as NonNullable<Configuration['jwks']>['keys'][number]] },
-      cookies: { keys: cookieKeys },
+      // Browsers scope cookies by host, not port: the upstream's names must not collide with Realmgate's.
+      cookies: { keys: cookieKeys, names: { session: '_upstream_session', interaction: '_upstream_interaction', resume: '_upstream_interaction_resume' } },
       scopes: ['openid', 'email', 'profile', 'groups', 'offline_access'],
       claims: {
         openid: ['sub'],
