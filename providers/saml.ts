@@ -1,0 +1,113 @@
+/**
+ * The `saml` provider kind: SAML 2.0 Web Browser SSO with an external IdP, on
+ * @node-saml/passport-saml's `SAML` class. Helpers live in `providers/saml/`.
+ *
+ * Subjects and transient NameIDs: the upstream subject is the NameID (persistent, emailAddress
+ * or unspecified format), or the attribute named by `subject_attribute` when set. A transient
+ * NameID changes at every login, so it can never be linked to an account: such a login is
+ * refused unless `subject_attribute` names a stable attribute, and that attribute's value is
+ * then what the account is provisioned and linked by. The NameID itself, transient or not, is
+ * kept in the upstream session reference for single logout.
+ */
+import crypto from 'node:crypto';
+import { ProviderError, type OpenContext, type PreparedProvider, type ProviderRefresh, type ProviderType, type StoredProvider } from './types.ts';
+import { certificateStatus, generateSpKeyPair, toCertificatePem } from './saml/certificates.ts';
+import { MAX_METADATA_BYTES, parseIdpMetadata, type IdpDescriptor } from './saml/metadata.ts';
+import { OpenedSamlProvider } from './saml/opened.ts';
+import { SAML_SECRET_NAMES, checkSamlSettings, type SamlSettings } from './saml/settings.ts';
+
+/** Settings parsed for opening; an invalid stored row makes the provider unavailable. */
+function settingsOf(provider: StoredProvider): SamlSettings {
+  const { problems, settings } = checkSamlSettings(provider.settings, provider.secrets);
+  if (!settings) {
+    throw new ProviderError('unavailable', {
+      alias: provider.alias,
+      detail: `invalid saml settings: ${problems.map((p) => `${p.field} ${p.message}`).join('; ')}`,
+    });
+  }
+  return settings;
+}
+
+/** Downloads metadata through the guarded `fetch` of the context; never called per login. */
+async function fetchMetadata(alias: string, url: string, context: OpenContext): Promise<string> {
+  let response: Response;
+  try {
+    response = await context.fetch(url, { headers: { accept: 'application/samlmetadata+xml, application/xml;q=0.9, text/xml;q=0.8' } });
+  } catch (cause) {
+    throw new ProviderError('upstream_unreachable', { alias, detail: `metadata_url ${url} could not be fetched`, cause });
+  }
+  if (!response.ok) throw new ProviderError('upstream_error', { alias, detail: `metadata_url ${url} answered HTTP ${response.status}` });
+  const declared = Number(response.headers.get('content-length') ?? 0);
+  if (declared > MAX_METADATA_BYTES) throw new ProviderError('upstream_error', { alias, detail: `metadata_url ${url} is larger than ${MAX_METADATA_BYTES} bytes` });
+  return response.text();
+}
+
+/** The IdP from metadata XML, a metadata URL (network), or entered fields. */
+async function resolveIdp(alias: string, settings: SamlSettings, context: OpenContext): Promise<IdpDescriptor> {
+  if (settings.metadata_url || settings.metadata_xml) {
+    const xml = settings.metadata_xml ?? (await fetchMetadata(alias, settings.metadata_url!, context));
+    try {
+      return parseIdpMetadata(xml, settings.idp_entity_id);
+    } catch (cause) {
+      const source = settings.metadata_url ? `metadata_url ${settings.metadata_url}` : 'metadata_xml';
+      throw new ProviderError('unavailable', { alias, detail: `${source}: ${(cause as Error).message}`, cause });
+    }
+  }
+  return {
+    entityId: settings.idp_entity_id!,
+    sso: { redirect: settings.sso_url, post: settings.sso_url },
+    slo: { redirect: settings.slo_url, post: settings.slo_url },
+    signingCertificates: settings.idp_certificates!.map(toCertificatePem),
+  };
+}
+
+/** The `saml` provider type, registered in `providers/index.ts`. */
+export const samlProviderType: ProviderType = {
+  kind: 'saml',
+  secretNames: SAML_SECRET_NAMES,
+
+  check(settings, secrets) {
+    return checkSamlSettings(settings, secrets).problems;
+  },
+
+  async prepare(input, existing): Promise<PreparedProvider> {
+    if (input.settings.sp_certificate !== undefined || input.secrets.sp_private_key !== undefined) return { settings: {}, secrets: {} };
+    if (existing && typeof existing.settings.sp_certificate === 'string' && existing.secrets.sp_private_key) {
+      return { settings: { sp_certificate: existing.settings.sp_certificate }, secrets: {} };
+    }
+    const pair = await generateSpKeyPair(`Realmgate SAML SP ${input.alias}`);
+    return { settings: { sp_certificate: pair.certificatePem }, secrets: { sp_private_key: pair.privateKeyPem } };
+  },
+
+  async open(provider, context) {
+    const settings = settingsOf(provider);
+    if (!context.replay) throw new ProviderError('unavailable', { alias: provider.alias, detail: 'saml providers need a replay store in the open context' });
+    const idp = await resolveIdp(provider.alias, settings, context);
+    return new OpenedSamlProvider(
+      provider,
+      settings,
+      idp,
+      {
+        entityId: settings.sp_entity_id ?? context.endpointUrl(provider.alias, 'saml/metadata'),
+        acsUrl: context.endpointUrl(provider.alias, 'saml/acs'),
+        sloUrl: context.endpointUrl(provider.alias, 'saml/slo'),
+        certificatePem: toCertificatePem(settings.sp_certificate),
+        privateKeyPem: provider.secrets.sp_private_key!,
+      },
+      context.replay,
+    );
+  },
+
+  async refresh(provider, context): Promise<ProviderRefresh> {
+    const settings = settingsOf(provider);
+    const idp = await resolveIdp(provider.alias, settings, context);
+    return {
+      digest: settings.metadata_url ? crypto.createHash('sha256').update(JSON.stringify(idp)).digest('base64url') : undefined,
+      certificates: [
+        ...idp.signingCertificates.map((pem) => certificateStatus(pem, 'idp-signing')),
+        certificateStatus(toCertificatePem(settings.sp_certificate), 'sp'),
+      ],
+      refreshAfterSeconds: settings.metadata_refresh_seconds,
+    };
+  },
+};

@@ -1,0 +1,272 @@
+import crypto from 'node:crypto';
+import { SAML, SamlStatusError, ValidateInResponseTo, type CacheItem, type CacheProvider, type SamlConfig } from '@node-saml/passport-saml';
+import {
+  ProviderError,
+  type CallbackInput,
+  type LoginRequest,
+  type LoginStart,
+  type OpenedProvider,
+  type ReplayStore,
+  type StoredProvider,
+  type UpstreamIdentity,
+} from '../types.ts';
+import { amrFor, attributeValues, attributesToClaims } from './attributes.ts';
+import type { IdpDescriptor } from './metadata.ts';
+import { checkAssertion, checkEnvelope, type ResponseExpectations, type VerifiedAssertion } from './response.ts';
+import { NAME_ID_FORMATS, type SamlSettings } from './settings.ts';
+import { buildSpMetadata } from './sp-metadata.ts';
+
+/** Backstop age of an AuthnRequest ID; the login transaction's own expiry is the real limit. */
+const REQUEST_ID_MAX_AGE_MS = 60 * 60 * 1000;
+
+/** Largest SAMLResponse accepted, base64 characters. */
+const MAX_RESPONSE_CHARS = 1024 * 1024;
+
+/** Our side of one SAML provider: entity ID, endpoints and key pair. */
+export interface ServiceProvider {
+  entityId: string;
+  acsUrl: string;
+  sloUrl: string;
+  certificatePem: string;
+  privateKeyPem: string;
+}
+
+/** What `startLogin` stores in the login transaction and `finishLogin` gets back. */
+interface SamlTransaction {
+  saml_request_id: string;
+  issued_at: string;
+  max_age_seconds?: number;
+}
+
+/**
+ * node-saml's InResponseTo cache, answered from the login transaction: that transaction lives
+ * in the shared database (sealed), so whichever node receives the response knows the request
+ * ID, and consuming the transaction is what makes it single-use.
+ */
+class TransactionRequestIds implements CacheProvider {
+  readonly #requestId: string;
+  readonly #issuedAt: string;
+  constructor(requestId: string, issuedAt: string) {
+    this.#requestId = requestId;
+    this.#issuedAt = issuedAt;
+  }
+  async saveAsync(): Promise<CacheItem | null> {
+    return null;
+  }
+  async getAsync(key: string): Promise<string | null> {
+    return key === this.#requestId ? this.#issuedAt : null;
+  }
+  async removeAsync(): Promise<string | null> {
+    return null;
+  }
+}
+
+/** A `saml` provider opened for one `(alias, version)`: IdP resolved, keys loaded. */
+export class OpenedSamlProvider implements OpenedProvider {
+  readonly alias: string;
+  readonly version: number;
+  readonly #settings: SamlSettings;
+  readonly #idp: IdpDescriptor;
+  readonly #sp: ServiceProvider;
+  readonly #replay: ReplayStore;
+  /** The binding used: the configured one, or the other when the IdP's metadata offers only that. */
+  readonly #binding: 'redirect' | 'post';
+
+  constructor(provider: StoredProvider, settings: SamlSettings, idp: IdpDescriptor, sp: ServiceProvider, replay: ReplayStore) {
+    this.alias = provider.alias;
+    this.version = provider.version;
+    this.#settings = settings;
+    this.#idp = idp;
+    this.#sp = sp;
+    this.#replay = replay;
+    this.#binding = settings.binding === 'post' ? (idp.sso.post ? 'post' : 'redirect') : idp.sso.redirect ? 'redirect' : 'post';
+  }
+
+  /** The IdP as resolved when opened. */
+  get idp(): IdpDescriptor {
+    return this.#idp;
+  }
+
+  /** Builds an AuthnRequest signed with the SP key, for the configured binding; RelayState is the transaction id. */
+  async startLogin(request: LoginRequest): Promise<LoginStart> {
+    const requestId = `_${crypto.randomBytes(20).toString('hex')}`;
+    const transaction: SamlTransaction = { saml_request_id: requestId, issued_at: new Date().toISOString() };
+    if (request.maxAgeSeconds !== undefined) transaction.max_age_seconds = request.maxAgeSeconds;
+    const saml = this.#saml({
+      generateUniqueId: () => requestId,
+      forceAuthn: !!request.forceLogin || request.maxAgeSeconds === 0,
+      validateInResponseTo: ValidateInResponseTo.never,
+      // HTTP-POST carries the XML base64-encoded as is; only HTTP-Redirect deflates it.
+      skipRequestCompression: this.#binding === 'post',
+    });
+    if (this.#binding === 'post') {
+      const message = await saml.getAuthorizeMessageAsync(request.transactionId);
+      const fields = Object.fromEntries(Object.entries(message).map(([k, v]) => [k, String(v)]));
+      return { type: 'post-form', action: this.#ssoUrl(), fields, transaction: { ...transaction } };
+    }
+    // AD FS and Entra ID read `login_hint` beside the SAMLRequest; other IdPs ignore it.
+    const additionalParams: Record<string, string> = request.loginHint ? { login_hint: request.loginHint } : {};
+    const url = await saml.getAuthorizeUrlAsync(request.transactionId, undefined, { additionalParams });
+    return { type: 'redirect', url, transaction: { ...transaction } };
+  }
+
+  /** Validates a SAMLResponse posted to the ACS against the login transaction that sent the AuthnRequest. */
+  async finishLogin(input: CallbackInput, transaction: Record<string, unknown>): Promise<UpstreamIdentity> {
+    const t = transaction as Partial<SamlTransaction>;
+    if (typeof t.saml_request_id !== 'string' || typeof t.issued_at !== 'string') {
+      throw new ProviderError('transaction_invalid', { alias: this.alias, detail: 'the login transaction has no SAML request ID' });
+    }
+    const assertion = await this.#verify(input, t.saml_request_id, t.issued_at);
+    if (typeof t.max_age_seconds === 'number') {
+      const oldestMs = Date.now() - t.max_age_seconds * 1000 - this.#settings.clock_skew_seconds * 1000;
+      if (assertion.authnInstantMs < oldestMs) {
+        throw new ProviderError('response_invalid', { alias: this.alias, detail: `the IdP authenticated the user longer ago than max_age ${t.max_age_seconds}s` });
+      }
+    }
+    return this.#identity(assertion);
+  }
+
+  /** Validates an IdP-initiated SAMLResponse; refused unless `allow_idp_initiated` is set. */
+  async finishUnsolicitedLogin(input: CallbackInput): Promise<UpstreamIdentity> {
+    if (!this.#settings.allow_idp_initiated) {
+      throw new ProviderError('response_invalid', {
+        alias: this.alias,
+        detail: 'unsolicited response: no login transaction matches its RelayState, and IdP-initiated login is not enabled for this provider',
+      });
+    }
+    return this.#identity(await this.#verify(input, undefined, undefined));
+  }
+
+  /** The SP metadata the IdP's administrator imports. */
+  serviceProviderMetadata(): string {
+    const format = this.#settings.name_id_format;
+    const formats = format === 'unspecified' ? (['persistent', 'emailAddress', 'unspecified'] as const) : [format];
+    return buildSpMetadata({
+      entityId: this.#sp.entityId,
+      acsUrl: this.#sp.acsUrl,
+      sloUrl: this.#sp.sloUrl,
+      certificatePem: this.#sp.certificatePem,
+      wantAssertionsSigned: this.#settings.want_assertions_signed,
+      nameIdFormats: formats.map((f) => NAME_ID_FORMATS[f]),
+    });
+  }
+
+  /**
+   * Envelope checks, then node-saml (signatures on response and/or assertion, decryption,
+   * InResponseTo, Conditions, audience), then our assertion checks, then the one-time use of the
+   * assertion ID. Every failure is a `ProviderError`.
+   */
+  async #verify(input: CallbackInput, requestId: string | undefined, issuedAt: string | undefined): Promise<VerifiedAssertion> {
+    const encoded = input.params.SAMLResponse;
+    if (!encoded) throw new ProviderError('response_invalid', { alias: this.alias, detail: 'no SAMLResponse in the request' });
+    if (encoded.length > MAX_RESPONSE_CHARS) throw new ProviderError('response_invalid', { alias: this.alias, detail: 'SAMLResponse is too large' });
+    const expected: ResponseExpectations = {
+      alias: this.alias,
+      acsUrl: this.#sp.acsUrl,
+      idpEntityId: this.#idp.entityId,
+      requestId,
+      clockSkewMs: this.#settings.clock_skew_seconds * 1000,
+      nowMs: Date.now(),
+    };
+    checkEnvelope(Buffer.from(encoded, 'base64').toString('utf8'), expected);
+
+    const saml = this.#saml(
+      requestId && issuedAt
+        ? { validateInResponseTo: ValidateInResponseTo.always, cacheProvider: new TransactionRequestIds(requestId, issuedAt) }
+        : { validateInResponseTo: ValidateInResponseTo.never },
+    );
+    let verifiedXml: string;
+    try {
+      const { profile } = await saml.validatePostResponseAsync({ SAMLResponse: encoded });
+      if (!profile?.getAssertionXml) throw new Error('the response holds no assertion');
+      verifiedXml = profile.getAssertionXml();
+    } catch (cause) {
+      if (cause instanceof ProviderError) throw cause;
+      const code = cause instanceof SamlStatusError ? 'upstream_error' : 'response_invalid';
+      throw new ProviderError(code, { alias: this.alias, detail: `SAMLResponse rejected: ${(cause as Error).message}`, cause });
+    }
+    const assertion = checkAssertion(verifiedXml, expected);
+
+    const key = `saml:${crypto.createHash('sha256').update(`${this.#idp.entityId}\n${assertion.id}`).digest('base64url')}`;
+    if (!(await this.#replay.rememberOnce(key, assertion.rememberUntil))) {
+      throw new ProviderError('replayed', { alias: this.alias, detail: `assertion ${assertion.id} was already used` });
+    }
+    return assertion;
+  }
+
+  /**
+   * The upstream identity: the subject is the NameID, or the `subject_attribute` when set. A
+   * transient NameID changes at every login, so without `subject_attribute` it is refused.
+   */
+  #identity(assertion: VerifiedAssertion): UpstreamIdentity {
+    const claims = attributesToClaims(assertion.attributes);
+    let subject = assertion.nameId;
+    if (this.#settings.subject_attribute) {
+      const values = attributeValues(assertion.attributes, this.#settings.subject_attribute);
+      if (values.length !== 1) {
+        throw new ProviderError('response_invalid', {
+          alias: this.alias,
+          detail: `subject attribute ${this.#settings.subject_attribute} has ${values.length} values; exactly one is needed`,
+        });
+      }
+      subject = values[0]!;
+    } else if (assertion.nameIdFormat === NAME_ID_FORMATS.transient) {
+      throw new ProviderError('response_invalid', {
+        alias: this.alias,
+        detail: 'the NameID is transient and cannot identify a returning user; set subject_attribute or ask the IdP for a persistent NameID',
+      });
+    }
+    let email = typeof claims.email === 'string' ? claims.email : undefined;
+    if (!email && assertion.nameIdFormat === NAME_ID_FORMATS.emailAddress) {
+      email = assertion.nameId;
+      claims.email = email;
+    }
+    claims.name_id = assertion.nameId;
+    if (assertion.nameIdFormat) claims.name_id_format = assertion.nameIdFormat;
+    const amr = amrFor(assertion.contextClassRefs);
+    return {
+      subject,
+      email,
+      emailVerified: email ? this.#settings.trust_email : undefined,
+      claims,
+      amr: amr.length ? amr : undefined,
+      upstreamSession: {
+        issuer: this.#idp.entityId,
+        subject,
+        nameId: assertion.nameId,
+        sessionIndex: assertion.sessionIndex,
+      },
+    };
+  }
+
+  #ssoUrl(): string {
+    return this.#idp.sso[this.#binding]!;
+  }
+
+  /** A node-saml SAML instance with this provider's options (cheap; one per message). */
+  #saml(overrides: Partial<SamlConfig>): SAML {
+    const s = this.#settings;
+    return new SAML({
+      issuer: this.#sp.entityId,
+      callbackUrl: this.#sp.acsUrl,
+      audience: this.#sp.entityId,
+      entryPoint: this.#ssoUrl(),
+      idpCert: this.#idp.signingCertificates,
+      idpIssuer: this.#idp.entityId,
+      privateKey: this.#sp.privateKeyPem,
+      publicCert: this.#sp.certificatePem,
+      decryptionPvk: this.#sp.privateKeyPem,
+      signatureAlgorithm: 'sha256',
+      digestAlgorithm: 'sha256',
+      wantAssertionsSigned: s.want_assertions_signed,
+      wantAuthnResponseSigned: s.want_response_signed,
+      acceptedClockSkewMs: s.clock_skew_seconds * 1000,
+      identifierFormat: s.name_id_format === 'unspecified' ? null : NAME_ID_FORMATS[s.name_id_format],
+      disableRequestedAuthnContext: !s.requested_authn_context,
+      ...(s.requested_authn_context ? { authnContext: s.requested_authn_context } : {}),
+      requestIdExpirationPeriodMs: REQUEST_ID_MAX_AGE_MS,
+      ...(this.#idp.slo.redirect ? { logoutUrl: this.#idp.slo.redirect } : {}),
+      ...overrides,
+    });
+  }
+}

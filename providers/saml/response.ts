@@ -1,0 +1,172 @@
+import type { Element } from '@xmldom/xmldom';
+import { ProviderError } from '../types.ts';
+import { readAttributes, type SamlAttribute } from './attributes.ts';
+import { NS_ASSERTION, NS_DSIG, NS_PROTOCOL, attributeOf, childElements, isElement, onlyChild, parseXml, textOf } from './xml.ts';
+
+const STATUS_SUCCESS = 'urn:oasis:names:tc:SAML:2.0:status:Success';
+const BEARER = 'urn:oasis:names:tc:SAML:2.0:cm:bearer';
+const ENTITY_FORMAT = 'urn:oasis:names:tc:SAML:2.0:nameid-format:entity';
+
+/** What a response must match, beyond what node-saml checks (signatures, audience, Conditions). */
+export interface ResponseExpectations {
+  alias: string;
+  acsUrl: string;
+  idpEntityId: string;
+  /** The AuthnRequest ID this response must answer; undefined for an unsolicited (IdP-initiated) one. */
+  requestId: string | undefined;
+  clockSkewMs: number;
+  nowMs: number;
+}
+
+/** The facts of a verified assertion that make an upstream identity. */
+export interface VerifiedAssertion {
+  id: string;
+  nameId: string;
+  nameIdFormat: string | undefined;
+  sessionIndex: string | undefined;
+  authnInstantMs: number;
+  contextClassRefs: string[];
+  attributes: SamlAttribute[];
+  /** How long the assertion ID must be remembered to refuse a replay. */
+  rememberUntil: Date;
+}
+
+function invalid(expected: ResponseExpectations, detail: string): ProviderError {
+  return new ProviderError('response_invalid', { alias: expected.alias, detail });
+}
+
+function timeOf(value: string | undefined, label: string, expected: ResponseExpectations): number | undefined {
+  if (value === undefined) return undefined;
+  const ms = Date.parse(value);
+  if (Number.isNaN(ms)) throw invalid(expected, `${label} "${value}" is not a date`);
+  return ms;
+}
+
+/**
+ * Checks the `<samlp:Response>` envelope before any signature work: it is a Response, sent to
+ * our ACS (`Destination`), by the IdP (`Issuer`), answering our request or none (`InResponseTo`),
+ * with a success status (else `upstream_error`).
+ */
+export function checkEnvelope(xml: string, expected: ResponseExpectations): void {
+  let root: Element;
+  try {
+    root = parseXml(xml).documentElement!;
+  } catch (cause) {
+    throw new ProviderError('response_invalid', { alias: expected.alias, detail: 'SAMLResponse is not well-formed XML', cause });
+  }
+  if (!isElement(root, NS_PROTOCOL, 'Response')) throw invalid(expected, `SAMLResponse is a ${(root as Element).localName}, not a Response`);
+  if (root.getAttribute('Version') !== '2.0') throw invalid(expected, 'SAMLResponse is not SAML 2.0');
+
+  const destination = attributeOf(root, 'Destination');
+  if (destination !== undefined && destination !== expected.acsUrl) {
+    throw invalid(expected, `Destination ${destination} is not this ACS ${expected.acsUrl}`);
+  }
+  if (destination === undefined && childElements(root, NS_DSIG, 'Signature').length) {
+    throw invalid(expected, 'a signed Response must name its Destination');
+  }
+
+  const issuer = onlyChild(root, NS_ASSERTION, 'Issuer');
+  if (issuer) checkIssuer(issuer, expected, 'Response');
+
+  const inResponseTo = attributeOf(root, 'InResponseTo');
+  if (expected.requestId === undefined && inResponseTo !== undefined) {
+    throw invalid(expected, `an unsolicited Response must not carry InResponseTo (${inResponseTo}); its login transaction is unknown or expired`);
+  }
+  if (expected.requestId !== undefined && inResponseTo !== expected.requestId) {
+    throw invalid(expected, `InResponseTo ${inResponseTo ?? '(absent)'} does not match the AuthnRequest ${expected.requestId} of this login`);
+  }
+
+  const status = onlyChild(root, NS_PROTOCOL, 'Status');
+  const code = status && onlyChild(status, NS_PROTOCOL, 'StatusCode');
+  const value = attributeOf(code, 'Value');
+  if (value !== STATUS_SUCCESS) {
+    const nested = code ? attributeOf(onlyChild(code, NS_PROTOCOL, 'StatusCode'), 'Value') : undefined;
+    const message = status ? textOf(onlyChild(status, NS_PROTOCOL, 'StatusMessage')) : undefined;
+    throw new ProviderError('upstream_error', {
+      alias: expected.alias,
+      detail: `the IdP answered ${value ?? '(no status)'}${nested ? ` / ${nested}` : ''}${message ? `: ${message}` : ''}`,
+    });
+  }
+}
+
+function checkIssuer(issuer: Element, expected: ResponseExpectations, where: string): void {
+  const format = attributeOf(issuer, 'Format');
+  if (format !== undefined && format !== ENTITY_FORMAT) throw invalid(expected, `${where} Issuer has format ${format}`);
+  const value = textOf(issuer);
+  if (value !== expected.idpEntityId) throw invalid(expected, `${where} Issuer ${value ?? '(empty)'} is not the IdP ${expected.idpEntityId}`);
+}
+
+/**
+ * Reads and checks an assertion whose signature node-saml verified (pass only its verified XML):
+ * issuer, a bearer subject confirmation for our ACS within its window and answering our
+ * request, an authentication statement, the NameID and attributes.
+ */
+export function checkAssertion(verifiedXml: string, expected: ResponseExpectations): VerifiedAssertion {
+  const assertion = parseXml(verifiedXml).documentElement!;
+  if (!isElement(assertion, NS_ASSERTION, 'Assertion')) throw invalid(expected, 'the verified element is not an Assertion');
+  const id = attributeOf(assertion, 'ID');
+  if (!id) throw invalid(expected, 'the Assertion has no ID');
+  const issuer = onlyChild(assertion, NS_ASSERTION, 'Issuer');
+  if (!issuer) throw invalid(expected, 'the Assertion has no Issuer');
+  checkIssuer(issuer, expected, 'Assertion');
+
+  const subject = onlyChild(assertion, NS_ASSERTION, 'Subject');
+  if (!subject) throw invalid(expected, 'the Assertion has no Subject');
+  const nameIdElement = onlyChild(subject, NS_ASSERTION, 'NameID');
+  const nameId = textOf(nameIdElement);
+  if (!nameId) {
+    throw invalid(expected, childElements(subject, NS_ASSERTION, 'EncryptedID').length ? 'encrypted NameIDs are not supported' : 'the Subject has no NameID');
+  }
+  const confirmedUntil = checkSubjectConfirmation(subject, expected);
+
+  const statement = childElements(assertion, NS_ASSERTION, 'AuthnStatement')[0];
+  if (!statement) throw invalid(expected, 'the Assertion has no AuthnStatement');
+  const authnInstantMs = timeOf(attributeOf(statement, 'AuthnInstant'), 'AuthnInstant', expected);
+  if (authnInstantMs === undefined) throw invalid(expected, 'the AuthnStatement has no AuthnInstant');
+  const contextClassRefs = childElements(statement, NS_ASSERTION, 'AuthnContext')
+    .flatMap((c) => childElements(c, NS_ASSERTION, 'AuthnContextClassRef'))
+    .map((r) => textOf(r))
+    .filter((r): r is string => !!r);
+
+  const conditions = onlyChild(assertion, NS_ASSERTION, 'Conditions');
+  const conditionsUntil = timeOf(attributeOf(conditions, 'NotOnOrAfter'), 'Conditions NotOnOrAfter', expected) ?? 0;
+
+  return {
+    id,
+    nameId,
+    nameIdFormat: attributeOf(nameIdElement, 'Format'),
+    sessionIndex: attributeOf(statement, 'SessionIndex'),
+    authnInstantMs,
+    contextClassRefs,
+    attributes: readAttributes(assertion),
+    rememberUntil: new Date(Math.max(confirmedUntil, conditionsUntil) + expected.clockSkewMs),
+  };
+}
+
+/**
+ * Finds a bearer `SubjectConfirmation` whose data names our ACS (`Recipient`), is within its
+ * window and answers our request; returns its `NotOnOrAfter`. The Web SSO profile requires both.
+ */
+function checkSubjectConfirmation(subject: Element, expected: ResponseExpectations): number {
+  const reasons: string[] = [];
+  for (const confirmation of childElements(subject, NS_ASSERTION, 'SubjectConfirmation')) {
+    if (confirmation.getAttribute('Method') !== BEARER) {
+      reasons.push(`method ${confirmation.getAttribute('Method')} is not bearer`);
+      continue;
+    }
+    const data = onlyChild(confirmation, NS_ASSERTION, 'SubjectConfirmationData');
+    const recipient = attributeOf(data, 'Recipient');
+    const notBefore = timeOf(attributeOf(data, 'NotBefore'), 'SubjectConfirmationData NotBefore', expected);
+    const notOnOrAfter = timeOf(attributeOf(data, 'NotOnOrAfter'), 'SubjectConfirmationData NotOnOrAfter', expected);
+    const inResponseTo = attributeOf(data, 'InResponseTo');
+    if (recipient !== expected.acsUrl) reasons.push(`Recipient ${recipient ?? '(absent)'} is not this ACS ${expected.acsUrl}`);
+    else if (notOnOrAfter === undefined) reasons.push('SubjectConfirmationData has no NotOnOrAfter');
+    else if (expected.nowMs - expected.clockSkewMs >= notOnOrAfter) reasons.push('the subject confirmation has expired');
+    else if (notBefore !== undefined && expected.nowMs + expected.clockSkewMs < notBefore) reasons.push('the subject confirmation is not yet valid');
+    else if (expected.requestId === undefined && inResponseTo !== undefined) reasons.push('an unsolicited assertion must not carry InResponseTo');
+    else if (expected.requestId !== undefined && inResponseTo !== expected.requestId) {
+      reasons.push(`SubjectConfirmationData InResponseTo ${inResponseTo ?? '(absent)'} does not match the AuthnRequest ${expected.requestId}`);
+    } else return notOnOrAfter;
+  }
+  throw invalid(expected, `no usable bearer subject confirmation: ${reasons.join('; ') || 'none present'}`);
+}
