@@ -1,0 +1,90 @@
+import type { Knex } from 'knex';
+import { samlProviderType } from '../../providers/saml.ts';
+import type { CallbackInput, LoginRequest, OpenContext, OpenedProvider, PreparedProvider, StoredProvider } from '../../providers/types.ts';
+import { ReplayGuardRepository } from '../../src/store/replay-guard.ts';
+import { TestSamlIdp, type ReceivedAuthnRequest, type ResponseOptions } from '../support/saml-idp.ts';
+
+/** Realmgate's issuer in provider-level tests (nothing listens there; providers only build URLs). */
+export const ISSUER = 'https://login.example.test';
+/** The alias of the provider under test. */
+export const ALIAS = 'acme';
+/** Our ACS for `ALIAS`. */
+export const ACS_URL = `${ISSUER}/federation/${ALIAS}/saml/acs`;
+/** Our default SP entity ID for `ALIAS`. */
+export const SP_ENTITY_ID = `${ISSUER}/federation/${ALIAS}/saml/metadata`;
+
+let keys: Promise<PreparedProvider> | undefined;
+
+/** One generated SP key pair per test file (generation is the slow part). */
+export function spKeys(): Promise<PreparedProvider> {
+  keys ??= samlProviderType.prepare!({ alias: ALIAS, settings: {}, secrets: {} });
+  return keys;
+}
+
+/** The SP certificate of `spKeys()`. */
+export async function spCertificate(): Promise<string> {
+  return (await spKeys()).settings.sp_certificate as string;
+}
+
+/** An open context whose replay store is the test database and whose fetch is the real one (to 127.0.0.1). */
+export function openContext(db: Knex): OpenContext {
+  return {
+    issuer: ISSUER,
+    endpointUrl: (alias, path) => `${ISSUER}/federation/${alias}/${path}`,
+    timeoutMs: 5000,
+    allowPrivateNetwork: true,
+    fetch: globalThis.fetch,
+    replay: new ReplayGuardRepository(db),
+  };
+}
+
+/** A stored `saml` provider with the test SP keys and `settings`. */
+export async function storedSaml(settings: Record<string, unknown>, overrides: Partial<StoredProvider> = {}): Promise<StoredProvider> {
+  const prepared = await spKeys();
+  return {
+    alias: ALIAS,
+    kind: 'saml',
+    displayName: 'Acme',
+    enabled: true,
+    domains: [],
+    settings: { ...prepared.settings, ...settings },
+    secrets: prepared.secrets,
+    claimMappings: {},
+    version: 1,
+    ...overrides,
+  };
+}
+
+/** Opens a `saml` provider configured from the test IdP's metadata (plus `settings`). */
+export async function openSaml(db: Knex, idp: TestSamlIdp, settings: Record<string, unknown> = {}): Promise<OpenedProvider> {
+  return samlProviderType.open(await storedSaml({ metadata_xml: idp.metadataXml(), ...settings }), openContext(db));
+}
+
+/** A started login: the stored transaction and the AuthnRequest as the IdP received it. */
+export interface StartedLogin {
+  transaction: Record<string, unknown>;
+  request: ReceivedAuthnRequest;
+  relayState: string;
+}
+
+let transactions = 0;
+
+/** Starts a login (HTTP-Redirect or HTTP-POST) and reads the AuthnRequest the browser would carry. */
+export async function beginLogin(opened: OpenedProvider, request: Partial<LoginRequest> = {}): Promise<StartedLogin> {
+  const transactionId = `tx-${++transactions}`;
+  const start = await opened.startLogin({ transactionId, ...request });
+  const received = start.type === 'redirect' ? new URL(start.url) : start.fields;
+  return { transaction: start.transaction, request: TestSamlIdp.readAuthnRequest(received, await spCertificate()), relayState: transactionId };
+}
+
+/** What the ACS route hands `finishLogin`: the posted SAMLResponse and RelayState. */
+export function acsInput(samlResponse: string, relayState?: string): CallbackInput {
+  const params: Record<string, string> = { SAMLResponse: samlResponse };
+  if (relayState) params.RelayState = relayState;
+  return { url: new URL(ACS_URL), params };
+}
+
+/** Response options answering `login` correctly; a test overrides what it breaks. */
+export function answering(login: StartedLogin, overrides: Partial<ResponseOptions> = {}): ResponseOptions {
+  return { acsUrl: ACS_URL, audience: SP_ENTITY_ID, inResponseTo: login.request.id, ...overrides };
+}
