@@ -8,6 +8,7 @@ import helmet from 'helmet';
 import type { Knex } from 'knex';
 import { AccountRepository } from './accounts/accounts.ts';
 import { LoginThrottle } from './accounts/throttle.ts';
+import { adminRoutes } from './admin/router.ts';
 import type { Config } from './config.ts';
 import { CsrfTokens } from './interaction/csrf.ts';
 import { interactionRoutes, localOnlyLoginPage, pageErrorHandler, type LoginPagePolicy } from './interaction/routes.ts';
@@ -184,6 +185,7 @@ export async function createRealmgate(
   app.use(helmet({ contentSecurityPolicy: false, crossOriginEmbedderPolicy: false }));
   app.use('/assets', express.static(publicDir, { maxAge: '1h', index: false }));
   app.use(operationsRoutes(services));
+  app.use('/admin/api', adminRoutes(services));
 
   const pageCsp = helmet.contentSecurityPolicy({
     directives: { defaultSrc: ["'self'"], formAction: null, frameAncestors: ["'none'"], scriptSrc: ["'none'"] },

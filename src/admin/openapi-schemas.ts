@@ -1,0 +1,199 @@
+/** A JSON Schema (2020-12, as OpenAPI 3.1 uses it). */
+export type JsonSchema = { [keyword: string]: unknown };
+
+const ref = (name: string): JsonSchema => ({ $ref: `#/components/schemas/${name}` });
+const str = (description?: string): JsonSchema => ({ type: 'string', ...(description ? { description } : {}) });
+const time: JsonSchema = { type: 'string', format: 'date-time' };
+const nullable = (schema: JsonSchema): JsonSchema => ({ oneOf: [schema, { type: 'null' }] });
+const strings: JsonSchema = { type: 'array', items: { type: 'string' } };
+
+/** A list page of `item`: the items and the cursor of the next page. */
+export function pageOf(item: string): JsonSchema {
+  return {
+    type: 'object',
+    required: ['items', 'next_cursor'],
+    properties: {
+      items: { type: 'array', items: ref(item) },
+      next_cursor: nullable(str('Pass as `cursor` to get the next page; null on the last page.')),
+    },
+  };
+}
+
+const providerFields: Record<string, JsonSchema> = {
+  alias: { type: 'string', pattern: '^[a-z0-9][a-z0-9_-]{0,62}$', description: 'URL-safe and permanent: it is in the callback URLs.' },
+  kind: { type: 'string', enum: ['oidc', 'saml'], description: 'Upstream protocol; permanent.' },
+  display_name: { type: 'string', minLength: 1, maxLength: 200 },
+  enabled: { type: 'boolean', default: true },
+  domains: { type: 'array', items: { type: 'string', format: 'hostname' }, description: 'Email domains this provider owns for home-realm discovery; a domain belongs to one provider.' },
+  settings: { type: 'object', additionalProperties: true, description: 'Kind-specific settings, validated by the kind (`issuer`, `client_id`, `scopes`… for oidc; `metadata_url`… for saml).' },
+  claim_mappings: { type: 'object', additionalProperties: { type: 'string' } },
+};
+
+/** The component schemas of the admin API. */
+export const schemas: Record<string, JsonSchema> = {
+  Problem: {
+    type: 'object',
+    description: 'RFC 9457 problem details; `errors` lists every invalid field.',
+    required: ['type', 'title', 'status', 'detail'],
+    properties: {
+      type: str('`urn:realmgate:problem:<code>`'),
+      title: str(),
+      status: { type: 'integer' },
+      detail: str(),
+      errors: { type: 'array', items: { type: 'object', required: ['field', 'message'], properties: { field: str('Dotted path, e.g. `settings.issuer`.'), message: str() } } },
+    },
+  },
+  Provider: {
+    type: 'object',
+    required: [...Object.keys(providerFields), 'version', 'secrets_set'],
+    properties: {
+      ...providerFields,
+      version: { type: 'integer', readOnly: true, description: 'Bumped by every change; the ETag is `"<version>"`.' },
+      secrets_set: { ...strings, readOnly: true, description: 'Names of the secrets that are set; their values are never returned.' },
+    },
+  },
+  ProviderWrite: {
+    type: 'object',
+    required: ['alias', 'kind', 'display_name'],
+    description: 'Create or replace body. `version` and `secrets_set` are read-only and ignored. On replace, `alias` and `kind` may be omitted and must not change.',
+    properties: {
+      ...providerFields,
+      secrets: {
+        type: 'object',
+        writeOnly: true,
+        additionalProperties: { oneOf: [{ type: 'string' }, { type: 'null' }] },
+        description: 'Write-only. Named secrets are set; null removes one; secrets not named are kept.',
+      },
+    },
+  },
+  ProviderPatch: {
+    type: 'object',
+    description: 'JSON Merge Patch (RFC 7396) of ProviderWrite: objects merge key by key, null removes a key, arrays replace. `secrets` sets or (null) removes the named secrets.',
+    additionalProperties: true,
+  },
+  ProviderTestResult: {
+    type: 'object',
+    required: ['ok', 'checks'],
+    properties: {
+      ok: { type: 'boolean' },
+      checks: {
+        type: 'array',
+        items: { type: 'object', required: ['name', 'ok'], properties: { name: str(), ok: { type: 'boolean' }, detail: str() } },
+      },
+    },
+  },
+  Client: {
+    type: 'object',
+    required: ['client_id', 'version', 'client_secret_set'],
+    description: 'OpenID Connect client metadata as oidc-provider validates it, plus Realmgate fields.',
+    additionalProperties: true,
+    properties: {
+      client_id: { type: 'string', pattern: '^[A-Za-z0-9._~-]{1,128}$' },
+      client_name: str(),
+      redirect_uris: strings,
+      post_logout_redirect_uris: strings,
+      grant_types: strings,
+      response_types: strings,
+      token_endpoint_auth_method: str('Default `client_secret_basic`; `none` for public clients.'),
+      scope: str(),
+      backchannel_logout_uri: str(),
+      allowed_providers: { ...strings, description: 'Aliases this client may log in with; absent means all.' },
+      local_login: { type: 'boolean', description: 'Offer the local password form (default true).' },
+      require_consent: { type: 'boolean' },
+      client_secret: {
+        type: 'string',
+        description: 'Write-only. Returned only in the response of the write that generated it (a confidential client written without one).',
+      },
+      client_secret_set: { type: 'boolean', readOnly: true },
+      version: { type: 'integer', readOnly: true },
+    },
+  },
+  User: {
+    type: 'object',
+    required: ['id', 'email', 'email_verified', 'disabled', 'password_set', 'created_at'],
+    properties: {
+      id: { type: 'string', format: 'uuid', description: 'The stable `sub` of the account.' },
+      email: nullable(str()),
+      email_verified: { type: 'boolean' },
+      name: nullable(str()),
+      given_name: nullable(str()),
+      family_name: nullable(str()),
+      disabled: { type: 'boolean' },
+      password_set: { type: 'boolean' },
+      created_at: time,
+      last_login_at: nullable(time),
+    },
+  },
+  UserDetail: {
+    allOf: [
+      ref('User'),
+      {
+        type: 'object',
+        required: ['claims', 'identities'],
+        properties: {
+          claims: { type: 'object', additionalProperties: true },
+          identities: {
+            type: 'array',
+            items: {
+              type: 'object',
+              required: ['provider', 'subject'],
+              properties: { provider: str(), subject: str(), email: nullable(str()), created_at: time, last_login_at: nullable(time) },
+            },
+          },
+        },
+      },
+    ],
+  },
+  Session: {
+    type: 'object',
+    required: ['id', 'account_id', 'idp', 'amr', 'created_at', 'expires_at'],
+    properties: {
+      id: str('The engine session uid.'),
+      account_id: { type: 'string', format: 'uuid' },
+      idp: str('Provider alias, or `local`.'),
+      amr: strings,
+      upstream: nullable({
+        type: 'object',
+        properties: { issuer: nullable(str()), subject: nullable(str()), session_id: nullable(str()), name_id: nullable(str()), session_index: nullable(str()) },
+      }),
+      created_at: time,
+      expires_at: time,
+    },
+  },
+  HrdExplanation: {
+    type: 'object',
+    required: ['decision', 'rule', 'candidates'],
+    properties: {
+      decision: {
+        type: 'object',
+        required: ['action'],
+        properties: {
+          action: { type: 'string', enum: ['redirect', 'picker', 'error'] },
+          provider: str(),
+          providers: strings,
+          local_login: { type: 'boolean' },
+          email_first: { type: 'boolean' },
+          unmatched_domain: str(),
+          error: { type: 'string', enum: ['provider_not_allowed', 'provider_unknown'] },
+        },
+      },
+      rule: { type: 'string', enum: ['idp_hint', 'kc_idp_hint', 'acr_values', 'login_hint', 'email', 'last_used', 'single_provider', 'picker'] },
+      candidates: strings,
+    },
+  },
+  AuditEntry: {
+    type: 'object',
+    required: ['id', 'at', 'actor', 'action', 'resource_type', 'resource_id', 'before', 'after'],
+    properties: {
+      id: { type: 'integer' },
+      at: time,
+      actor: str('client_id of the admin token that made the change.'),
+      action: { type: 'string', enum: ['create', 'replace', 'update', 'enable', 'disable', 'delete', 'end'] },
+      resource_type: { type: 'string', enum: ['provider', 'client', 'session'] },
+      resource_id: str(),
+      before: nullable({ type: 'object', additionalProperties: true, description: 'Representation before the change, without secrets.' }),
+      after: nullable({ type: 'object', additionalProperties: true, description: 'Representation after the change, without secrets.' }),
+      request_id: nullable(str()),
+    },
+  },
+};

@@ -1,0 +1,108 @@
+import type { Knex } from 'knex';
+import { providerTypes } from '../../providers/index.ts';
+import type { StoredProvider } from '../../providers/types.ts';
+import { ProviderConflictError, StaleVersionError, type ProviderInput, type ProviderRecord } from '../store/providers.ts';
+import { checkIfMatch } from './conditional.ts';
+import type { AdminDeps, ChangeActor } from './context.ts';
+import { applyMergePatch, isJsonObject } from './merge-patch.ts';
+import { AdminProblem, type FieldProblem, invalidFields, notFound } from './problems.ts';
+import { parseProviderBody, providerJson } from './provider-json.ts';
+
+type IfMatch = '*' | number[] | undefined;
+
+/** Turns the repository's conflicts into 409 and 412 problems. */
+function translateStoreError(error: unknown): never {
+  if (error instanceof ProviderConflictError) throw new AdminProblem('conflict', error.message, { errors: [{ field: error.field, message: error.message }] });
+  if (error instanceof StaleVersionError) checkIfMatch([], error.currentVersion);
+  // Two writes racing for the same alias or domain: the database's unique keys decide.
+  if ((error as { code?: string }).code === '23505') throw new AdminProblem('conflict', 'A concurrent change claimed the same alias or domain; read and retry.', { cause: error });
+  throw error;
+}
+
+/** Validates a full provider body against what is stored (secrets, permanent fields) and throws a 400 listing every problem. */
+async function validated(body: unknown, stored: StoredProvider | undefined): Promise<ProviderInput> {
+  const { input, problems } = await parseProviderBody(body, providerTypes, stored);
+  const extra: FieldProblem[] = [];
+  if (stored && isJsonObject(body)) {
+    if (body.alias !== stored.alias) extra.push({ field: 'alias', message: 'is permanent: it must equal the alias in the URL' });
+    if (body.kind !== stored.kind) extra.push({ field: 'kind', message: `is permanent (${stored.kind}): create a new provider for another kind` });
+  }
+  const all = [...problems.filter((p) => !extra.some((e) => e.field === p.field)), ...extra];
+  if (all.length || !input) throw invalidFields(all);
+  return input;
+}
+
+/** Locks a provider for a conditional change: 404 when absent, 412 when `If-Match` is stale. */
+async function lockCurrent(deps: AdminDeps, trx: Knex, alias: string, ifMatch: IfMatch): Promise<{ stored: StoredProvider; before: ProviderRecord }> {
+  const stored = await deps.services.providers.load(alias, trx, { forUpdate: true });
+  if (!stored) throw notFound('provider', alias);
+  checkIfMatch(ifMatch, stored.version);
+  return { stored, before: (await deps.services.providers.get(alias, trx))! };
+}
+
+/** Writes an update and its audit entry in `trx`. */
+async function update(deps: AdminDeps, trx: Knex, actor: ChangeActor, action: string, input: ProviderInput, before: ProviderRecord): Promise<ProviderRecord> {
+  const after = await deps.services.providers.update(input, trx, before.version).catch(translateStoreError);
+  await deps.audit.record({ ...actor, action, resourceType: 'provider', resourceId: input.alias, before: { ...providerJson(before) }, after: { ...providerJson(after!) } }, trx);
+  return after!;
+}
+
+/** Creates a provider at version 1. */
+export async function createProvider(deps: AdminDeps, actor: ChangeActor, body: unknown): Promise<ProviderRecord> {
+  const input = await validated(body, undefined);
+  return deps.services.db.transaction(async (trx) => {
+    const created = await deps.services.providers.create(input, trx).catch(translateStoreError);
+    await deps.audit.record({ ...actor, action: 'create', resourceType: 'provider', resourceId: input.alias, before: null, after: { ...providerJson(created) } }, trx);
+    return created;
+  });
+}
+
+/** Replaces a provider's fields; secrets not named in the body are kept (write-only fields cannot round-trip). */
+export async function replaceProvider(deps: AdminDeps, actor: ChangeActor, alias: string, body: unknown, ifMatch: IfMatch): Promise<ProviderRecord> {
+  if (!isJsonObject(body)) throw invalidFields([{ field: '(body)', message: 'must be a JSON object' }]);
+  return deps.services.db.transaction(async (trx) => {
+    const { stored, before } = await lockCurrent(deps, trx, alias, ifMatch);
+    const input = await validated({ alias, kind: stored.kind, ...body }, stored);
+    return update(deps, trx, actor, 'replace', input, before);
+  });
+}
+
+/** Applies a JSON Merge Patch: `settings` and `claim_mappings` merge key by key; `secrets` sets or (null) removes the named ones. */
+export async function patchProvider(deps: AdminDeps, actor: ChangeActor, alias: string, patch: unknown, ifMatch: IfMatch): Promise<ProviderRecord> {
+  if (!isJsonObject(patch)) throw invalidFields([{ field: '(body)', message: 'must be a JSON object' }]);
+  return deps.services.db.transaction(async (trx) => {
+    const { stored, before } = await lockCurrent(deps, trx, alias, ifMatch);
+    const { secrets, version: _version, secrets_set: _secretsSet, ...changes } = patch;
+    const { version: _v, secrets_set: _s, ...current } = providerJson(before);
+    const merged = applyMergePatch(current, changes) as Record<string, unknown>;
+    const input = await validated(secrets === undefined ? merged : { ...merged, secrets }, stored);
+    return update(deps, trx, actor, 'update', input, before);
+  });
+}
+
+/** Turns a provider on or off; a provider already in that state is returned unchanged. */
+export async function setProviderEnabled(deps: AdminDeps, actor: ChangeActor, alias: string, enabled: boolean, ifMatch: IfMatch): Promise<ProviderRecord> {
+  return deps.services.db.transaction(async (trx) => {
+    const { before } = await lockCurrent(deps, trx, alias, ifMatch);
+    if (before.enabled === enabled) return before;
+    const input: ProviderInput = {
+      alias,
+      kind: before.kind,
+      displayName: before.displayName,
+      enabled,
+      domains: before.domains,
+      settings: before.settings,
+      claimMappings: before.claimMappings,
+    };
+    return update(deps, trx, actor, enabled ? 'enable' : 'disable', input, before);
+  });
+}
+
+/** Deletes a provider; its callback URLs stop working on every node with the next request. */
+export async function deleteProvider(deps: AdminDeps, actor: ChangeActor, alias: string, ifMatch: IfMatch): Promise<void> {
+  await deps.services.db.transaction(async (trx) => {
+    const { before } = await lockCurrent(deps, trx, alias, ifMatch);
+    await deps.services.providers.delete(alias, trx, before.version).catch(translateStoreError);
+    await deps.audit.record({ ...actor, action: 'delete', resourceType: 'provider', resourceId: alias, before: { ...providerJson(before) }, after: null }, trx);
+  });
+}
