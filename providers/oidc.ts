@@ -36,7 +36,7 @@ const settingsSchema = z.strictObject({
   /** Issuer identifier; discovery reads `<issuer>/.well-known/openid-configuration`. https, or http on a loopback host. */
   issuer: z
     .url({ protocol: /^https?$/, error: 'must be an http(s) URL such as https://idp.example.com' })
-    .refine((v) => v.startsWith('https:') || isLoopbackHost(new URL(v).host), 'must use https (http only for localhost)')
+    .refine((v) => v.startsWith('https:') || isLoopbackHost(new URL(v).hostname), 'must use https (http only for a loopback host: localhost, 127.0.0.1, [::1])')
     .refine((v) => !new URL(v).search && !new URL(v).hash, 'must not have a query or fragment'),
   /** Realmgate's client id at the upstream. */
   client_id: z.string({ error: 'is required' }).min(1, 'is required'),

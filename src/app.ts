@@ -11,7 +11,8 @@ import { LoginThrottle } from './accounts/throttle.ts';
 import { adminRoutes } from './admin/router.ts';
 import type { Config } from './config.ts';
 import { CsrfTokens } from './interaction/csrf.ts';
-import { interactionRoutes, localOnlyLoginPage, pageErrorHandler, type LoginPagePolicy } from './interaction/routes.ts';
+import { createFederation } from './federation/index.ts';
+import { interactionRoutes, pageErrorHandler, type LoginPagePolicy } from './interaction/routes.ts';
 import { createViews, type Views } from './interaction/views.ts';
 import { createLogger, type Logger } from './logger.ts';
 import { createMetrics, type Metrics } from './metrics.ts';
@@ -190,7 +191,8 @@ export async function createRealmgate(
   const pageCsp = helmet.contentSecurityPolicy({
     directives: { defaultSrc: ["'self'"], formAction: null, frameAncestors: ["'none'"], scriptSrc: ["'none'"] },
   });
-  app.use('/interaction', pageCsp);
+  app.use(['/interaction', '/federation'], pageCsp);
+  const federation = createFederation(services);
   app.use(
     interactionRoutes({
       engine,
@@ -200,10 +202,11 @@ export async function createRealmgate(
       views,
       logger,
       metrics,
-      loginPage: options.loginPage?.(services) ?? localOnlyLoginPage,
+      loginPage: options.loginPage?.(services) ?? federation.loginPage,
     }),
   );
-  app.use('/interaction', pageErrorHandler({ views, logger }));
+  app.use(federation.routes);
+  app.use(['/interaction', '/federation'], pageErrorHandler({ views, logger }));
   app.use((req, res) => engine.handle(req, res));
 
   const timers = [

@@ -19,20 +19,30 @@ const SCOPE_DESCRIPTIONS: Record<string, string> = {
 };
 
 type Details = Awaited<ReturnType<TokenEngine['provider']['interactionDetails']>>;
+/** An interaction as oidc-provider describes it to our pages. */
+export type InteractionDetails = Details;
 
 /** What the login page of one interaction offers; federation adds providers to it. */
 export interface LoginPage {
   providers: { alias: string; display_name: string }[];
   emailFirst: boolean;
   localLogin: boolean;
+  /** A sentence shown above the forms, e.g. why a typed email found no provider. */
+  notice?: string | undefined;
 }
 
-/** Decides the login page for an interaction; may answer with a redirect instead (home-realm discovery). */
+/** An OAuth error the application gets back instead of a login page (e.g. a hint naming a provider it may not use). */
+export interface LoginPageError {
+  error: string;
+  errorDescription: string;
+}
+
+/** Decides the login page for an interaction; may answer with a redirect (home-realm discovery) or an OAuth error instead. */
 export type LoginPagePolicy = (
   details: Details,
   client: Record<string, unknown>,
   req: Request,
-) => Promise<LoginPage | { redirect: string }>;
+) => Promise<LoginPage | { redirect: string } | LoginPageError>;
 
 /** Local password login only: the page when no federation is configured. */
 export const localOnlyLoginPage: LoginPagePolicy = async (_details, client) => ({
@@ -56,7 +66,7 @@ export interface InteractionDeps {
 const form = express.urlencoded({ extended: false, limit: '16kb', parameterLimit: 20 });
 
 /** Loads the interaction, turning an unknown or expired one into a clear error. */
-async function loadInteraction(deps: InteractionDeps, req: Request, res: Response): Promise<Details> {
+export async function loadInteraction(deps: Pick<InteractionDeps, 'engine'>, req: Request, res: Response): Promise<Details> {
   try {
     const details = await deps.engine.provider.interactionDetails(req, res);
     if (details.uid !== req.params.uid) throw new Error('interaction uid does not match the interaction cookie');
@@ -66,13 +76,15 @@ async function loadInteraction(deps: InteractionDeps, req: Request, res: Respons
   }
 }
 
-function requireCsrf(deps: InteractionDeps, req: Request): void {
+/** Refuses a form post whose CSRF token was not issued for this interaction. */
+export function requireCsrf(deps: Pick<InteractionDeps, 'csrf'>, req: Request): void {
   if (!deps.csrf.verify(String(req.params.uid), (req.body as Record<string, unknown> | undefined)?.csrf)) {
     throw new RealmgateError('csrf_invalid', { status: 403, detail: 'CSRF token missing or invalid' });
   }
 }
 
-async function clientMetadata(deps: InteractionDeps, clientId: unknown): Promise<Record<string, unknown>> {
+/** The metadata of the interaction's client, or a clear error when it was deleted meanwhile. */
+export async function clientMetadata(deps: Pick<InteractionDeps, 'engine'>, clientId: unknown): Promise<Record<string, unknown>> {
   const client = await deps.engine.provider.Client.find(String(clientId));
   if (!client) throw new RealmgateError('bad_request', { detail: `client ${String(clientId)} no longer exists` });
   return client.metadata() as Record<string, unknown>;
@@ -119,8 +131,9 @@ export async function finishLogin(
   );
 }
 
-function renderLogin(
-  deps: InteractionDeps,
+/** Renders the login page of an interaction as `page` describes it. */
+export function renderLogin(
+  deps: Pick<InteractionDeps, 'views' | 'csrf'>,
   res: Response,
   details: Details,
   client: Record<string, unknown>,
@@ -136,7 +149,7 @@ function renderLogin(
       email_first: page.emailFirst,
       local_login: page.localLogin,
       email: extra.email ?? (typeof details.params.login_hint === 'string' ? details.params.login_hint : ''),
-      error: extra.error,
+      error: extra.error ?? page.notice,
     }),
   );
 }
@@ -152,6 +165,7 @@ export function interactionRoutes(deps: InteractionDeps): Router {
     if (details.prompt.name === 'login') {
       const page = await deps.loginPage(details, client, req);
       if ('redirect' in page) return void res.redirect(303, page.redirect);
+      if ('error' in page) return finish(deps, req, res, { error: page.error, error_description: page.errorDescription });
       return renderLogin(deps, res, details, client, page);
     }
     if (details.prompt.name === 'consent') {
@@ -180,7 +194,7 @@ export function interactionRoutes(deps: InteractionDeps): Router {
     requireCsrf(deps, req);
     const client = await clientMetadata(deps, details.params.client_id);
     const page = await deps.loginPage(details, client, req);
-    if ('redirect' in page || !page.localLogin || details.prompt.name !== 'login') {
+    if (!('providers' in page) || !page.localLogin || details.prompt.name !== 'login') {
       throw new RealmgateError('bad_request', { detail: 'password login is not offered for this interaction' });
     }
     const body = req.body as Record<string, unknown>;

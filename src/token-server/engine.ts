@@ -16,6 +16,9 @@ import { TTL } from './ttl.ts';
 /** Custom client metadata Realmgate understands, beside the standard OpenID Connect fields. */
 export const EXTRA_CLIENT_METADATA = ['allowed_providers', 'local_login', 'require_consent'] as const;
 
+/** Authorization parameters naming the upstream provider to use (home-realm discovery). */
+export const HOME_REALM_PARAMS = ['idp_hint', 'kc_idp_hint'] as const;
+
 /** Scopes the engine knows; resource servers add their own. */
 export const SCOPES = ['openid', 'offline_access', 'profile', 'email', 'admin'] as const;
 
@@ -94,6 +97,8 @@ function configuration(deps: EngineDeps, keySet: KeySet): Configuration {
     pkce: { required: (_ctx, client) => client.clientAuthMethod === 'none' },
     clientBasedCORS: (_ctx, origin, client) => originsOf(client.redirectUris).includes(origin),
     extraClientMetadata: { properties: [...EXTRA_CLIENT_METADATA], validator: validateExtraMetadata },
+    // Home-realm discovery hints; oidc-provider drops authorization parameters it does not know.
+    extraParams: [...HOME_REALM_PARAMS],
     rotateRefreshToken: true,
     ttl: {
       // A resource server's own token lifetime wins over the defaults.

@@ -1,0 +1,63 @@
+import type { Knex } from 'knex';
+
+/** An upstream identity `(provider alias, subject)` and the local account it signs in. */
+export interface ExternalIdentity {
+  providerAlias: string;
+  subject: string;
+  accountId: string;
+  email: string | null;
+  claims: Record<string, unknown>;
+}
+
+interface ExternalIdentityRow {
+  provider_alias: string;
+  subject: string;
+  account_id: string;
+  email: string | null;
+  claims: Record<string, unknown>;
+}
+
+const toIdentity = (row: ExternalIdentityRow): ExternalIdentity => ({
+  providerAlias: row.provider_alias,
+  subject: row.subject,
+  accountId: row.account_id,
+  email: row.email,
+  claims: row.claims,
+});
+
+/** Stores links between upstream identities and local accounts (`external_identities`). */
+export class ExternalIdentityRepository {
+  readonly #db: Knex;
+
+  constructor(db: Knex) {
+    this.#db = db;
+  }
+
+  /** The link for an upstream subject, locked for update inside `trx`. */
+  async findForUpdate(providerAlias: string, subject: string, trx: Knex): Promise<ExternalIdentity | undefined> {
+    const row = await trx('external_identities')
+      .where({ provider_alias: providerAlias, subject })
+      .forUpdate()
+      .first<ExternalIdentityRow | undefined>();
+    return row && toIdentity(row);
+  }
+
+  /** Links an upstream subject to an account; a concurrent link of the same subject fails with 23505. */
+  async link(identity: ExternalIdentity, trx: Knex): Promise<void> {
+    await trx('external_identities').insert({
+      provider_alias: identity.providerAlias,
+      subject: identity.subject,
+      account_id: identity.accountId,
+      email: identity.email,
+      claims: JSON.stringify(identity.claims),
+      last_login_at: trx.fn.now(),
+    });
+  }
+
+  /** Records a sign-in through a link with the claims the upstream sent this time. */
+  async recordLogin(providerAlias: string, subject: string, update: { email: string | null; claims: Record<string, unknown> }, trx: Knex): Promise<void> {
+    await trx('external_identities')
+      .where({ provider_alias: providerAlias, subject })
+      .update({ email: update.email, claims: JSON.stringify(update.claims), last_login_at: trx.fn.now() });
+  }
+}

@@ -1,0 +1,87 @@
+import crypto from 'node:crypto';
+import type { Knex } from 'knex';
+import type { Sealer } from '../store/seal.ts';
+
+/** How long a browser may take at the upstream IdP before its login transaction expires. */
+export const LOGIN_TRANSACTION_TTL_SECONDS = 600;
+
+/** A login sent upstream: what the provider needs back, bound to one interaction. */
+export interface UpstreamTransaction {
+  kind: 'upstream';
+  alias: string;
+  /** The interaction the login belongs to; only that interaction can finish it. */
+  uid: string;
+  /** Protocol data from `startLogin` (state, nonce, PKCE verifier, request id). */
+  data: Record<string, unknown>;
+}
+
+/** A validated upstream answer waiting for its browser to come back to the interaction. */
+export interface CompletedTransaction {
+  kind: 'completed';
+  alias: string;
+  uid: string;
+  outcome:
+    | { type: 'identity'; identity: Record<string, unknown> }
+    | { type: 'error'; error: string; description: string };
+}
+
+/** Anything stored in `login_transactions`. */
+export type LoginTransaction = UpstreamTransaction | CompletedTransaction;
+
+/** Why `take` found nothing usable; only for the log. */
+export type TakeFailure = 'missing' | 'expired' | 'wrong_kind' | 'wrong_provider';
+
+interface Row {
+  id: string;
+  provider_alias: string;
+  sealed_payload: string;
+  expires_at: Date;
+}
+
+/**
+ * Login transactions in the shared database, sealed: any node can finish a login another began,
+ * and each transaction is used once (taking it deletes it).
+ */
+export class LoginTransactionStore {
+  readonly #db: Knex;
+  readonly #sealer: Sealer;
+
+  constructor(db: Knex, sealer: Sealer) {
+    this.#db = db;
+    this.#sealer = sealer;
+  }
+
+  /** An unguessable transaction id (256 bits, base64url). */
+  static newId(): string {
+    return crypto.randomBytes(32).toString('base64url');
+  }
+
+  /** Stores a transaction under `id` for `ttlSeconds`. */
+  async save(id: string, transaction: LoginTransaction, ttlSeconds = LOGIN_TRANSACTION_TTL_SECONDS): Promise<void> {
+    await this.#db('login_transactions').insert({
+      id,
+      provider_alias: transaction.alias,
+      sealed_payload: this.#sealer.seal(JSON.stringify(transaction)),
+      expires_at: new Date(Date.now() + ttlSeconds * 1000),
+    });
+  }
+
+  /**
+   * Takes a transaction of `kind` for provider `alias` out of the store: it is deleted whether or
+   * not it is usable, so it can never be used twice, even by two nodes at once.
+   */
+  async take<K extends LoginTransaction['kind']>(
+    id: string,
+    kind: K,
+    alias: string,
+  ): Promise<{ ok: true; transaction: Extract<LoginTransaction, { kind: K }> } | { ok: false; reason: TakeFailure }> {
+    if (!/^[\w-]{16,128}$/.test(id)) return { ok: false, reason: 'missing' };
+    const [row] = await this.#db('login_transactions').where({ id }).delete().returning<Row[]>('*');
+    if (!row) return { ok: false, reason: 'missing' };
+    if (new Date(row.expires_at).getTime() <= Date.now()) return { ok: false, reason: 'expired' };
+    const transaction = JSON.parse(this.#sealer.open(row.sealed_payload)) as LoginTransaction;
+    if (transaction.kind !== kind) return { ok: false, reason: 'wrong_kind' };
+    if (transaction.alias !== alias || row.provider_alias !== alias) return { ok: false, reason: 'wrong_provider' };
+    return { ok: true, transaction: transaction as Extract<LoginTransaction, { kind: K }> };
+  }
+}

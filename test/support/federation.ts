@@ -1,0 +1,129 @@
+import * as oidc from 'openid-client';
+import type { Knex } from 'knex';
+import type { Realmgate } from '../../src/app.ts';
+import type { ProviderInput } from '../../src/store/providers.ts';
+import { addClient } from './fixtures.ts';
+import { HttpSession, readForm, type PageResponse } from './http-session.ts';
+import type { UpstreamIdp, UpstreamUser } from './upstream-idp.ts';
+
+/** Realmgate's client at an upstream test IdP: the upstream's client_id and secret for provider `alias`. */
+export function upstreamClientFor(alias: string): { clientId: string; clientSecret: string } {
+  return { clientId: `realmgate-${alias}`, clientSecret: `${alias}-upstream-secret-0123456789` };
+}
+
+/**
+ * Stores an OIDC provider pointing at `idp` through the repository (in a transaction) and
+ * registers Realmgate as a client at the upstream with the callback URL of `server`.
+ */
+export async function addOidcProvider(
+  node: Realmgate,
+  serverUrl: string,
+  idp: UpstreamIdp,
+  input: { alias: string; displayName?: string; domains?: string[]; settings?: Record<string, unknown>; secrets?: Record<string, string>; claimMappings?: Record<string, string>; enabled?: boolean },
+): Promise<void> {
+  const { clientId, clientSecret } = upstreamClientFor(input.alias);
+  idp.addClient({
+    client_id: clientId,
+    client_secret: clientSecret,
+    redirect_uris: [`${serverUrl}/federation/${input.alias}/callback`],
+    post_logout_redirect_uris: [`${serverUrl}/federation/${input.alias}/logged-out`],
+    backchannel_logout_uri: `${serverUrl}/federation/${input.alias}/backchannel-logout`,
+    backchannel_logout_session_required: true,
+  });
+  const provider: ProviderInput = {
+    alias: input.alias,
+    kind: 'oidc',
+    displayName: input.displayName ?? `${input.alias} IdP`,
+    enabled: input.enabled ?? true,
+    domains: input.domains ?? [],
+    settings: { issuer: idp.issuer, client_id: clientId, ...input.settings },
+    secrets: input.secrets ?? { client_secret: clientSecret },
+    claimMappings: input.claimMappings ?? {},
+  };
+  await node.services.db.transaction((trx: Knex) => node.services.providers.create(provider, trx));
+}
+
+/** An application registered at Realmgate, driven by openid-client. */
+export interface TestApp {
+  clientId: string;
+  redirectUri: string;
+  config: oidc.Configuration;
+  /** Builds an authorization URL; returns it with the PKCE verifier, state and nonce. */
+  authorizationUrl(params?: Record<string, string>): Promise<{ url: URL; codeVerifier: string; state: string; nonce: string }>;
+}
+
+/** Registers a confidential code-flow client at Realmgate and discovers Realmgate with openid-client. */
+export async function registerApp(node: Realmgate, serverUrl: string, clientId: string, metadata: Record<string, unknown> = {}): Promise<TestApp> {
+  const redirectUri = `http://127.0.0.1:1/${clientId}/callback`;
+  const secret = `${clientId}-secret-0123456789abcdef`;
+  await addClient(node, {
+    client_id: clientId,
+    client_name: `${clientId} app`,
+    redirect_uris: [redirectUri],
+    grant_types: ['authorization_code', 'refresh_token'],
+    response_types: ['code'],
+    token_endpoint_auth_method: 'client_secret_basic',
+    require_consent: false,
+    ...metadata,
+  }, secret);
+  const config = await oidc.discovery(new URL(serverUrl), clientId, secret, undefined, { execute: [oidc.allowInsecureRequests] });
+  return {
+    clientId,
+    redirectUri,
+    config,
+    async authorizationUrl(params = {}) {
+      const codeVerifier = oidc.randomPKCECodeVerifier();
+      const state = oidc.randomState();
+      const nonce = oidc.randomNonce();
+      const url = oidc.buildAuthorizationUrl(config, {
+        redirect_uri: redirectUri,
+        scope: 'openid email profile',
+        code_challenge: await oidc.calculatePKCECodeChallenge(codeVerifier),
+        code_challenge_method: 'S256',
+        state,
+        nonce,
+        ...params,
+      });
+      return { url, codeVerifier, state, nonce };
+    },
+  };
+}
+
+/** True when `page` is the upstream test IdP's sign-in form. */
+export function isUpstreamLogin(page: PageResponse, idp: UpstreamIdp): boolean {
+  return page.status === 200 && page.url.origin === idp.issuer && page.body.includes('Upstream IdP');
+}
+
+/** Signs `user` in on the upstream's form and follows redirects, stopping at `stopAt`. */
+export async function signInUpstream(browser: HttpSession, page: PageResponse, user: Pick<UpstreamUser, 'email' | 'password'>, stopAt?: string): Promise<PageResponse> {
+  const form = readForm(page, /\/login$/);
+  return browser.submit(form.action, { ...form.fields, login: user.email, password: user.password }, stopAt);
+}
+
+/** Signs in at the app through Realmgate and the upstream; returns the tokens (the ID token claims checked by openid-client). */
+export async function federatedLogin(
+  app: TestApp,
+  idp: UpstreamIdp,
+  user: Pick<UpstreamUser, 'email' | 'password'>,
+  options: { params?: Record<string, string>; browser?: HttpSession } = {},
+) {
+  const browser = options.browser ?? new HttpSession();
+  const { url, codeVerifier, state, nonce } = await app.authorizationUrl(options.params);
+  let page = await browser.follow(url, {}, app.redirectUri);
+  if (isUpstreamLogin(page, idp)) page = await signInUpstream(browser, page, user, app.redirectUri);
+  if (page.status !== 0) throw new Error(`login did not reach the application: ${page.status} ${page.url}\n${page.body.slice(0, 1500)}`);
+  const tokens = await oidc.authorizationCodeGrant(app.config, page.url, { pkceCodeVerifier: codeVerifier, expectedState: state, expectedNonce: nonce });
+  return { tokens, claims: tokens.claims()!, browser };
+}
+
+/** Rows that a login creates, to show a failure created none. */
+export async function loginFootprint(db: Knex): Promise<{ accounts: number; identities: number; loginSessions: number; signedInSessions: number; codes: number }> {
+  const count = async (q: Knex.QueryBuilder) => Number(((await q.count<{ n: string | number }[]>({ n: '*' }))[0]!).n);
+  return {
+    accounts: await count(db('accounts')),
+    identities: await count(db('external_identities')),
+    loginSessions: await count(db('login_sessions')),
+    signedInSessions: await count(db('oidc_payloads').where({ model: 'Session' }).whereRaw("payload->>'accountId' is not null")),
+    codes: await count(db('oidc_payloads').where({ model: 'AuthorizationCode' })),
+  };
+}
