@@ -10,11 +10,12 @@
  * kept in the upstream session reference for single logout.
  */
 import crypto from 'node:crypto';
-import { ProviderError, type OpenContext, type PreparedProvider, type ProviderRefresh, type ProviderType, type StoredProvider } from './types.ts';
+import { ProviderError, UpstreamRequestError, type OpenContext, type PreparedProvider, type ProviderRefresh, type ProviderType, type StoredProvider } from './types.ts';
 import { certificateStatus, generateSpKeyPair, toCertificatePem } from './saml/certificates.ts';
 import { MAX_METADATA_BYTES, parseIdpMetadata, type IdpDescriptor } from './saml/metadata.ts';
-import { OpenedSamlProvider } from './saml/opened.ts';
-import { SAML_SECRET_NAMES, checkSamlSettings, type SamlSettings } from './saml/settings.ts';
+import { OpenedSamlProvider, type ServiceProvider } from './saml/opened.ts';
+import { NAME_ID_FORMATS, SAML_SECRET_NAMES, checkSamlSettings, type SamlSettings } from './saml/settings.ts';
+import { buildSpMetadata } from './saml/sp-metadata.ts';
 
 /** Settings parsed for opening; an invalid stored row makes the provider unavailable. */
 function settingsOf(provider: StoredProvider): SamlSettings {
@@ -34,7 +35,8 @@ async function fetchMetadata(alias: string, url: string, context: OpenContext): 
   try {
     response = await context.fetch(url, { headers: { accept: 'application/samlmetadata+xml, application/xml;q=0.9, text/xml;q=0.8' } });
   } catch (cause) {
-    throw new ProviderError('upstream_unreachable', { alias, detail: `metadata_url ${url} could not be fetched`, cause });
+    const blocked = cause instanceof UpstreamRequestError && cause.reason === 'blocked';
+    throw new ProviderError(blocked ? 'unavailable' : 'upstream_unreachable', { alias, detail: `metadata_url ${url}: ${(cause as Error).message}`, cause });
   }
   if (!response.ok) throw new ProviderError('upstream_error', { alias, detail: `metadata_url ${url} answered HTTP ${response.status}` });
   const declared = Number(response.headers.get('content-length') ?? 0);
@@ -61,6 +63,17 @@ async function resolveIdp(alias: string, settings: SamlSettings, context: OpenCo
   };
 }
 
+/** Our side of the provider: entity ID (default: the SP metadata URL), endpoints, key pair. */
+function serviceProvider(provider: StoredProvider, settings: SamlSettings, context: Pick<OpenContext, 'endpointUrl'>): ServiceProvider {
+  return {
+    entityId: settings.sp_entity_id ?? context.endpointUrl(provider.alias, 'saml/metadata'),
+    acsUrl: context.endpointUrl(provider.alias, 'saml/acs'),
+    sloUrl: context.endpointUrl(provider.alias, 'saml/slo'),
+    certificatePem: toCertificatePem(settings.sp_certificate),
+    privateKeyPem: provider.secrets.sp_private_key ?? '',
+  };
+}
+
 /** The `saml` provider type, registered in `providers/index.ts`. */
 export const samlProviderType: ProviderType = {
   kind: 'saml',
@@ -83,19 +96,22 @@ export const samlProviderType: ProviderType = {
     const settings = settingsOf(provider);
     if (!context.replay) throw new ProviderError('unavailable', { alias: provider.alias, detail: 'saml providers need a replay store in the open context' });
     const idp = await resolveIdp(provider.alias, settings, context);
-    return new OpenedSamlProvider(
-      provider,
-      settings,
-      idp,
-      {
-        entityId: settings.sp_entity_id ?? context.endpointUrl(provider.alias, 'saml/metadata'),
-        acsUrl: context.endpointUrl(provider.alias, 'saml/acs'),
-        sloUrl: context.endpointUrl(provider.alias, 'saml/slo'),
-        certificatePem: toCertificatePem(settings.sp_certificate),
-        privateKeyPem: provider.secrets.sp_private_key!,
-      },
-      context.replay,
-    );
+    return new OpenedSamlProvider(provider, settings, idp, serviceProvider(provider, settings, context), context.replay);
+  },
+
+  serviceProviderMetadata(provider, context) {
+    const settings = settingsOf(provider);
+    const sp = serviceProvider(provider, settings, context);
+    const format = settings.name_id_format;
+    const formats = format === 'unspecified' ? (['persistent', 'emailAddress', 'unspecified'] as const) : [format];
+    return buildSpMetadata({
+      entityId: sp.entityId,
+      acsUrl: sp.acsUrl,
+      sloUrl: sp.sloUrl,
+      certificatePem: sp.certificatePem,
+      wantAssertionsSigned: settings.want_assertions_signed,
+      nameIdFormats: formats.map((f) => NAME_ID_FORMATS[f]),
+    });
   },
 
   async refresh(provider, context): Promise<ProviderRefresh> {

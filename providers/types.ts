@@ -110,11 +110,15 @@ export interface OpenedProvider {
    * Optional: validates an unsolicited answer (SAML IdP-initiated login) that belongs to no login
    * transaction. Rejects with `response_invalid` unless the provider allows unsolicited logins.
    */
-  finishUnsolicitedLogin?(input: CallbackInput): Promise<UpstreamIdentity>;
-  /** Optional: this provider's service-provider metadata document (SAML), for the IdP's administrator. */
-  serviceProviderMetadata?(): string;
+  finishUnsolicitedLogin?(input: CallbackInput): Promise<UnsolicitedLogin>;
   /** Optional: releases timers or caches held by this opened provider. */
   close?(): void;
+}
+
+/** A validated unsolicited login and the application (client_id) the provider sends such logins to. */
+export interface UnsolicitedLogin {
+  identity: UpstreamIdentity;
+  clientId: string;
 }
 
 /** What `prepare` adds to a provider's input before it is checked and stored. */
@@ -164,6 +168,11 @@ export interface ProviderType {
    * when the input omits them. The result is merged over the input.
    */
   prepare?(input: { alias: string; settings: Record<string, unknown>; secrets: Record<string, string> }, existing?: StoredProvider): Promise<PreparedProvider>;
+  /**
+   * Optional: the service-provider metadata document (SAML) the IdP's administrator imports. Built
+   * from stored settings alone, so it is there before the IdP is reachable or the provider enabled.
+   */
+  serviceProviderMetadata?(provider: StoredProvider, context: Pick<OpenContext, 'issuer' | 'endpointUrl'>): string;
   /** Optional: re-reads upstream configuration (metadata URL) and reports certificate validity. */
   refresh?(provider: StoredProvider, context: OpenContext): Promise<ProviderRefresh>;
 }

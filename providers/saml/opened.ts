@@ -8,13 +8,13 @@ import {
   type OpenedProvider,
   type ReplayStore,
   type StoredProvider,
+  type UnsolicitedLogin,
   type UpstreamIdentity,
 } from '../types.ts';
 import { amrFor, attributeValues, attributesToClaims } from './attributes.ts';
 import type { IdpDescriptor } from './metadata.ts';
 import { checkAssertion, checkEnvelope, type ResponseExpectations, type VerifiedAssertion } from './response.ts';
 import { NAME_ID_FORMATS, type SamlSettings } from './settings.ts';
-import { buildSpMetadata } from './sp-metadata.ts';
 
 /** Backstop age of an AuthnRequest ID; the login transaction's own expiry is the real limit. */
 const REQUEST_ID_MAX_AGE_MS = 60 * 60 * 1000;
@@ -126,29 +126,19 @@ export class OpenedSamlProvider implements OpenedProvider {
     return this.#identity(assertion);
   }
 
-  /** Validates an IdP-initiated SAMLResponse; refused unless `allow_idp_initiated` is set. */
-  async finishUnsolicitedLogin(input: CallbackInput): Promise<UpstreamIdentity> {
-    if (!this.#settings.allow_idp_initiated) {
+  /**
+   * Validates an IdP-initiated SAMLResponse; refused unless `allow_idp_initiated` is set. Returns
+   * the identity and the application such logins go to (`idp_initiated_client_id`).
+   */
+  async finishUnsolicitedLogin(input: CallbackInput): Promise<UnsolicitedLogin> {
+    const clientId = this.#settings.idp_initiated_client_id;
+    if (!this.#settings.allow_idp_initiated || !clientId) {
       throw new ProviderError('response_invalid', {
         alias: this.alias,
         detail: 'unsolicited response: no login transaction matches its RelayState, and IdP-initiated login is not enabled for this provider',
       });
     }
-    return this.#identity(await this.#verify(input, undefined, undefined));
-  }
-
-  /** The SP metadata the IdP's administrator imports. */
-  serviceProviderMetadata(): string {
-    const format = this.#settings.name_id_format;
-    const formats = format === 'unspecified' ? (['persistent', 'emailAddress', 'unspecified'] as const) : [format];
-    return buildSpMetadata({
-      entityId: this.#sp.entityId,
-      acsUrl: this.#sp.acsUrl,
-      sloUrl: this.#sp.sloUrl,
-      certificatePem: this.#sp.certificatePem,
-      wantAssertionsSigned: this.#settings.want_assertions_signed,
-      nameIdFormats: formats.map((f) => NAME_ID_FORMATS[f]),
-    });
+    return { identity: this.#identity(await this.#verify(input, undefined, undefined)), clientId };
   }
 
   /**

@@ -7,6 +7,13 @@ const STATUS_SUCCESS = 'urn:oasis:names:tc:SAML:2.0:status:Success';
 const BEARER = 'urn:oasis:names:tc:SAML:2.0:cm:bearer';
 const ENTITY_FORMAT = 'urn:oasis:names:tc:SAML:2.0:nameid-format:entity';
 
+/** OAuth error codes for the second-level SAML status codes that mean the user was refused or gave up. */
+const OAUTH_ERROR_BY_STATUS: Readonly<Record<string, string>> = {
+  'urn:oasis:names:tc:SAML:2.0:status:AuthnFailed': 'access_denied',
+  'urn:oasis:names:tc:SAML:2.0:status:RequestDenied': 'access_denied',
+  'urn:oasis:names:tc:SAML:2.0:status:NoPassive': 'login_required',
+};
+
 /** What a response must match, beyond what node-saml checks (signatures, audience, Conditions). */
 export interface ResponseExpectations {
   alias: string;
@@ -84,6 +91,7 @@ export function checkEnvelope(xml: string, expected: ResponseExpectations): void
     const message = status ? textOf(onlyChild(status, NS_PROTOCOL, 'StatusMessage')) : undefined;
     throw new ProviderError('upstream_error', {
       alias: expected.alias,
+      upstreamError: nested ? OAUTH_ERROR_BY_STATUS[nested] : undefined,
       detail: `the IdP answered ${value ?? '(no status)'}${nested ? ` / ${nested}` : ''}${message ? `: ${message}` : ''}`,
     });
   }

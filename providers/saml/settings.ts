@@ -49,6 +49,8 @@ const settingsSchema = z.strictObject({
   want_response_signed: z.boolean({ error: 'must be true or false' }).default(false),
   /** Accept unsolicited (IdP-initiated) responses. Off: only answers to our own AuthnRequests count. */
   allow_idp_initiated: z.boolean({ error: 'must be true or false' }).default(false),
+  /** The application (client_id, with an `initiate_login_uri`) an IdP-initiated login is sent to; required with `allow_idp_initiated`. */
+  idp_initiated_client_id: z.string().min(1, 'must not be empty').optional(),
   /** Tolerance for clock differences with the IdP when checking validity windows. */
   clock_skew_seconds: z.int({ error: 'must be a whole number' }).min(0, 'must not be negative').max(600, 'must be at most 600').default(60),
   /** The NameID format asked for. `unspecified` lets the IdP choose. */
@@ -98,6 +100,9 @@ export function checkSamlSettings(settings: unknown, secrets: Record<string, str
     const s = parsed.data;
     if (!s.want_assertions_signed && !s.want_response_signed) {
       problems.push({ field: 'settings.want_assertions_signed', message: 'want_assertions_signed or want_response_signed must be true' });
+    }
+    if (s.allow_idp_initiated && !s.idp_initiated_client_id) {
+      problems.push({ field: 'settings.idp_initiated_client_id', message: 'is required with allow_idp_initiated: the application IdP-initiated logins go to' });
     }
     if (s.name_id_format === 'transient' && !s.subject_attribute) {
       problems.push({ field: 'settings.subject_attribute', message: 'is required with transient NameIDs, which change at every login and cannot identify a returning user' });

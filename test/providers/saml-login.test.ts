@@ -134,10 +134,16 @@ describe('finishing a SAML login', () => {
     expect((await rejection(responseSigned.finishLogin(acsInput(response), login.transaction))).message).toMatch(/signature/i);
   });
 
-  it('turns an IdP error status into upstream_error', async () => {
+  it('turns an IdP error status into upstream_error, a refused authentication into access_denied', async () => {
     const login = await beginLogin(opened);
     const response = await idp.response(answering(login, { status: 'urn:oasis:names:tc:SAML:2.0:status:Responder' }));
-    expect((await rejection(opened.finishLogin(acsInput(response), login.transaction))).code).toBe('upstream_error');
+    const error = await rejection(opened.finishLogin(acsInput(response), login.transaction));
+    expect(error.code).toBe('upstream_error');
+    expect(error.upstreamError).toBeUndefined();
+    const refused = await idp.response(
+      answering(login, { status: 'urn:oasis:names:tc:SAML:2.0:status:Responder', subStatus: 'urn:oasis:names:tc:SAML:2.0:status:AuthnFailed' }),
+    );
+    expect(await rejection(opened.finishLogin(acsInput(refused), login.transaction))).toMatchObject({ code: 'upstream_error', upstreamError: 'access_denied' });
   });
 
   it('refuses a login transaction without a SAML request ID', async () => {
@@ -344,15 +350,17 @@ describe('IdP-initiated login', () => {
     expect(error.message).toMatch(/IdP-initiated/);
   });
 
-  it('is accepted when enabled for the provider', async () => {
-    const open = await openSaml(database.db, idp, { allow_idp_initiated: true });
+  it('is accepted when enabled for the provider, naming the application it goes to', async () => {
+    const open = await openSaml(database.db, idp, { allow_idp_initiated: true, idp_initiated_client_id: 'portal' });
     const response = await idp.response({ acsUrl: ACS_URL, audience: SP_ENTITY_ID, nameId: 'u-unsolicited' });
-    expect((await open.finishUnsolicitedLogin!(acsInput(response))).subject).toBe('u-unsolicited');
+    const unsolicited = await open.finishUnsolicitedLogin!(acsInput(response));
+    expect(unsolicited.clientId).toBe('portal');
+    expect(unsolicited.identity.subject).toBe('u-unsolicited');
     expect((await rejection(open.finishUnsolicitedLogin!(acsInput(response)))).code).toBe('replayed');
   });
 
   it('still refuses an answer to a request whose login transaction is gone', async () => {
-    const open = await openSaml(database.db, idp, { allow_idp_initiated: true });
+    const open = await openSaml(database.db, idp, { allow_idp_initiated: true, idp_initiated_client_id: 'portal' });
     const login = await beginLogin(open);
     const response = await idp.response(answering(login));
     expect((await rejection(open.finishUnsolicitedLogin!(acsInput(response)))).message).toMatch(/InResponseTo/);

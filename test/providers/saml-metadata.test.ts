@@ -146,9 +146,8 @@ describe('SP metadata', () => {
     return { root, sp, all };
   }
 
-  it('describes our entity ID, ACS, SLO, signing and encryption certificate and NameID formats', async () => {
-    const opened = await openSaml(database.db, idp);
-    const { root, sp, all } = read(opened.serviceProviderMetadata!());
+  it('describes our entity ID, ACS, SLO, signing and encryption certificate and NameID formats, without the network', async () => {
+    const { root, sp, all } = read(samlProviderType.serviceProviderMetadata!(await storedSaml({ metadata_xml: idp.metadataXml() }), openContext(database.db)));
     expect(root.getAttribute('entityID')).toBe(SP_ENTITY_ID);
     expect(sp.getAttribute('AuthnRequestsSigned')).toBe('true');
     expect(sp.getAttribute('WantAssertionsSigned')).toBe('true');
@@ -167,8 +166,9 @@ describe('SP metadata', () => {
   });
 
   it('uses a configured SP entity ID as issuer and audience', async () => {
-    const opened = await openSaml(database.db, idp, { sp_entity_id: 'urn:realmgate:acme', name_id_format: 'emailAddress' });
-    const { root, all } = read(opened.serviceProviderMetadata!());
+    const stored = await storedSaml({ metadata_xml: idp.metadataXml(), sp_entity_id: 'urn:realmgate:acme', name_id_format: 'emailAddress' });
+    const { root, all } = read(samlProviderType.serviceProviderMetadata!(stored, openContext(database.db)));
+    const opened = await samlProviderType.open(stored, openContext(database.db));
     expect(root.getAttribute('entityID')).toBe('urn:realmgate:acme');
     expect(all('NameIDFormat').map((e) => e.textContent)).toEqual(['urn:oasis:names:tc:SAML:1.1:nameid-format:emailAddress']);
     const login = await beginLogin(opened);

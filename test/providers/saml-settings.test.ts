@@ -62,12 +62,14 @@ describe('checking saml settings', () => {
     expect(fields({ metadata_xml: idp.metadataXml(), idp_entity_id: 'https://other.example', ...keys.settings })).toEqual(['settings.metadata_xml']);
   });
 
-  it('needs a stable subject for transient NameIDs and at least one signature', () => {
+  it('needs a stable subject for transient NameIDs, at least one signature, and a target for IdP-initiated logins', () => {
     expect(fields(entered({ name_id_format: 'transient' }))).toEqual(['settings.subject_attribute']);
     expect(fields(entered({ name_id_format: 'transient', subject_attribute: 'employeeNumber' }))).toEqual([]);
     expect(fields(entered({ want_assertions_signed: false }))).toEqual(['settings.want_assertions_signed']);
     expect(fields(entered({ want_assertions_signed: false, want_response_signed: true }))).toEqual([]);
     expect(fields(entered({ name_id_format: 'kerberos' }))).toEqual(['settings.name_id_format']);
+    expect(fields(entered({ allow_idp_initiated: true }))).toEqual(['settings.idp_initiated_client_id']);
+    expect(fields(entered({ allow_idp_initiated: true, idp_initiated_client_id: 'portal' }))).toEqual([]);
   });
 
   it('checks that the SP private key belongs to the SP certificate', () => {

@@ -57,6 +57,8 @@ export interface ResponseOptions {
   signingKey?: TestKey;
   /** A non-success top-level status, e.g. `urn:oasis:names:tc:SAML:2.0:status:Responder`: no assertion then. */
   status?: string;
+  /** A second-level status code under `status`, e.g. `urn:oasis:names:tc:SAML:2.0:status:AuthnFailed`. */
+  subStatus?: string;
 }
 
 const NS = {
@@ -265,7 +267,7 @@ export class TestSamlIdp {
     const status = o.status ?? 'urn:oasis:names:tc:SAML:2.0:status:Success';
     return `<samlp:Response xmlns:samlp="${NS.samlp}" xmlns:saml="${NS.saml}" ID="${o.responseId ?? newId()}" Version="2.0" IssueInstant="${iso(new Date())}"${destination}${inResponseTo}>` +
       `<saml:Issuer>${xmlEscape(o.issuer ?? this.entityId)}</saml:Issuer>` +
-      `<samlp:Status><samlp:StatusCode Value="${status}"/></samlp:Status>` +
+      `<samlp:Status><samlp:StatusCode Value="${status}">${o.subStatus ? `<samlp:StatusCode Value="${o.subStatus}"/>` : ''}</samlp:StatusCode></samlp:Status>` +
       inner +
       `</samlp:Response>`;
   }
