@@ -3,6 +3,7 @@ import type { OpenContext } from '../../providers/types.ts';
 import { ExternalIdentityRepository } from '../accounts/external-identities.ts';
 import type { Services } from '../app.ts';
 import { CsrfTokens } from '../interaction/csrf.ts';
+import { ReplayGuardRepository } from '../store/replay-guard.ts';
 import type { LoginPagePolicy } from '../interaction/routes.ts';
 import { homeRealmLoginPage } from './login-page.ts';
 import { LoginTransactionStore } from './login-transactions.ts';
@@ -18,11 +19,11 @@ export interface Federation {
   routes: Router;
 }
 
-/** Builds federation over a node's services; `context` adds to the open context (e.g. a replay store). */
+/** Builds federation over a node's services; `context` overrides parts of the open context. */
 export function createFederation(services: Services, options: { context?: Partial<OpenContext>; retryAfterMs?: number } = {}): Federation {
   const cache = new ProviderCache({
     providers: services.providers,
-    context: createOpenContext(services.config, options.context),
+    context: createOpenContext(services.config, { replay: new ReplayGuardRepository(services.db), ...options.context }),
     logger: services.logger,
     retryAfterMs: options.retryAfterMs,
   });
