@@ -7,6 +7,17 @@ import pg from 'pg';
 // Return bigint counts and ids as numbers; Realmgate's counters stay far below 2^53.
 pg.types.setTypeParser(pg.types.builtins.INT8, (v) => Number(v));
 
+/**
+ * knex-pglite names a delete's command after knex's method (`DEL`), so knex's postgres dialect
+ * misses it and returns the raw result instead of the deleted-row count. Renaming the method
+ * restores the count PostgreSQL gives, so code reads the same on both.
+ */
+class PgLiteClient extends (ClientPgLite as unknown as new (config: Knex.Config) => { processResponse(obj: { method?: string }, runner: unknown): unknown }) {
+  override processResponse(obj: { method?: string }, runner: unknown): unknown {
+    return super.processResponse(obj.method === 'del' ? { ...obj, method: 'delete' } : obj, runner);
+  }
+}
+
 /** Where the database lives: a PostgreSQL URL, or a PGlite directory (`:memory:` for a throwaway one). */
 export type DatabaseLocation = { databaseUrl: string } | { pgliteDir: string };
 
@@ -80,7 +91,7 @@ export function openDatabase(location: DatabaseLocation): Knex {
     lockFile = lockEmbedded(location.pgliteDir);
   }
   const db = knexFactory({
-    client: ClientPgLite as unknown as Knex.Config['client'],
+    client: PgLiteClient as unknown as Knex.Config['client'],
     dialect: 'postgres',
     connection: inMemory ? {} : { filename: location.pgliteDir },
   } as Knex.Config);
