@@ -87,9 +87,22 @@ export class LoginSessionRepository {
     return row && toLoginSession(row);
   }
 
-  /** Unexpired sessions ordered by uid, after `afterUid`, filtered by account or provider alias. */
+  /**
+   * Sessions still signed in (the engine's Session exists and is unexpired; a row outlives its
+   * session while refresh tokens need it), ordered by uid, after `afterUid`, filtered by account
+   * or provider alias.
+   */
   async list(options: { limit: number; afterUid?: string | undefined; accountId?: string | undefined; idp?: string | undefined }): Promise<LoginSessionRecord[]> {
-    const q = this.#db('login_sessions').where('expires_at', '>', this.#db.fn.now()).orderBy('session_uid').limit(options.limit);
+    const now = this.#db.fn.now();
+    const q = this.#db('login_sessions')
+      .whereExists((s) =>
+        s.select(this.#db.raw('1')).from('oidc_payloads')
+          .where('oidc_payloads.model', 'Session')
+          .whereRaw('oidc_payloads.uid = login_sessions.session_uid')
+          .andWhere((e) => e.whereNull('oidc_payloads.expires_at').orWhere('oidc_payloads.expires_at', '>', now)),
+      )
+      .orderBy('session_uid')
+      .limit(options.limit);
     if (options.afterUid) q.where('session_uid', '>', options.afterUid);
     if (options.accountId) q.where('account_id', options.accountId);
     if (options.idp) q.where('idp', options.idp);
