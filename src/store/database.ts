@@ -75,30 +75,31 @@ export async function closeDatabase(db: Knex): Promise<void> {
   if (lockFile) fs.rmSync(lockFile, { force: true });
 }
 
-/** Opens a knex instance on PostgreSQL (`pg`) or embedded PGlite (locked to this process). */
-export function openDatabase(location: DatabaseLocation): Knex {
+/** The knex configuration for a location (no lock taken; `openDatabase` takes it). */
+export function knexConfig(location: DatabaseLocation): Knex.Config {
   if ('databaseUrl' in location) {
-    return knexFactory({
-      client: 'pg',
-      connection: location.databaseUrl,
-      pool: { min: 0, max: 10 },
-    });
+    return { client: 'pg', connection: location.databaseUrl, pool: { min: 0, max: 10 } };
   }
   const inMemory = location.pgliteDir === ':memory:';
-  let lockFile: string | undefined;
-  if (!inMemory) {
-    fs.mkdirSync(location.pgliteDir, { recursive: true });
-    lockFile = lockEmbedded(location.pgliteDir);
-  }
-  const db = knexFactory({
+  return {
     client: PgLiteClient as unknown as Knex.Config['client'],
     dialect: 'postgres',
     connection: inMemory ? {} : { filename: location.pgliteDir },
-  } as Knex.Config);
+  } as Knex.Config;
+}
+
+/** Opens a knex instance on PostgreSQL (`pg`) or embedded PGlite (locked to this process). */
+export function openDatabase(location: DatabaseLocation): Knex {
+  if ('databaseUrl' in location) return knexFactory(knexConfig(location));
+  let lockFile: string | undefined;
+  if (location.pgliteDir !== ':memory:') {
+    fs.mkdirSync(location.pgliteDir, { recursive: true });
+    lockFile = lockEmbedded(location.pgliteDir);
+  }
+  const db = knexFactory(knexConfig(location));
   if (lockFile) locks.set(db, lockFile);
   return db;
 }
-
 /** True when the knex instance talks to embedded PGlite rather than a PostgreSQL server. */
 export function isEmbedded(db: Knex): boolean {
   return db.client.config.dialect === 'postgres' && db.client.config.client !== 'pg';

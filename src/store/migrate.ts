@@ -24,7 +24,8 @@ class DirectoryMigrationSource implements Knex.MigrationSource<string> {
   }
 }
 
-const migrationConfig = (): Knex.MigratorConfig => ({ migrationSource: new DirectoryMigrationSource() });
+/** knex migrator settings reading `migrations/`; `knexfile.ts` uses them too. */
+export const migrationConfig = (): Knex.MigratorConfig => ({ migrationSource: new DirectoryMigrationSource() });
 
 /** Applies every pending migration; returns the names applied. */
 export async function migrateLatest(db: Knex): Promise<string[]> {
