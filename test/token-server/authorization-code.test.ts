@@ -2,7 +2,7 @@ import * as oidc from 'openid-client';
 import * as jose from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestDatabase, type TestDatabase } from '../support/database.ts';
-import { HttpSession, readForm } from '../support/http-session.ts';
+import { discoverAs, passwordLogin, startLogin, submitPassword } from '../support/login.ts';
 import { addClient, addUser } from '../support/fixtures.ts';
 import { startTestServer, type TestServer } from '../support/server.ts';
 
@@ -32,39 +32,14 @@ afterAll(async () => {
   await database?.close();
 });
 
-async function discover(): Promise<oidc.Configuration> {
-  return oidc.discovery(new URL(server.url), 'web', 'web-secret-web-secret', undefined, { execute: [oidc.allowInsecureRequests] });
-}
-
-/** Walks the real login form with a cookie jar and returns the application's callback URL. */
-async function login(config: oidc.Configuration, params: Record<string, string> = {}) {
-  const codeVerifier = oidc.randomPKCECodeVerifier();
-  const state = oidc.randomState();
-  const nonce = oidc.randomNonce();
-  const url = oidc.buildAuthorizationUrl(config, {
-    redirect_uri: APP,
-    scope: 'openid email profile offline_access',
-    code_challenge: await oidc.calculatePKCECodeChallenge(codeVerifier),
-    code_challenge_method: 'S256',
-    state,
-    nonce,
-    prompt: 'consent',
-    ...params,
-  });
-  const browser = new HttpSession();
-  const page = await browser.follow(url);
-  expect(page.status).toBe(200);
-  const form = readForm(page, /\/login$/);
-  const callback = await browser.submit(form.action, { ...form.fields, email: 'ada@example.com', password: 'correct horse battery' }, APP);
-  expect(callback.status).toBe(0);
-  return { callback: callback.url, codeVerifier, state, nonce, browser };
-}
+const discover = () => discoverAs(server.url, 'web', 'web-secret-web-secret');
+const login = (config: oidc.Configuration) =>
+  passwordLogin(config, { redirectUri: APP, email: 'ada@example.com', password: 'correct horse battery', params: { prompt: 'consent' } });
 
 describe('authorization code with PKCE for a local account', () => {
   it('signs a local user in and issues tokens whose ID token verifies against the JWKS', async () => {
     const config = await discover();
-    const { callback, codeVerifier, state, nonce } = await login(config);
-    const tokens = await oidc.authorizationCodeGrant(config, callback, { pkceCodeVerifier: codeVerifier, expectedState: state, expectedNonce: nonce });
+    const { tokens } = await login(config);
 
     const jwks = jose.createRemoteJWKSet(new URL(`${server.url}/jwks`));
     const { payload, protectedHeader } = await jose.jwtVerify(tokens.id_token!, jwks, { issuer: server.url, audience: 'web' });
@@ -80,8 +55,7 @@ describe('authorization code with PKCE for a local account', () => {
 
   it('rotates refresh tokens and rejects reuse of an old one', async () => {
     const config = await discover();
-    const { callback, codeVerifier, state, nonce } = await login(config);
-    const first = await oidc.authorizationCodeGrant(config, callback, { pkceCodeVerifier: codeVerifier, expectedState: state, expectedNonce: nonce });
+    const { tokens: first } = await login(config);
     expect(first.refresh_token).toBeTruthy();
 
     const second = await oidc.refreshTokenGrant(config, first.refresh_token!);
@@ -96,8 +70,7 @@ describe('authorization code with PKCE for a local account', () => {
 
   it('introspects and revokes an access token', async () => {
     const config = await discover();
-    const { callback, codeVerifier, state, nonce } = await login(config);
-    const tokens = await oidc.authorizationCodeGrant(config, callback, { pkceCodeVerifier: codeVerifier, expectedState: state, expectedNonce: nonce });
+    const { tokens } = await login(config);
 
     const active = await oidc.tokenIntrospection(config, tokens.access_token);
     expect(active).toMatchObject({ active: true, sub: accountId, client_id: 'web' });
@@ -109,11 +82,11 @@ describe('authorization code with PKCE for a local account', () => {
 
   it('rejects a replayed authorization code', async () => {
     const config = await discover();
-    const { callback, codeVerifier, state, nonce } = await login(config);
-    const tokens = await oidc.authorizationCodeGrant(config, callback, { pkceCodeVerifier: codeVerifier, expectedState: state, expectedNonce: nonce });
-    await expect(
-      oidc.authorizationCodeGrant(config, callback, { pkceCodeVerifier: codeVerifier, expectedState: state, expectedNonce: nonce }),
-    ).rejects.toMatchObject({ error: 'invalid_grant' });
+    const { page, browser, codeVerifier, state, nonce } = await startLogin(config, { redirectUri: APP });
+    const callback = await submitPassword(browser, page, 'ada@example.com', 'correct horse battery', APP);
+    const checks = { pkceCodeVerifier: codeVerifier, expectedState: state, expectedNonce: nonce };
+    const tokens = await oidc.authorizationCodeGrant(config, callback.url, checks);
+    await expect(oidc.authorizationCodeGrant(config, callback.url, checks)).rejects.toMatchObject({ error: 'invalid_grant' });
     // Replaying a code revokes what it issued.
     expect(await oidc.tokenIntrospection(config, tokens.access_token)).toMatchObject({ active: false });
   });
