@@ -84,10 +84,13 @@ export const samlProviderType: ProviderType = {
   },
 
   async prepare(input, existing): Promise<PreparedProvider> {
-    if (input.settings.sp_certificate !== undefined || input.secrets.sp_private_key !== undefined) return { settings: {}, secrets: {} };
-    if (existing && typeof existing.settings.sp_certificate === 'string' && existing.secrets.sp_private_key) {
-      return { settings: { sp_certificate: existing.settings.sp_certificate }, secrets: {} };
-    }
+    const key = input.secrets.sp_private_key;
+    if (input.settings.sp_certificate !== undefined) return { settings: {}, secrets: {} };
+    // A replace that leaves the stored key alone keeps the stored certificate with it.
+    const kept = existing?.settings.sp_certificate;
+    if (typeof kept === 'string' && key !== undefined && key === existing?.secrets.sp_private_key) return { settings: { sp_certificate: kept }, secrets: {} };
+    // A key without its certificate: `check` says what is missing.
+    if (key !== undefined) return { settings: {}, secrets: {} };
     const pair = await generateSpKeyPair(`Realmgate SAML SP ${input.alias}`);
     return { settings: { sp_certificate: pair.certificatePem }, secrets: { sp_private_key: pair.privateKeyPem } };
   },

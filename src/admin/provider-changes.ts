@@ -21,7 +21,9 @@ function translateStoreError(error: unknown): never {
 
 /** Validates a full provider body against what is stored (secrets, permanent fields) and throws a 400 listing every problem. */
 async function validated(body: unknown, stored: StoredProvider | undefined): Promise<ProviderInput> {
-  const { input, problems } = await parseProviderBody(body, providerTypes, stored);
+  // The kind is permanent: settings are checked against the stored kind, a different one is one problem below.
+  const checked = stored && isJsonObject(body) ? { ...body, kind: stored.kind } : body;
+  const { input, problems } = await parseProviderBody(checked, providerTypes, stored);
   const extra: FieldProblem[] = [];
   if (stored && isJsonObject(body)) {
     if (body.alias !== stored.alias) extra.push({ field: 'alias', message: 'is permanent: it must equal the alias in the URL' });

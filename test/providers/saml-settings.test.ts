@@ -93,8 +93,11 @@ describe('preparing a saml provider', () => {
 
   it('keeps what the administrator supplied, and the stored pair on replace', async () => {
     expect(await samlProviderType.prepare!({ alias: 'acme', settings: { ...keys.settings }, secrets: { ...keys.secrets } })).toEqual({ settings: {}, secrets: {} });
+    // The admin API hands `prepare` the secrets the provider will have: the stored ones, merged with the body's.
     const existing = await storedSaml(entered());
-    const replaced = await samlProviderType.prepare!({ alias: 'acme', settings: { metadata_xml: idp.metadataXml() }, secrets: {} }, existing);
+    const replaced = await samlProviderType.prepare!({ alias: 'acme', settings: { metadata_xml: idp.metadataXml() }, secrets: { ...existing.secrets } }, existing);
     expect(replaced).toEqual({ settings: { sp_certificate: keys.settings.sp_certificate }, secrets: {} });
+    const newKeyOnly = await samlProviderType.prepare!({ alias: 'acme', settings: {}, secrets: { sp_private_key: 'another key' } }, existing);
+    expect(newKeyOnly).toEqual({ settings: {}, secrets: {} });
   });
 });
