@@ -56,6 +56,11 @@ export class LoginTransactionStore {
     return crypto.randomBytes(32).toString('base64url');
   }
 
+  /** True when `value` has the shape of `newId()`: a SAML RelayState that may name a transaction, unlike an IdP's own. */
+  static isId(value: string): boolean {
+    return /^[\w-]{43}$/.test(value);
+  }
+
   /** Stores a transaction under `id` for `ttlSeconds`. */
   async save(id: string, transaction: LoginTransaction, ttlSeconds = LOGIN_TRANSACTION_TTL_SECONDS): Promise<void> {
     await this.#db('login_transactions').insert({
