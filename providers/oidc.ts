@@ -168,7 +168,9 @@ function classify(alias: string, step: string, error: unknown): ProviderError {
     return new ProviderError('upstream_error', { alias, upstreamError, detail: `${step}: upstream answered ${upstreamError ?? 'an error'}${description ? ` (${description})` : ''}`, cause: error });
   }
   if (error instanceof oidc.ClientError || error instanceof jose.errors.JOSEError) {
-    return new ProviderError('response_invalid', { alias, detail: `${step}: ${(error as Error).message}`, cause: error });
+    const inner = (error.cause as Error | undefined)?.message;
+    const detail = inner && inner !== error.message ? `${error.message} (${inner})` : error.message;
+    return new ProviderError('response_invalid', { alias, detail: `${step}: ${detail}`, cause: error });
   }
   return new ProviderError('upstream_error', { alias, detail: `${step}: ${(error as Error)?.message ?? String(error)}`, cause: error });
 }

@@ -2,7 +2,7 @@ import * as oidc from 'openid-client';
 import * as jose from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestDatabase, type TestDatabase } from '../support/database.ts';
-import { addOidcProvider, federatedLogin, isUpstreamLogin, registerApp, signInUpstream, type TestApp } from '../support/federation.ts';
+import { addOidcProvider, federatedLogin, isUpstreamLogin, redirectTo, registerApp, signInUpstream, type TestApp } from '../support/federation.ts';
 import { HttpSession } from '../support/http-session.ts';
 import { startTestServer, type TestServer } from '../support/server.ts';
 import { startUpstreamIdp, UPSTREAM_USERS, type UpstreamIdp } from '../support/upstream-idp.ts';
@@ -106,16 +106,3 @@ describe('a federated login through an upstream OpenID Connect provider', () => 
     expect(back.url.searchParams.get('code')).toBeTruthy();
   });
 });
-
-/** Follows redirects one by one and returns the first location on `origin`, unfetched. */
-async function redirectTo(browser: HttpSession, start: URL, origin: string): Promise<URL> {
-  let res = await browser.request(start);
-  for (let hops = 0; hops < 10; hops++) {
-    const location = res.headers.get('location');
-    if (!location) break;
-    const next = new URL(location, res.url);
-    if (next.origin === origin) return next;
-    res = await browser.request(next);
-  }
-  throw new Error(`no redirect to ${origin}; stopped at ${res.status} ${res.url}`);
-}

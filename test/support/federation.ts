@@ -116,6 +116,19 @@ export async function federatedLogin(
   return { tokens, claims: tokens.claims()!, browser };
 }
 
+/** Follows redirects one by one from `start` and returns the first location on `origin`, unfetched. */
+export async function redirectTo(browser: HttpSession, start: URL | string, origin: string): Promise<URL> {
+  let res = await browser.request(start);
+  for (let hops = 0; hops < 10; hops++) {
+    const location = res.headers.get('location');
+    if (!location) break;
+    const next = new URL(location, res.url);
+    if (next.origin === origin) return next;
+    res = await browser.request(next);
+  }
+  throw new Error(`no redirect to ${origin}; stopped at ${res.status} ${res.url}\n${res.body.slice(0, 1500)}`);
+}
+
 /** Rows that a login creates, to show a failure created none. */
 export async function loginFootprint(db: Knex): Promise<{ accounts: number; identities: number; loginSessions: number; signedInSessions: number; codes: number }> {
   const count = async (q: Knex.QueryBuilder) => Number(((await q.count<{ n: string | number }[]>({ n: '*' }))[0]!).n);
