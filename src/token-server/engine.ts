@@ -181,7 +181,9 @@ function configuration(deps: EngineDeps, keySet: KeySet): Configuration {
     },
     renderError: async (ctx, out, error) => {
       const ref = newReference();
-      logger.warn({ ref, err: error, error: out.error, path: ctx.path }, 'token engine error page');
+      // Express put the request's child logger (with its request_id) on the response it handed over.
+      const log = (ctx.res as { locals?: { log?: Logger } }).locals?.log ?? logger;
+      log.warn({ ref, err: error, error: out.error, path: ctx.path }, 'token engine error page');
       ctx.type = 'html';
       ctx.body = views.render('error.njk', {
         message: out.error_description ?? 'The request could not be completed.',
