@@ -1,5 +1,6 @@
 import * as oidc from 'openid-client';
 import type { Knex } from 'knex';
+import type { ClientMetadata } from 'oidc-provider';
 import type { Realmgate } from '../../src/app.ts';
 import type { ProviderInput } from '../../src/store/providers.ts';
 import { addClient } from './fixtures.ts';
@@ -19,7 +20,17 @@ export async function addOidcProvider(
   node: Realmgate,
   serverUrl: string,
   idp: UpstreamIdp,
-  input: { alias: string; displayName?: string; domains?: string[]; settings?: Record<string, unknown>; secrets?: Record<string, string>; claimMappings?: Record<string, string>; enabled?: boolean },
+  input: {
+    alias: string;
+    displayName?: string;
+    domains?: string[];
+    settings?: Record<string, unknown>;
+    secrets?: Record<string, string>;
+    claimMappings?: Record<string, string>;
+    enabled?: boolean;
+    /** Overrides of Realmgate's client registration at the upstream (auth method, jwks...). */
+    upstreamClient?: Partial<ClientMetadata>;
+  },
 ): Promise<void> {
   const { clientId, clientSecret } = upstreamClientFor(input.alias);
   idp.addClient({
@@ -29,6 +40,7 @@ export async function addOidcProvider(
     post_logout_redirect_uris: [`${serverUrl}/federation/${input.alias}/logged-out`],
     backchannel_logout_uri: `${serverUrl}/federation/${input.alias}/backchannel-logout`,
     backchannel_logout_session_required: true,
+    ...input.upstreamClient,
   });
   const provider: ProviderInput = {
     alias: input.alias,
@@ -111,6 +123,11 @@ export async function federatedLogin(
   const { url, codeVerifier, state, nonce } = await app.authorizationUrl(options.params);
   let page = await browser.follow(url, {}, app.redirectUri);
   if (isUpstreamLogin(page, idp)) page = await signInUpstream(browser, page, user, app.redirectUri);
+  // response_mode=form_post: the upstream answers with a page that posts itself to the callback.
+  if (page.status === 200 && page.url.origin === idp.issuer && /\/federation\/[^/"]+\/callback"/.test(page.body)) {
+    const post = readForm(page, /\/federation\/[^/]+\/callback$/);
+    page = await browser.submit(post.action, post.fields, app.redirectUri);
+  }
   if (page.status !== 0) throw new Error(`login did not reach the application: ${page.status} ${page.url}\n${page.body.slice(0, 1500)}`);
   const tokens = await oidc.authorizationCodeGrant(app.config, page.url, { pkceCodeVerifier: codeVerifier, expectedState: state, expectedNonce: nonce });
   return { tokens, claims: tokens.claims()!, browser };
