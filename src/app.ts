@@ -186,13 +186,13 @@ export async function createRealmgate(
   app.use(helmet({ contentSecurityPolicy: false, crossOriginEmbedderPolicy: false }));
   app.use('/assets', express.static(publicDir, { maxAge: '1h', index: false }));
   app.use(operationsRoutes(services));
-  app.use('/admin/api', adminRoutes(services));
 
   const pageCsp = helmet.contentSecurityPolicy({
     directives: { defaultSrc: ["'self'"], formAction: null, frameAncestors: ["'none'"], scriptSrc: ["'none'"] },
   });
   app.use(['/interaction', '/federation'], pageCsp);
   const federation = createFederation(services);
+  app.use('/admin/api', adminRoutes(services, { openContext: federation.context }));
   app.use(
     interactionRoutes({
       engine,

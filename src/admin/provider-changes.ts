@@ -19,17 +19,21 @@ function translateStoreError(error: unknown): never {
   throw error;
 }
 
-/** Validates a full provider body against what is stored (secrets, permanent fields) and throws a 400 listing every problem. */
+/**
+ * Validates a full provider body against what is stored (secrets, permanent fields) and throws a
+ * 400 listing every problem. A changed alias or kind is reported and the rest is validated as the
+ * stored kind, so another kind's `prepare` never runs.
+ */
 async function validated(body: unknown, stored: StoredProvider | undefined): Promise<ProviderInput> {
-  // The kind is permanent: settings are checked against the stored kind, a different one is one problem below.
-  const checked = stored && isJsonObject(body) ? { ...body, kind: stored.kind } : body;
-  const { input, problems } = await parseProviderBody(checked, providerTypes, stored);
-  const extra: FieldProblem[] = [];
+  const permanent: FieldProblem[] = [];
+  let candidate = body;
   if (stored && isJsonObject(body)) {
-    if (body.alias !== stored.alias) extra.push({ field: 'alias', message: 'is permanent: it must equal the alias in the URL' });
-    if (body.kind !== stored.kind) extra.push({ field: 'kind', message: `is permanent (${stored.kind}): create a new provider for another kind` });
+    if (body.alias !== stored.alias) permanent.push({ field: 'alias', message: 'is permanent: it must equal the alias in the URL' });
+    if (body.kind !== stored.kind) permanent.push({ field: 'kind', message: `is permanent (${stored.kind}): create a new provider for another kind` });
+    candidate = { ...body, alias: stored.alias, kind: stored.kind };
   }
-  const all = [...problems.filter((p) => !extra.some((e) => e.field === p.field)), ...extra];
+  const { input, problems } = await parseProviderBody(candidate, providerTypes, stored);
+  const all = [...problems, ...permanent];
   if (all.length || !input) throw invalidFields(all);
   return input;
 }

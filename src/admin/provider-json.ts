@@ -101,10 +101,15 @@ export async function parseProviderBody(
   if (!isJsonObject(givenSettings)) return { problems };
   let settings: Record<string, unknown> = givenSettings;
   if (type.prepare && typeof body.alias === 'string') {
-    const prepared = await type.prepare({ alias: body.alias, settings, secrets }, existing);
-    settings = { ...settings, ...prepared.settings };
-    Object.assign(secrets, prepared.secrets);
-    Object.assign(secretChanges, prepared.secrets);
+    try {
+      const prepared = await type.prepare({ alias: body.alias, settings, secrets }, existing);
+      settings = { ...settings, ...prepared.settings };
+      Object.assign(secrets, prepared.secrets);
+      Object.assign(secretChanges, prepared.secrets);
+    } catch (error) {
+      problems.push({ field: 'settings', message: `could not be prepared for a ${kind} provider: ${(error as Error).message}` });
+      return { problems };
+    }
   }
   const known = new Set(problems.map((p) => `${p.field}|${p.message}`));
   for (const problem of type.check(settings, secrets)) {

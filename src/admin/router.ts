@@ -1,7 +1,6 @@
 import express, { type RequestHandler, type Router } from 'express';
 import type { OpenContext } from '../../providers/types.ts';
 import type { Services } from '../app.ts';
-import { createOpenContext } from '../federation/upstream-fetch.ts';
 import { AuditLog } from '../store/audit.ts';
 import { registerAuditRoutes } from './audit-routes.ts';
 import { requireAdminToken } from './auth.ts';
@@ -50,12 +49,12 @@ function noRoute(router: Router): RequestHandler {
 /**
  * The admin API, mounted at `/admin/api`: the OpenAPI document is public, every other route needs
  * a bearer access token with the `admin` scope. JSON in, JSON out, problems as
- * `application/problem+json`, every change audited in its own transaction.
+ * `application/problem+json`, every change audited in its own transaction. `openContext` is the
+ * federation's, so a provider test opens providers exactly as logins do.
  */
-export function adminRoutes(services: Services, options: { openContext?: OpenContext } = {}): Router {
+export function adminRoutes(services: Services, options: { openContext: OpenContext }): Router {
   const router = express.Router();
-  const context = options.openContext ?? createOpenContext(services.config);
-  const deps: AdminDeps = { services, audit: new AuditLog(services.db), openContext: () => context };
+  const deps: AdminDeps = { services, audit: new AuditLog(services.db), openContext: () => options.openContext };
 
   router.use((_req, res, next) => {
     res.set('cache-control', 'no-store');

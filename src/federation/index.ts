@@ -14,6 +14,8 @@ import { createOpenContext } from './upstream-fetch.ts';
 /** The federation part of a node: its provider cache, login page policy and routes. */
 export interface Federation {
   cache: ProviderCache;
+  /** The open context providers are opened with (SSRF-guarded fetch, timeout, replay store); the admin API's provider test uses it too. */
+  context: OpenContext;
   /** Home-realm discovery as the login page policy. */
   loginPage: LoginPagePolicy;
   routes: Router;
@@ -21,9 +23,10 @@ export interface Federation {
 
 /** Builds federation over a node's services; `context` overrides parts of the open context. */
 export function createFederation(services: Services, options: { context?: Partial<OpenContext>; retryAfterMs?: number } = {}): Federation {
+  const context = createOpenContext(services.config, { replay: new ReplayGuardRepository(services.db), ...options.context });
   const cache = new ProviderCache({
     providers: services.providers,
-    context: createOpenContext(services.config, { replay: new ReplayGuardRepository(services.db), ...options.context }),
+    context,
     logger: services.logger,
     retryAfterMs: options.retryAfterMs,
   });
@@ -40,5 +43,5 @@ export function createFederation(services: Services, options: { context?: Partia
     interaction: { engine: services.engine, csrf: new CsrfTokens(services.sealer.deriveKey('csrf')), views: services.views },
     issuer: services.config.issuer,
   });
-  return { cache, loginPage: homeRealmLoginPage({ providers: services.providers }), routes };
+  return { cache, context, loginPage: homeRealmLoginPage({ providers: services.providers }), routes };
 }
