@@ -23,7 +23,7 @@ export class UnknownProviderError extends Error {
 }
 
 type Entry =
-  | { state: 'opening'; version: number; promise: Promise<ReadyProvider> }
+  | { state: 'opening'; version: number; promise: Promise<ReadyProvider>; previous: ReadyProvider | undefined }
   | { state: 'ready'; version: number; ready: ReadyProvider }
   | { state: 'failed'; version: number; error: ProviderError; displayName: string; retryAt: number };
 
@@ -61,12 +61,16 @@ export class ProviderCache {
     }
     const entry = this.#entries.get(alias);
     if (entry && entry.version === version) {
-      this.#touch(alias, entry);
+      this.#set(alias, entry);
       if (entry.state === 'ready') return entry.ready;
       if (entry.state === 'opening') return entry.promise;
       if (Date.now() < entry.retryAt) throw entry.error;
     }
-    return this.#open(alias);
+    // Registered before the first await, so concurrent logins share one open.
+    const previous = entry?.state === 'ready' ? entry.ready : entry?.state === 'opening' ? entry.previous : undefined;
+    const promise = this.#open(alias, version);
+    this.#set(alias, { state: 'opening', version, promise, previous });
+    return promise;
   }
 
   /** The display name last seen for `alias`, for error pages. */
@@ -74,7 +78,7 @@ export class ProviderCache {
     const entry = this.#entries.get(alias);
     if (entry?.state === 'ready') return entry.ready.displayName;
     if (entry?.state === 'failed') return entry.displayName;
-    return undefined;
+    return entry?.state === 'opening' ? entry.previous?.displayName : undefined;
   }
 
   /** Closes every opened provider. */
@@ -82,7 +86,7 @@ export class ProviderCache {
     for (const alias of [...this.#entries.keys()]) this.#evict(alias);
   }
 
-  async #open(alias: string): Promise<ReadyProvider> {
+  async #open(alias: string, expectedVersion: number): Promise<ReadyProvider> {
     const stored = await this.#options.providers.load(alias);
     if (!stored) {
       this.#evict(alias);
@@ -91,18 +95,18 @@ export class ProviderCache {
     const refusal = this.#refusal(stored);
     if (refusal) {
       // Retrying cannot help until the provider changes (and its version with it).
-      this.#fail(stored, refusal, Number.POSITIVE_INFINITY);
+      this.#settle(alias, expectedVersion, this.#failed(stored, refusal, Number.POSITIVE_INFINITY));
       throw refusal;
     }
-    const promise = this.#openStored(stored);
-    this.#set(alias, { state: 'opening', version: stored.version, promise });
     try {
-      const ready = await promise;
-      if (this.#entries.get(alias)?.version === stored.version) this.#set(alias, { state: 'ready', version: stored.version, ready });
+      const opened = await providerTypeFor(stored.kind)!.open(stored, this.#options.context);
+      this.#options.logger.info({ alias, version: stored.version, kind: stored.kind }, 'provider opened');
+      const ready = { opened, alias, displayName: stored.displayName, claimMappings: stored.claimMappings, version: stored.version };
+      this.#settle(alias, expectedVersion, { state: 'ready', version: stored.version, ready });
       return ready;
     } catch (cause) {
       const error = cause instanceof ProviderError ? cause : new ProviderError('unavailable', { alias, detail: (cause as Error).message, cause });
-      this.#fail(stored, error, Date.now() + this.#options.retryAfterMs);
+      this.#settle(alias, expectedVersion, this.#failed(stored, error, Date.now() + this.#options.retryAfterMs));
       throw error;
     }
   }
@@ -118,37 +122,39 @@ export class ProviderCache {
     return new ProviderError('unavailable', { alias, detail: `invalid settings: ${problems.map((p) => `${p.field} ${p.message}`).join('; ')}` });
   }
 
-  async #openStored(stored: StoredProvider): Promise<ReadyProvider> {
-    const opened = await providerTypeFor(stored.kind)!.open(stored, this.#options.context);
-    this.#options.logger.info({ alias: stored.alias, version: stored.version, kind: stored.kind }, 'provider opened');
-    return { opened, alias: stored.alias, displayName: stored.displayName, claimMappings: stored.claimMappings, version: stored.version };
-  }
-
-  #fail(stored: StoredProvider, error: ProviderError, retryAt: number): void {
+  #failed(stored: StoredProvider, error: ProviderError, retryAt: number): Entry {
     this.#options.logger[stored.enabled ? 'error' : 'info'](
       { alias: stored.alias, version: stored.version, code: error.code, err: error.cause ?? error },
       `provider ${stored.alias} is unavailable: ${error.message}`,
     );
-    if (this.#entries.has(stored.alias) && this.#entries.get(stored.alias)!.version > stored.version) return;
-    this.#set(stored.alias, { state: 'failed', version: stored.version, error, displayName: stored.displayName, retryAt });
+    return { state: 'failed', version: stored.version, error, displayName: stored.displayName, retryAt };
   }
 
+  /**
+   * Puts the outcome of an open in place of the `opening` entry it registered and closes the
+   * provider it replaces; an outcome overtaken by a newer open is dropped (and closed).
+   */
+  #settle(alias: string, expectedVersion: number, next: Entry): void {
+    const current = this.#entries.get(alias);
+    if (current?.state !== 'opening' || current.version !== expectedVersion) {
+      if (next.state === 'ready') next.ready.opened.close?.();
+      return;
+    }
+    current.previous?.opened.close?.();
+    this.#set(alias, next);
+  }
+
+  /** Stores an entry as the most recently used and evicts the least recently used beyond `maxEntries`. */
   #set(alias: string, entry: Entry): void {
-    const previous = this.#entries.get(alias);
-    if (previous?.state === 'ready' && previous !== entry && (entry.state !== 'ready' || previous.ready !== entry.ready)) previous.ready.opened.close?.();
     this.#entries.delete(alias);
     this.#entries.set(alias, entry);
     while (this.#entries.size > this.#options.maxEntries) this.#evict(this.#entries.keys().next().value!);
   }
 
-  #touch(alias: string, entry: Entry): void {
-    this.#entries.delete(alias);
-    this.#entries.set(alias, entry);
-  }
-
   #evict(alias: string): void {
     const entry = this.#entries.get(alias);
     if (entry?.state === 'ready') entry.ready.opened.close?.();
+    if (entry?.state === 'opening') entry.previous?.opened.close?.();
     this.#entries.delete(alias);
   }
 }

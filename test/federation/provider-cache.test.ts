@@ -1,0 +1,109 @@
+import { pino } from 'pino';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { ProviderInput } from '../../src/store/providers.ts';
+import { ProviderCache, UnknownProviderError } from '../../src/federation/provider-cache.ts';
+import { createOpenContext } from '../../src/federation/upstream-fetch.ts';
+import { ProviderRepository } from '../../src/store/providers.ts';
+import { Sealer } from '../../src/store/seal.ts';
+import { createTestDatabase, type TestDatabase } from '../support/database.ts';
+import { startUpstreamIdp, type UpstreamIdp } from '../support/upstream-idp.ts';
+
+const DISCOVERY = '/.well-known/openid-configuration';
+
+let database: TestDatabase;
+let idp: UpstreamIdp;
+let providers: ProviderRepository;
+const context = () => createOpenContext({ issuer: 'http://127.0.0.1:9', allowPrivateNetwork: true, upstreamTimeoutMs: 5000 });
+const logger = pino({ level: 'silent' });
+
+const input = (alias: string, settings: Record<string, unknown> = {}): ProviderInput => ({
+  alias,
+  kind: 'oidc',
+  displayName: alias,
+  enabled: true,
+  domains: [],
+  settings: { issuer: idp.issuer, client_id: 'realmgate', ...settings },
+  secrets: { client_secret: 'secret' },
+  claimMappings: {},
+});
+
+beforeAll(async () => {
+  database = await createTestDatabase();
+  idp = await startUpstreamIdp();
+  providers = new ProviderRepository(database.db, new Sealer(Buffer.alloc(32, 7)));
+  for (const alias of ['one', 'two', 'three']) await database.db.transaction((trx) => providers.create(input(alias), trx));
+  await database.db.transaction((trx) => providers.create(input('broken', { issuer: `${idp.issuer}/missing` }), trx));
+});
+
+afterAll(async () => {
+  await idp?.close();
+  await database?.close();
+});
+
+describe('the provider cache', () => {
+  it('opens a provider once per version', async () => {
+    const cache = new ProviderCache({ providers, context: context(), logger });
+    const before = idp.hits.get(DISCOVERY) ?? 0;
+    const [a, b] = await Promise.all([cache.get('one'), cache.get('one')]);
+    const c = await cache.get('one');
+    expect(a.opened).toBe(b.opened);
+    expect(c.opened).toBe(a.opened);
+    expect(idp.hits.get(DISCOVERY)).toBe(before + 1);
+  });
+
+  it('reopens a provider after its version changes', async () => {
+    const cache = new ProviderCache({ providers, context: context(), logger });
+    const first = await cache.get('two');
+    await database.db.transaction((trx) => providers.update({ ...input('two', { scopes: ['openid'] }), displayName: 'Two, renamed' }, trx));
+    const second = await cache.get('two');
+    expect(second.opened).not.toBe(first.opened);
+    expect(second.version).toBe(first.version + 1);
+    expect(second.displayName).toBe('Two, renamed');
+  });
+
+  it('keeps a provider that failed to open unavailable until the backoff ends, without touching the others', async () => {
+    const waiting = new ProviderCache({ providers, context: context(), logger, retryAfterMs: 3_600_000 });
+    await expect(waiting.get('broken')).rejects.toMatchObject({ code: 'unavailable', alias: 'broken' });
+    const attempts = idp.hits.get(`/missing${DISCOVERY}`);
+    await expect(waiting.get('broken')).rejects.toMatchObject({ code: 'unavailable' });
+    expect(idp.hits.get(`/missing${DISCOVERY}`)).toBe(attempts);
+    await expect(waiting.get('one')).resolves.toMatchObject({ alias: 'one' });
+
+    const retrying = new ProviderCache({ providers, context: context(), logger, retryAfterMs: 0 });
+    await expect(retrying.get('broken')).rejects.toMatchObject({ code: 'unavailable' });
+    await expect(retrying.get('broken')).rejects.toMatchObject({ code: 'unavailable' });
+    expect(idp.hits.get(`/missing${DISCOVERY}`)).toBe(attempts! + 2);
+  });
+
+  it('reopens a failed provider at once when it is fixed', async () => {
+    const cache = new ProviderCache({ providers, context: context(), logger, retryAfterMs: 3_600_000 });
+    await database.db.transaction((trx) => providers.create(input('fixable', { issuer: `${idp.issuer}/wrong` }), trx));
+    await expect(cache.get('fixable')).rejects.toMatchObject({ code: 'unavailable' });
+    await database.db.transaction((trx) => providers.update(input('fixable'), trx));
+    await expect(cache.get('fixable')).resolves.toMatchObject({ alias: 'fixable', version: 2 });
+  });
+
+  it('refuses disabled providers and forgets deleted ones', async () => {
+    const cache = new ProviderCache({ providers, context: context(), logger });
+    await database.db.transaction((trx) => providers.create({ ...input('off'), enabled: false }, trx));
+    await expect(cache.get('off')).rejects.toMatchObject({ code: 'unavailable', message: 'the provider is disabled' });
+    await cache.get('three');
+    await database.db.transaction((trx) => providers.delete('three', trx));
+    await expect(cache.get('three')).rejects.toBeInstanceOf(UnknownProviderError);
+  });
+
+  it('refuses stored settings that no longer pass the check, without any request', async () => {
+    const cache = new ProviderCache({ providers, context: context(), logger });
+    await database.db('identity_providers').insert({ alias: 'invalid', kind: 'oidc', display_name: 'Invalid', settings: JSON.stringify({ issuer: 'ftp://x' }) });
+    await expect(cache.get('invalid')).rejects.toMatchObject({ code: 'unavailable', message: expect.stringMatching(/^invalid settings: settings.issuer/) });
+  });
+
+  it('keeps at most maxEntries providers open, closing the least recently used', async () => {
+    const cache = new ProviderCache({ providers, context: context(), logger, maxEntries: 1 });
+    const before = idp.hits.get(DISCOVERY) ?? 0;
+    await cache.get('one');
+    await cache.get('two');
+    await cache.get('one');
+    expect(idp.hits.get(DISCOVERY)).toBe(before + 3);
+  });
+});
