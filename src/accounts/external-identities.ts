@@ -9,12 +9,20 @@ export interface ExternalIdentity {
   claims: Record<string, unknown>;
 }
 
+/** A link with its history, as the admin API shows an account's identities. */
+export interface LinkedIdentity extends ExternalIdentity {
+  createdAt: Date;
+  lastLoginAt: Date | null;
+}
+
 interface ExternalIdentityRow {
   provider_alias: string;
   subject: string;
   account_id: string;
   email: string | null;
   claims: Record<string, unknown>;
+  created_at: Date;
+  last_login_at: Date | null;
 }
 
 const toIdentity = (row: ExternalIdentityRow): ExternalIdentity => ({
@@ -31,6 +39,12 @@ export class ExternalIdentityRepository {
 
   constructor(db: Knex) {
     this.#db = db;
+  }
+
+  /** Every upstream identity linked to an account, by provider alias then subject. */
+  async listForAccount(accountId: string): Promise<LinkedIdentity[]> {
+    const rows = await this.#db('external_identities').where({ account_id: accountId }).orderBy(['provider_alias', 'subject']).select<ExternalIdentityRow[]>();
+    return rows.map((row) => ({ ...toIdentity(row), createdAt: row.created_at, lastLoginAt: row.last_login_at }));
   }
 
   /** The link for an upstream subject, locked for update inside `trx`. */

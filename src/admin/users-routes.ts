@@ -1,7 +1,7 @@
 import type { Router } from 'express';
 import { z } from 'zod';
 import type { Account } from '../accounts/accounts.ts';
-import { LinkedIdentityReader, type LinkedIdentity } from '../store/linked-identities.ts';
+import { ExternalIdentityRepository, type LinkedIdentity } from '../accounts/external-identities.ts';
 import type { AdminDeps } from './context.ts';
 import { pageQuery, toPage } from './paging.ts';
 import { invalidFields, notFound } from './problems.ts';
@@ -41,7 +41,7 @@ function identityJson(identity: LinkedIdentity): Record<string, unknown> {
 /** `users` (local accounts, filtered by email) and `users/:id` with its claims and linked upstream identities. */
 export function registerUserRoutes(router: Router, deps: AdminDeps): void {
   const { accounts, db } = deps.services;
-  const identities = new LinkedIdentityReader(db);
+  const identities = new ExternalIdentityRepository(db);
 
   router.get('/users', async (req, res) => {
     const q = parseQuery(listQuery, req);
@@ -54,6 +54,6 @@ export function registerUserRoutes(router: Router, deps: AdminDeps): void {
     const id = param(req, 'id');
     const account = await accounts.get(id);
     if (!account) throw notFound('user', id);
-    res.json({ ...userJson(account), claims: account.claims, identities: (await identities.ofAccount(id)).map(identityJson) });
+    res.json({ ...userJson(account), claims: account.claims, identities: (await identities.listForAccount(id)).map(identityJson) });
   });
 }
