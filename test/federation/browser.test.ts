@@ -1,0 +1,82 @@
+import fs from 'node:fs';
+import * as oidc from 'openid-client';
+import { chromium, type Browser } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createTestDatabase, type TestDatabase } from '../support/database.ts';
+import { addOidcProvider, registerApp, type TestApp } from '../support/federation.ts';
+import { startTestServer, type TestServer } from '../support/server.ts';
+import { startUpstreamIdp, UPSTREAM_USERS, type UpstreamIdp } from '../support/upstream-idp.ts';
+
+const CHROMIUM = '/usr/bin/chromium';
+const hasChromium = fs.existsSync(CHROMIUM);
+const alice = UPSTREAM_USERS[0]!;
+
+describe.skipIf(!hasChromium)(
+  hasChromium ? 'a federated login in headless Chromium' : `a federated login in headless Chromium (skipped: ${CHROMIUM} is not installed)`,
+  () => {
+    let database: TestDatabase;
+    let server: TestServer;
+    let idp: UpstreamIdp;
+    let app: TestApp;
+    let browser: Browser;
+
+    beforeAll(async () => {
+      database = await createTestDatabase();
+      server = await startTestServer(database.db);
+      idp = await startUpstreamIdp();
+      await addOidcProvider(server.node, server.url, idp, { alias: 'acme', displayName: 'Acme Corp', domains: ['acme.example'] });
+      await addOidcProvider(server.node, server.url, idp, { alias: 'globex', displayName: 'Globex', domains: ['globex.example'] });
+      app = await registerApp(server.node, server.url, 'web');
+      browser = await chromium.launch({
+        executablePath: CHROMIUM,
+        headless: true,
+        args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
+      });
+    });
+
+    afterAll(async () => {
+      await browser?.close();
+      await server?.close();
+      await idp?.close();
+      await database?.close();
+    });
+
+    it('picks a provider on the login page, signs in upstream and returns to the application with a federated ID token', async () => {
+      const context = await browser.newContext();
+      const page = await context.newPage();
+      // The application is not running: its callback is answered here and the code redeemed by openid-client.
+      let callback: URL | undefined;
+      await page.route(`${app.redirectUri}**`, async (route) => {
+        callback = new URL(route.request().url());
+        await route.fulfill({ status: 200, contentType: 'text/html', body: '<h1>Back at the application</h1>' });
+      });
+      const { url, codeVerifier, state, nonce } = await app.authorizationUrl();
+
+      await page.goto(url.href);
+      await expect.poll(() => page.locator('[data-provider]').count()).toBe(2);
+      expect(await page.locator('input[name=password]').count()).toBe(1);
+      await page.click('[data-provider="acme"]');
+
+      await page.waitForURL(`${idp.issuer}/**`);
+      await page.fill('#login', alice.email);
+      await page.fill('#password', alice.password);
+      await page.click('#upstream-sign-in');
+
+      await page.waitForURL(`${app.redirectUri}**`);
+      expect(await page.textContent('h1')).toBe('Back at the application');
+      const tokens = await oidc.authorizationCodeGrant(app.config, callback!, { pkceCodeVerifier: codeVerifier, expectedState: state, expectedNonce: nonce });
+      const claims = tokens.claims()!;
+      expect(claims.idp).toBe('acme');
+      expect(claims.amr).toContain('fed');
+      const link = await database.db('external_identities').where({ provider_alias: 'acme', subject: alice.sub }).first();
+      expect(link.account_id).toBe(claims.sub);
+
+      // The browser remembers the provider: a new login that needs the login prompt goes straight upstream.
+      const again = await app.authorizationUrl({ prompt: 'login' });
+      await page.goto(again.url.href);
+      await page.waitForURL(`${idp.issuer}/**`);
+      expect(await page.locator('#login').count()).toBe(1);
+      await context.close();
+    });
+  },
+);
