@@ -12,6 +12,7 @@ import { adminRoutes } from './admin/router.ts';
 import type { Config } from './config.ts';
 import { CsrfTokens } from './interaction/csrf.ts';
 import { createFederation } from './federation/index.ts';
+import { REFRESH_CHECK_INTERVAL_MS } from './federation/provider-refresh.ts';
 import { interactionRoutes, pageErrorHandler, type LoginPagePolicy } from './interaction/routes.ts';
 import { createViews, type Views } from './interaction/views.ts';
 import { createLogger, type Logger } from './logger.ts';
@@ -22,6 +23,7 @@ import { databaseLocation, openDatabase } from './store/database.ts';
 import { migrateLatest } from './store/migrate.ts';
 import { purgeExpiredPayloads } from './store/oidc-adapter.ts';
 import { ProviderRepository } from './store/providers.ts';
+import { ReplayGuardRepository } from './store/replay-guard.ts';
 import { ResourceServerRepository } from './store/resource-servers.ts';
 import { Sealer, resolveMasterKey, verifyMasterKey } from './store/seal.ts';
 import { saveClient } from './token-server/clients.ts';
@@ -216,6 +218,9 @@ export async function createRealmgate(
     setInterval(() => {
       purge(services).catch((err: unknown) => logger.error({ err }, 'purge of expired rows failed'));
     }, config.purgeIntervalSeconds * 1000),
+    setInterval(() => {
+      federation.refreshDue().catch((err: unknown) => logger.error({ err }, 'provider refresh failed'));
+    }, REFRESH_CHECK_INTERVAL_MS),
   ];
   for (const t of timers) t.unref();
 
@@ -253,6 +258,7 @@ export async function purge(services: Services): Promise<Record<string, number>>
     login_sessions: await services.loginSessions.purgeExpired(),
     login_throttle: await services.throttle.purgeExpired(),
     login_transactions: await services.db('login_transactions').where('expires_at', '<', services.db.fn.now()).delete(),
+    replay_guard: await new ReplayGuardRepository(services.db).purgeExpired(),
     signing_keys: await services.keys.purgeRemoved(),
   };
   const total = Object.values(counts).reduce((a, b) => a + b, 0);

@@ -1,4 +1,4 @@
-import type { Router } from 'express';
+import express, { type Router } from 'express';
 import type { OpenContext } from '../../providers/types.ts';
 import { ExternalIdentityRepository } from '../accounts/external-identities.ts';
 import type { Services } from '../app.ts';
@@ -8,7 +8,9 @@ import type { LoginPagePolicy } from '../interaction/routes.ts';
 import { homeRealmLoginPage } from './login-page.ts';
 import { LoginTransactionStore } from './login-transactions.ts';
 import { ProviderCache } from './provider-cache.ts';
+import { refreshDueProviders, refreshProvider, type RefreshStatus } from './provider-refresh.ts';
 import { federationRoutes } from './routes.ts';
+import { samlRoutes } from './saml-routes.ts';
 import { createOpenContext } from './upstream-fetch.ts';
 
 /** The federation part of a node: its provider cache, login page policy and routes. */
@@ -19,6 +21,10 @@ export interface Federation {
   /** Home-realm discovery as the login page policy. */
   loginPage: LoginPagePolicy;
   routes: Router;
+  /** Refreshes one provider's upstream configuration now (SAML metadata URL) and records it in its status; undefined for kinds without refresh. */
+  refresh(alias: string): Promise<RefreshStatus | undefined>;
+  /** Refreshes every enabled provider whose refresh is due; the node calls it on a timer. */
+  refreshDue(): Promise<number>;
 }
 
 /** Builds federation over a node's services; `context` overrides parts of the open context. */
@@ -30,7 +36,7 @@ export function createFederation(services: Services, options: { context?: Partia
     logger: services.logger,
     retryAfterMs: options.retryAfterMs,
   });
-  const routes = federationRoutes({
+  const flow = {
     engine: services.engine,
     cache,
     transactions: new LoginTransactionStore(services.db, services.sealer),
@@ -39,9 +45,24 @@ export function createFederation(services: Services, options: { context?: Partia
     identities: new ExternalIdentityRepository(services.db),
     logger: services.logger,
     metrics: services.metrics,
-    providers: services.providers,
-    interaction: { engine: services.engine, csrf: new CsrfTokens(services.sealer.deriveKey('csrf')), views: services.views },
-    issuer: services.config.issuer,
-  });
-  return { cache, context, loginPage: homeRealmLoginPage({ providers: services.providers }), routes };
+  };
+  const routes = express.Router();
+  routes.use(
+    federationRoutes({
+      ...flow,
+      providers: services.providers,
+      interaction: { engine: services.engine, csrf: new CsrfTokens(services.sealer.deriveKey('csrf')), views: services.views },
+      issuer: services.config.issuer,
+    }),
+  );
+  routes.use(samlRoutes({ ...flow, providers: services.providers, clients: services.clients, context, issuer: services.config.issuer }));
+  const refreshDeps = { providers: services.providers, context, logger: services.logger };
+  return {
+    cache,
+    context,
+    loginPage: homeRealmLoginPage({ providers: services.providers }),
+    routes,
+    refresh: (alias) => refreshProvider(refreshDeps, alias),
+    refreshDue: () => refreshDueProviders(refreshDeps),
+  };
 }
