@@ -2,6 +2,7 @@ import { Writable } from 'node:stream';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestDatabase, type TestDatabase } from '../support/database.ts';
+import { generateTestKey } from '../support/saml-idp.ts';
 import type { TestServer } from '../support/server.ts';
 import { AdminApi, problemFields, startAdminNode } from './admin-api.ts';
 
@@ -205,5 +206,41 @@ describe('providers through the admin API', () => {
     expect(text.length).toBeGreaterThan(0);
     expect(text).not.toContain(SECRET);
     expect(text).not.toContain('rotated-upstream-secret');
+  });
+});
+
+describe('a SAML provider through the admin API', () => {
+  it('generates the SP key pair on create, keeps it on change, never returns the key, and tests ok', async () => {
+    const idpKey = await generateTestKey('Admin Test IdP');
+    const created = await api.post('/providers', {
+      alias: 'contoso',
+      kind: 'saml',
+      display_name: 'Contoso',
+      domains: ['contoso.example'],
+      settings: { idp_entity_id: 'https://idp.contoso.example', sso_url: 'https://idp.contoso.example/sso', idp_certificates: [idpKey.certificatePem] },
+    });
+    expect(created.status).toBe(201);
+    expect(created.body.secrets_set).toEqual(['sp_private_key']);
+    const certificate = created.body.settings.sp_certificate as string;
+    expect(certificate).toMatch(/BEGIN CERTIFICATE/);
+    expect(created.text).not.toMatch(/PRIVATE KEY/);
+    const key = (await server.node.services.providers.load('contoso'))!.secrets.sp_private_key;
+    expect(key).toMatch(/PRIVATE KEY/);
+
+    const renamed = await api.patch('/providers/contoso', { display_name: 'Contoso Ltd' });
+    expect(renamed.status).toBe(200);
+    expect(renamed.body.settings.sp_certificate).toBe(certificate);
+    expect((await server.node.services.providers.load('contoso'))!.secrets.sp_private_key).toBe(key);
+
+    const tested = await api.post('/providers/contoso/test');
+    expect(tested.body).toEqual({ ok: true, checks: [{ name: 'kind', ok: true }, { name: 'settings', ok: true }, { name: 'open', ok: true }] });
+    const audit = JSON.stringify((await api.get('/audit?resource_type=provider&resource_id=contoso')).body);
+    expect(audit).not.toMatch(/PRIVATE KEY/);
+  });
+
+  it('lists every invalid SAML setting at once', async () => {
+    const res = await api.post('/providers', { alias: 'broken-saml', kind: 'saml', display_name: 'Broken', settings: { sso_url: 'not a url', want_assertions_signed: 'yes' } });
+    expect(res.status).toBe(400);
+    expect(problemFields(res)).toEqual(expect.arrayContaining(['settings.sso_url', 'settings.want_assertions_signed']));
   });
 });
