@@ -103,7 +103,8 @@ describe('home-realm discovery on /authorize', () => {
   });
 
   it('returns invalid_request to the application for a hint naming a provider it may not use, or a disabled one', async () => {
-    for (const params of [{ idp_hint: 'initech' }, { kc_idp_hint: 'hooli' }, { acr_values: 'idp:nope' }]) {
+    const hints: Record<string, string>[] = [{ idp_hint: 'initech' }, { kc_idp_hint: 'hooli' }, { acr_values: 'idp:nope' }];
+    for (const params of hints) {
       const { page } = await begin(picky, params);
       expect(page.status).toBe(0);
       expect(page.url.searchParams.get('error')).toBe('invalid_request');
