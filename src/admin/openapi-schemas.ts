@@ -45,11 +45,27 @@ export const schemas: Record<string, JsonSchema> = {
   },
   Provider: {
     type: 'object',
-    required: [...Object.keys(providerFields), 'version', 'secrets_set'],
+    required: [...Object.keys(providerFields), 'version', 'secrets_set', 'status'],
     properties: {
       ...providerFields,
       version: { type: 'integer', readOnly: true, description: 'Bumped by every change; the ETag is `"<version>"`.' },
       secrets_set: { ...strings, readOnly: true, description: 'Names of the secrets that are set; their values are never returned.' },
+      status: {
+        type: 'object',
+        readOnly: true,
+        additionalProperties: true,
+        description: 'Operational state: `refresh` (last refresh of a metadata URL: `at`, `ok`, `error`, `code`, `changed`, `next_at`) and `certificates` (`use`, `subject`, `fingerprint`, `not_before`, `not_after` of each certificate the provider depends on).',
+        properties: {
+          refresh: {
+            type: 'object',
+            properties: { at: time, ok: { type: 'boolean' }, error: str(), code: str(), digest: str(), changed: { type: 'boolean' }, next_at: time },
+          },
+          certificates: {
+            type: 'array',
+            items: { type: 'object', properties: { use: str('`idp-signing` or `sp`.'), subject: str(), fingerprint: str('SHA-256, colon-separated hex.'), not_before: time, not_after: time } },
+          },
+        },
+      },
     },
   },
   ProviderWrite: {

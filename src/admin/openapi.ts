@@ -107,6 +107,17 @@ const paths: OpenApiDocument['paths'] = {
   '/providers/{alias}/disable': {
     post: { operationId: 'disableProvider', summary: 'Disable a provider', description: 'Same as PATCH `{"enabled": false}`: no longer offered nor accepted.', tags: ['providers'], parameters: [alias, param('ifMatch')], responses: { '200': ok(schemaRef('Provider'), 'Disabled.', true), ...writeErrors } },
   },
+  '/providers/{alias}/refresh': {
+    post: {
+      operationId: 'refreshProvider',
+      summary: 'Refresh what a provider loads from the network',
+      description:
+        'Fetches a SAML provider\'s `metadata_url` now (it is also refreshed on a schedule) and records the outcome and the certificates\' validity in `status`. A changed metadata bumps `version`, so every node reopens the provider. A failed fetch is reported in `status.refresh` and changes nothing else. 409 for kinds with nothing to refresh.',
+      tags: ['providers'],
+      parameters: [alias],
+      responses: { '200': ok(schemaRef('Provider'), 'The provider with its new status.', true), ...common, '404': problem('NotFound'), '409': problem('Conflict') },
+    },
+  },
   '/providers/{alias}/test': {
     post: {
       operationId: 'testProvider',

@@ -11,7 +11,7 @@ export const ALIAS_PATTERN = /^[a-z0-9][a-z0-9_-]{0,62}$/;
 const DOMAIN_PATTERN = /^(?=.{1,253}$)(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/;
 
 /** Read-only fields of the provider representation; ignored on write so a read can be sent back. */
-const READ_ONLY = ['version', 'secrets_set'] as const;
+const READ_ONLY = ['version', 'secrets_set', 'status'] as const;
 
 /** The provider representation of the admin API (snake_case, no secret values). */
 export interface ProviderJson {
@@ -24,6 +24,8 @@ export interface ProviderJson {
   claim_mappings: Record<string, string>;
   version: number;
   secrets_set: string[];
+  /** Operational state written by the node (metadata refresh, certificate expiry); read-only. */
+  status: Record<string, unknown>;
 }
 
 /** A stored provider as the admin API shows it. */
@@ -38,6 +40,7 @@ export function providerJson(record: ProviderRecord): ProviderJson {
     claim_mappings: record.claimMappings,
     version: record.version,
     secrets_set: record.secretsSet,
+    status: record.status,
   };
 }
 

@@ -4,7 +4,9 @@ import type { ProviderRecord } from '../store/providers.ts';
 import { ifMatchOf, setEtag } from './conditional.ts';
 import { actorOf, type AdminDeps } from './context.ts';
 import { pageQuery, toPage } from './paging.ts';
-import { notFound } from './problems.ts';
+import { UnknownProviderError } from '../federation/provider-cache.ts';
+import { refreshProvider } from '../federation/provider-refresh.ts';
+import { AdminProblem, notFound } from './problems.ts';
 import { createProvider, deleteProvider, patchProvider, replaceProvider, setProviderEnabled } from './provider-changes.ts';
 import { providerJson } from './provider-json.ts';
 import { testProvider } from './provider-test.ts';
@@ -27,6 +29,8 @@ function sendProvider(res: Response, status: number, record: ProviderRecord): vo
  * `providers` and `providers/:alias`: upstream identity providers. Enabling and disabling is a
  * PATCH of `enabled`, or `POST providers/:alias/enable|disable`. `secrets` is write-only.
  * `POST providers/:alias/test` opens the provider as a login would and reports each check.
+ * `POST providers/:alias/refresh` re-reads what the provider loads from the network (a SAML
+ * metadata URL) now and answers with the provider, its `status` showing the outcome.
  */
 export function registerProviderRoutes(router: Router, deps: AdminDeps): void {
   const { providers } = deps.services;
@@ -75,6 +79,15 @@ export function registerProviderRoutes(router: Router, deps: AdminDeps): void {
 
   router.post('/providers/:alias/disable', async (req, res) => {
     sendProvider(res, 200, await setProviderEnabled(deps, actorOf(res), param(req, 'alias'), false, ifMatchOf(req)));
+  });
+
+  router.post('/providers/:alias/refresh', async (req, res) => {
+    const alias = param(req, 'alias');
+    const refreshed = await refreshProvider({ providers, context: deps.openContext(), logger: deps.services.logger }, alias).catch((error: unknown) => {
+      throw error instanceof UnknownProviderError ? notFound('provider', alias) : error;
+    });
+    if (!refreshed) throw new AdminProblem('conflict', `Providers of this kind load nothing that could be refreshed.`);
+    sendProvider(res, 200, (await providers.get(alias))!);
   });
 
   router.post('/providers/:alias/test', async (req, res) => {

@@ -51,13 +51,13 @@ describe('providers through the admin API', () => {
     expect(res.status).toBe(201);
     expect(res.headers.get('location')).toBe('/admin/api/providers/acme');
     expect(res.headers.get('etag')).toBe('"1"');
-    expect(res.body).toEqual({ ...ACME_READ, version: 1, secrets_set: ['client_secret'] });
+    expect(res.body).toEqual({ ...ACME_READ, version: 1, secrets_set: ['client_secret'], status: {} });
     expect(res.text).not.toContain(SECRET);
 
     const read = await api.get('/providers/acme');
     expect(read.status).toBe(200);
     expect(read.headers.get('etag')).toBe('"1"');
-    expect(read.body).toEqual({ ...ACME_READ, version: 1, secrets_set: ['client_secret'] });
+    expect(read.body).toEqual({ ...ACME_READ, version: 1, secrets_set: ['client_secret'], status: {} });
     expect(read.text).not.toContain(SECRET);
     // Stored sealed, usable by the federation flow.
     expect((await server.node.services.providers.load('acme'))?.secrets).toEqual({ client_secret: SECRET });
