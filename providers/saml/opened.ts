@@ -82,11 +82,6 @@ export class OpenedSamlProvider implements OpenedProvider {
     this.#binding = settings.binding === 'post' ? (idp.sso.post ? 'post' : 'redirect') : idp.sso.redirect ? 'redirect' : 'post';
   }
 
-  /** The IdP as resolved when opened. */
-  get idp(): IdpDescriptor {
-    return this.#idp;
-  }
-
   /** Builds an AuthnRequest signed with the SP key, for the configured binding; RelayState is the transaction id. */
   async startLogin(request: LoginRequest): Promise<LoginStart> {
     const requestId = `_${crypto.randomBytes(20).toString('hex')}`;
