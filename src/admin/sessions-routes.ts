@@ -1,5 +1,6 @@
 import type { Router } from 'express';
 import { z } from 'zod';
+import { endEngineSession } from '../token-server/end-session.ts';
 import type { LoginSessionRecord } from '../token-server/login-sessions.ts';
 import { actorOf, type AdminDeps, type ChangeActor } from './context.ts';
 import { pageQuery, toPage } from './paging.ts';
@@ -34,15 +35,16 @@ export function sessionJson(session: LoginSessionRecord): Record<string, unknown
 }
 
 /**
- * Ends a session: the engine's Session goes first (so a failure later leaves nothing signed in
- * and a retry finishes the job), then the login row and the audit entry in one transaction.
+ * Ends a session as a sign-out would: the engine's session goes first, telling each application
+ * of the session over the back channel and revoking grants that do not outlive logout (so a
+ * failure later leaves nothing signed in, and a retry finishes the job); then the login row and
+ * the audit entry in one transaction.
  */
 async function endSession(deps: AdminDeps, actor: ChangeActor, uid: string): Promise<void> {
-  const { engine, loginSessions, db } = deps.services;
+  const { engine, loginSessions, db, logger } = deps.services;
   const record = await loginSessions.get(uid);
-  const session = await engine.provider.Session.findByUid(uid);
-  if (!record && !session) throw notFound('session', uid);
-  await session?.destroy();
+  const ended = await endEngineSession(engine, uid, logger);
+  if (!record && !ended) throw notFound('session', uid);
   await db.transaction(async (trx) => {
     await loginSessions.delete(uid, trx);
     await deps.audit.record(
@@ -51,12 +53,13 @@ async function endSession(deps: AdminDeps, actor: ChangeActor, uid: string): Pro
         action: 'end',
         resourceType: 'session',
         resourceId: uid,
-        before: { id: uid, account_id: record?.accountId ?? session?.accountId ?? null, idp: record?.idp ?? null },
+        before: { id: uid, account_id: record?.accountId ?? ended?.accountId ?? null, idp: record?.idp ?? null },
         after: null,
       },
       trx,
     );
   });
+  logger.info({ session_uid: uid, notified: ended?.notified ?? [], failed: ended?.failed ?? [] }, 'session ended through the admin API');
 }
 
 /** `sessions` (login sessions, filtered by account or provider) and `DELETE sessions/:id` to end one. */

@@ -1,5 +1,7 @@
-import type * as oidc from 'openid-client';
+import * as jose from 'jose';
+import * as oidc from 'openid-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startBackchannelReceiver, type BackchannelReceiver } from '../support/backchannel-receiver.ts';
 import { createTestDatabase, type TestDatabase } from '../support/database.ts';
 import { addClient, addUser } from '../support/fixtures.ts';
 import { HttpSession } from '../support/http-session.ts';
@@ -13,12 +15,14 @@ let database: TestDatabase;
 let server: TestServer;
 let api: AdminApi;
 let config: oidc.Configuration;
+let receiver: BackchannelReceiver;
 let adaId: string;
 let graceId: string;
 
 beforeAll(async () => {
   database = await createTestDatabase();
   server = await startAdminNode(database.db);
+  receiver = await startBackchannelReceiver();
   api = await AdminApi.connect(server.url);
   adaId = (await addUser(server.node, { email: 'ada@example.com', password: 'analytical-engine-1843', name: 'Ada Lovelace' })).id;
   graceId = (await addUser(server.node, { email: 'Grace@Example.com', password: 'nanoseconds-1906' })).id;
@@ -30,18 +34,21 @@ beforeAll(async () => {
     response_types: ['code'],
     token_endpoint_auth_method: 'client_secret_basic',
     require_consent: false,
+    backchannel_logout_uri: receiver.url,
+    backchannel_logout_session_required: true,
   }, 'web-secret-web-secret-web');
   config = await discoverAs(server.url, 'web', 'web-secret-web-secret-web');
 });
 
 afterAll(async () => {
+  await receiver?.close();
   await server?.close();
   await database?.close();
 });
 
 /** Asks for a code without showing any page: `code` when the browser has a session, `login_required` when not. */
 async function silentAuthorization(browser: HttpSession): Promise<string | null> {
-  const started = await startLogin(config, { redirectUri: APP, browser, params: { prompt: 'none' } });
+  const started = await startLogin(config, { redirectUri: APP, browser, scope: 'openid email', params: { prompt: 'none' } });
   expect(started.page.status).toBe(0);
   return started.page.url.searchParams.get('code') ? 'code' : started.page.url.searchParams.get('error');
 }
@@ -79,8 +86,8 @@ describe('users through the admin API', () => {
 });
 
 describe('sessions through the admin API', () => {
-  it('lists the sessions of an account and ends one so the browser must sign in again', async () => {
-    const { browser } = await passwordLogin(config, { redirectUri: APP, email: 'ada@example.com', password: 'analytical-engine-1843' });
+  it('lists the sessions of an account and ends one so the browser must sign in again and the app is told', async () => {
+    const { browser, tokens } = await passwordLogin(config, { redirectUri: APP, email: 'ada@example.com', password: 'analytical-engine-1843', scope: 'openid email' });
     await passwordLogin(config, { redirectUri: APP, email: 'Grace@Example.com', password: 'nanoseconds-1906' });
     expect(await silentAuthorization(browser)).toBe('code');
 
@@ -94,6 +101,11 @@ describe('sessions through the admin API', () => {
 
     expect((await api.delete(`/sessions/${id}`)).status).toBe(204);
     expect(await silentAuthorization(browser)).toBe('login_required');
+    // The application of the session gets a logout token for it, and the grant is revoked.
+    const jwks = jose.createRemoteJWKSet(new URL(`${server.url}/jwks`));
+    const { payload } = await jose.jwtVerify(await receiver.next(), jwks, { issuer: server.url, audience: 'web', typ: 'logout+jwt' });
+    expect(payload).toMatchObject({ sub: adaId, sid: tokens.claims()!.sid, events: { 'http://schemas.openid.net/event/backchannel-logout': {} } });
+    expect(await oidc.tokenIntrospection(config, tokens.access_token)).toMatchObject({ active: false });
     expect((await api.get(`/sessions?account_id=${adaId}`)).body.items).toEqual([]);
     expect((await api.get(`/sessions?account_id=${graceId}`)).body.items).toHaveLength(1);
     expect((await api.delete(`/sessions/${id}`)).status).toBe(404);
