@@ -22,6 +22,10 @@ function unauthorized(detail: string, error?: string): AdminProblem {
   return new AdminProblem('unauthorized', detail, { headers: { 'www-authenticate': challenge } });
 }
 
+function insufficientScope(detail: string): AdminProblem {
+  return new AdminProblem('forbidden', detail, { headers: { 'www-authenticate': `${REALM}, error="insufficient_scope", scope="${ADMIN_SCOPE}"` } });
+}
+
 /** Finds an opaque access token issued by this node's engine: client credentials first, then user tokens. */
 async function findToken(engine: TokenEngine, value: string): Promise<IssuedToken | undefined> {
   const { ClientCredentials, AccessToken } = engine.provider;
@@ -30,7 +34,8 @@ async function findToken(engine: TokenEngine, value: string): Promise<IssuedToke
 
 /**
  * Accepts `Authorization: Bearer <token>` where the token was issued by Realmgate, is unexpired,
- * belongs to a client that still exists and carries the `admin` scope. Stores the token's
+ * carries the `admin` scope and belongs to a client that still exists and is registered with the
+ * `admin` scope in its `scope` metadata (so no client gets admin by default). Stores the token's
  * client_id as the actor of every change. Sender-constrained (DPoP, mTLS) tokens are refused:
  * the admin API does not verify proofs of possession.
  */
@@ -43,11 +48,12 @@ export function requireAdminToken(deps: { engine: TokenEngine; clients: ClientRe
     const token = await findToken(deps.engine, match[1]!);
     if (!token || token.isExpired || !token.clientId) throw unauthorized('The access token is unknown, expired or revoked.', 'invalid_token');
     if (token.jkt || token['x5t#S256']) throw unauthorized('Sender-constrained access tokens are not accepted here.', 'invalid_token');
-    if (!(await deps.clients.get(token.clientId))) throw unauthorized('The client the access token was issued to no longer exists.', 'invalid_token');
-    if (!(token.scope ?? '').split(' ').includes(ADMIN_SCOPE)) {
-      throw new AdminProblem('forbidden', 'The access token lacks the admin scope.', {
-        headers: { 'www-authenticate': `${REALM}, error="insufficient_scope", scope="${ADMIN_SCOPE}"` },
-      });
+    const client = await deps.clients.get(token.clientId);
+    if (!client) throw unauthorized('The client the access token was issued to no longer exists.', 'invalid_token');
+    if (!(token.scope ?? '').split(' ').includes(ADMIN_SCOPE)) throw insufficientScope('The access token lacks the admin scope.');
+    // A client registered without a `scope` may ask for any scope, admin included: admin is opt-in.
+    if (!String(client.metadata.scope ?? '').split(' ').includes(ADMIN_SCOPE)) {
+      throw insufficientScope(`The client ${token.clientId} is not registered with the admin scope.`);
     }
     res.locals.adminActor = token.clientId;
     next();
