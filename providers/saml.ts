@@ -29,19 +29,33 @@ function settingsOf(provider: StoredProvider): SamlSettings {
   return settings;
 }
 
-/** Downloads metadata through the guarded `fetch` of the context; never called per login. */
+/** Redirects followed when fetching metadata; each hop goes through the guarded `fetch` again. */
+const MAX_METADATA_REDIRECTS = 5;
+
+/** Downloads metadata through the guarded `fetch` of the context, following redirects; never called per login. */
 async function fetchMetadata(alias: string, url: string, context: OpenContext): Promise<string> {
-  let response: Response;
-  try {
-    response = await context.fetch(url, { headers: { accept: 'application/samlmetadata+xml, application/xml;q=0.9, text/xml;q=0.8' } });
-  } catch (cause) {
-    const blocked = cause instanceof UpstreamRequestError && cause.reason === 'blocked';
-    throw new ProviderError(blocked ? 'unavailable' : 'upstream_unreachable', { alias, detail: `metadata_url ${url}: ${(cause as Error).message}`, cause });
+  let target = new URL(url);
+  for (let hop = 0; ; hop++) {
+    let response: Response;
+    try {
+      response = await context.fetch(target, { headers: { accept: 'application/samlmetadata+xml, application/xml;q=0.9, text/xml;q=0.8' } });
+    } catch (cause) {
+      const blocked = cause instanceof UpstreamRequestError && cause.reason === 'blocked';
+      throw new ProviderError(blocked ? 'unavailable' : 'upstream_unreachable', { alias, detail: `metadata_url ${url}: ${(cause as Error).message}`, cause });
+    }
+    const location = response.headers.get('location');
+    if (response.status >= 300 && response.status < 400 && location && hop < MAX_METADATA_REDIRECTS) {
+      await response.body?.cancel();
+      target = new URL(location, target);
+      if (target.protocol !== 'https:' && target.protocol !== 'http:') break;
+      continue;
+    }
+    if (!response.ok) throw new ProviderError('upstream_error', { alias, detail: `metadata_url ${url} answered HTTP ${response.status}${target.href !== url ? ` at ${target.href}` : ''}` });
+    const declared = Number(response.headers.get('content-length') ?? 0);
+    if (declared > MAX_METADATA_BYTES) throw new ProviderError('upstream_error', { alias, detail: `metadata_url ${url} is larger than ${MAX_METADATA_BYTES} bytes` });
+    return response.text();
   }
-  if (!response.ok) throw new ProviderError('upstream_error', { alias, detail: `metadata_url ${url} answered HTTP ${response.status}` });
-  const declared = Number(response.headers.get('content-length') ?? 0);
-  if (declared > MAX_METADATA_BYTES) throw new ProviderError('upstream_error', { alias, detail: `metadata_url ${url} is larger than ${MAX_METADATA_BYTES} bytes` });
-  return response.text();
+  throw new ProviderError('upstream_error', { alias, detail: `metadata_url ${url} redirects to ${target.href}, which is not http(s)` });
 }
 
 /** The IdP from metadata XML, a metadata URL (network), or entered fields. */

@@ -1,6 +1,7 @@
 import type { Knex } from 'knex';
 import { samlProviderType } from '../../providers/saml.ts';
 import type { CallbackInput, LoginRequest, OpenContext, OpenedProvider, PreparedProvider, StoredProvider } from '../../providers/types.ts';
+import { createUpstreamFetch } from '../../src/federation/upstream-fetch.ts';
 import { ReplayGuardRepository } from '../../src/store/replay-guard.ts';
 import { TestSamlIdp, type ReceivedAuthnRequest, type ResponseOptions } from '../support/saml-idp.ts';
 
@@ -26,14 +27,14 @@ export async function spCertificate(): Promise<string> {
   return (await spKeys()).settings.sp_certificate as string;
 }
 
-/** An open context whose replay store is the test database and whose fetch is the real one (to 127.0.0.1). */
+/** An open context as a node builds it: the guarded upstream fetch (loopback allowed), the test database as replay store. */
 export function openContext(db: Knex): OpenContext {
   return {
     issuer: ISSUER,
     endpointUrl: (alias, path) => `${ISSUER}/federation/${alias}/${path}`,
     timeoutMs: 5000,
     allowPrivateNetwork: true,
-    fetch: globalThis.fetch,
+    fetch: createUpstreamFetch({ allowPrivateNetwork: true, timeoutMs: 5000 }),
     replay: new ReplayGuardRepository(db),
   };
 }

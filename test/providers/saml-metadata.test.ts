@@ -1,8 +1,11 @@
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { DOMParser } from '@xmldom/xmldom';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { samlProviderType } from '../../providers/saml.ts';
 import { parseIdpMetadata } from '../../providers/saml/metadata.ts';
 import { ProviderError } from '../../providers/types.ts';
+import { createUpstreamFetch } from '../../src/federation/upstream-fetch.ts';
 import { createTestDatabase, type TestDatabase } from '../support/database.ts';
 import { freePort } from '../support/server.ts';
 import { TestSamlIdp, generateTestKey, type TestKey } from '../support/saml-idp.ts';
@@ -75,6 +78,25 @@ describe('a metadata URL', () => {
       await opened.finishLogin(acsInput(await idp.response(answering(login))), login.transaction);
     }
     expect(idp.metadataRequests - before).toBe(1);
+  });
+
+  it('follows redirects of a metadata URL, each hop through the guarded fetch', async () => {
+    const target = await idp.serveMetadata();
+    const redirector = http.createServer((_req, res) => {
+      res.writeHead(302, { location: target });
+      res.end();
+    });
+    await new Promise<void>((resolve) => redirector.listen(0, '127.0.0.1', resolve));
+    try {
+      const url = `http://127.0.0.1:${(redirector.address() as AddressInfo).port}/federationmetadata.xml`;
+      const refresh = await samlProviderType.refresh!(await storedSaml({ metadata_url: url }), openContext(database.db));
+      expect(refresh.certificates.map((c) => c.use)).toEqual(['idp-signing', 'sp']);
+      const blocked = await rejection(samlProviderType.open(await storedSaml({ metadata_url: url }), { ...openContext(database.db), fetch: createUpstreamFetch({ allowPrivateNetwork: false, timeoutMs: 5000 }) }));
+      expect(blocked.code).toBe('unavailable');
+      expect(blocked.message).toMatch(/REALMGATE_ALLOW_PRIVATE_NETWORK/);
+    } finally {
+      await new Promise<void>((resolve) => redirector.close(() => resolve()));
+    }
   });
 
   it('makes the provider unavailable with the reason when it fails, without touching other providers', async () => {
