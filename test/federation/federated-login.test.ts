@@ -2,7 +2,9 @@ import * as oidc from 'openid-client';
 import * as jose from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestDatabase, type TestDatabase } from '../support/database.ts';
-import { addOidcProvider, federatedLogin, isUpstreamLogin, redirectTo, registerApp, signInUpstream, type TestApp } from '../support/federation.ts';
+import { ProviderCache } from '../../src/federation/provider-cache.ts';
+import { createOpenContext } from '../../src/federation/upstream-fetch.ts';
+import { addOidcProvider, federatedLogin, isUpstreamLogin, redirectTo, registerApp, signInUpstream, upstreamClientFor, type TestApp } from '../support/federation.ts';
 import { HttpSession } from '../support/http-session.ts';
 import { startTestServer, type TestServer } from '../support/server.ts';
 import { startUpstreamIdp, UPSTREAM_USERS, type UpstreamIdp } from '../support/upstream-idp.ts';
@@ -78,6 +80,40 @@ describe('a federated login through an upstream OpenID Connect provider', () => 
     // A new application session in the same browser: Realmgate's session answers without going upstream.
     const again = await federatedLogin(app, idp, { email: 'nobody', password: 'never-asked' }, { params: { idp_hint: 'acme' }, browser });
     expect(again.claims.sub).toBe(first.claims.sub);
+  });
+
+  it('lets another node finish a login that one node started', async () => {
+    // Node B shares the database and the issuer; only the upstream callback and the return to the interaction reach it.
+    const nodeB = await startTestServer(database.db, { ISSUER: server.url });
+    try {
+      const browser = new HttpSession();
+      const { url, codeVerifier, state, nonce } = await app.authorizationUrl({ idp_hint: 'acme' });
+      const page = await browser.follow(url, {}, app.redirectUri);
+      const atCallback = await signInUpstream(browser, page, bob, `${server.url}/federation/acme/callback`);
+      expect(atCallback.status).toBe(0);
+      const onB = new URL(atCallback.url.pathname + atCallback.url.search, nodeB.url);
+      const back = await browser.follow(onB, {}, app.redirectUri);
+      expect(back.status).toBe(0);
+      const tokens = await oidc.authorizationCodeGrant(app.config, back.url, { pkceCodeVerifier: codeVerifier, expectedState: state, expectedNonce: nonce });
+      expect(tokens.claims()).toMatchObject({ idp: 'acme' });
+    } finally {
+      await nodeB.close();
+    }
+  });
+
+  it('gives the upstream end_session URL for signing out there', async () => {
+    const ready = await new ProviderCache({
+      providers: server.node.services.providers,
+      context: createOpenContext(server.config),
+      logger: server.node.services.logger,
+    }).get('acme');
+    const logout = new URL((await ready.opened.logoutUrl!({ subject: alice.sub }, { postLogoutRedirectUri: `${server.url}/federation/acme/logged-out`, state: 'xyz' }))!);
+    expect(logout.origin + logout.pathname).toBe(`${idp.issuer}/session/end`);
+    expect(Object.fromEntries(logout.searchParams)).toEqual({
+      client_id: upstreamClientFor('acme').clientId,
+      post_logout_redirect_uri: `${server.url}/federation/acme/logged-out`,
+      state: 'xyz',
+    });
   });
 
   it('passes login_hint, prompt=login and max_age upstream with PKCE, state and nonce, and the upstream asks again', async () => {
