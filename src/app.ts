@@ -19,7 +19,7 @@ import { createLogger, type Logger } from './logger.ts';
 import { createMetrics, type Metrics } from './metrics.ts';
 import { operationsRoutes } from './operations.ts';
 import { ClientRepository } from './store/clients.ts';
-import { databaseLocation, openDatabase } from './store/database.ts';
+import { closeDatabase, databaseLocation, openDatabase } from './store/database.ts';
 import { migrateLatest } from './store/migrate.ts';
 import { purgeExpiredPayloads } from './store/oidc-adapter.ts';
 import { ProviderRepository } from './store/providers.ts';
@@ -107,7 +107,7 @@ export async function openServices(config: Config, options: StartOptions = {}): 
     });
     return { config, db, logger, metrics, sealer, views, clients, accounts, throttle, keys, loginSessions, resourceServers, providers, engine, ownsDb };
   } catch (error) {
-    if (ownsDb) await db.destroy();
+    if (ownsDb) await closeDatabase(db);
     throw error;
   }
 }
@@ -246,7 +246,7 @@ export async function createRealmgate(
         server.closeIdleConnections();
         await closing;
       }
-      if (services.ownsDb) await services.db.destroy();
+      if (services.ownsDb) await closeDatabase(services.db);
     },
   };
 }
