@@ -97,6 +97,15 @@ function configuration(deps: EngineDeps, keySet: KeySet): Configuration {
     pkce: { required: (_ctx, client) => client.clientAuthMethod === 'none' },
     clientBasedCORS: (_ctx, origin, client) => originsOf(client.redirectUris).includes(origin),
     extraClientMetadata: { properties: [...EXTRA_CLIENT_METADATA], validator: validateExtraMetadata },
+    // A client registered without `scope` may ask for the OpenID Connect scopes, never `admin`:
+    // the admin scope is opt-in per client. (Resource-server scopes are governed by the resource.)
+    clientDefaults: {
+      grant_types: ['authorization_code'],
+      id_token_signed_response_alg: 'RS256',
+      response_types: ['code'],
+      token_endpoint_auth_method: 'client_secret_basic',
+      scope: 'openid offline_access profile email',
+    },
     // Home-realm discovery hints; oidc-provider drops authorization parameters it does not know.
     extraParams: [...HOME_REALM_PARAMS],
     rotateRefreshToken: true,

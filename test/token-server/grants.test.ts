@@ -65,6 +65,11 @@ describe('client_credentials', () => {
     expect(await oidc.tokenIntrospection(config, tokens.access_token)).toMatchObject({ active: true, scope: 'admin', client_id: 'ops' });
   });
 
+  it('refuses the admin scope to a client not registered for it', async () => {
+    const config = await oidc.discovery(new URL(server.url), 'batch', 'batch-secret-batch-secret', oidc.ClientSecretPost('batch-secret-batch-secret'), { execute: [oidc.allowInsecureRequests] });
+    await expect(oidc.clientCredentialsGrant(config, { scope: 'admin' })).rejects.toMatchObject({ error: 'invalid_scope' });
+  });
+
   it('rejects a wrong client secret', async () => {
     const config = await discoverAs(server.url, 'ops', 'not-the-secret-at-all');
     await expect(oidc.clientCredentialsGrant(config, { scope: 'admin' })).rejects.toMatchObject({ error: 'invalid_client' });
