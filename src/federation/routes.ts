@@ -84,7 +84,10 @@ export function federationRoutes(deps: FederationRouteDeps): Router {
     if (explanation.decision.action === 'redirect') {
       return sendStart(deps, res, await startFederatedLogin(deps, details, client, explanation.decision.provider, { loginHint: email }));
     }
-    renderLogin(deps.interaction, res, details, client, pickerPage(explanation, clientRules, enabled), { email, status: 200 });
+    // No provider claims the email's domain: with local login, the next step is the password.
+    const page = pickerPage(explanation, clientRules, enabled);
+    const next = page.localLogin ? { ...page, emailFirst: false, notice: undefined } : page;
+    renderLogin(deps.interaction, res, details, client, next, { email, status: 200 });
   });
 
   router.get('/federation/:alias/start', noStore, async (req, res) => {

@@ -197,25 +197,27 @@ export function interactionRoutes(deps: InteractionDeps): Router {
     if (!('providers' in page) || !page.localLogin || details.prompt.name !== 'login') {
       throw new RealmgateError('bad_request', { detail: 'password login is not offered for this interaction' });
     }
+    // After a password attempt the page shows the password step, not the email-first step.
+    const passwordStep = { ...page, emailFirst: false };
     const body = req.body as Record<string, unknown>;
     const email = typeof body.email === 'string' ? body.email.slice(0, 320) : '';
     const password = typeof body.password === 'string' ? body.password.slice(0, 1024) : '';
     if (!email || !password) {
-      return renderLogin(deps, res, details, client, page, { error: 'Enter your email and password.', email, status: 400 });
+      return renderLogin(deps, res, details, client, passwordStep, { error: 'Enter your email and password.', email, status: 400 });
     }
     const result = await signInWithPassword(deps, { email, password, ip: req.ip ?? 'unknown' });
     deps.metrics.logins.inc({ idp: 'local', outcome: result.outcome });
     if (result.outcome === 'throttled') {
       deps.logger.warn({ email_hash: email.length, ip: req.ip }, 'password sign-in throttled');
       res.set('retry-after', String(result.retryAfterSeconds));
-      return renderLogin(deps, res, details, client, page, {
+      return renderLogin(deps, res, details, client, passwordStep, {
         error: `Too many failed attempts. Try again in ${Math.ceil(result.retryAfterSeconds / 60)} minute(s).`,
         email,
         status: 429,
       });
     }
     if (result.outcome === 'failure') {
-      return renderLogin(deps, res, details, client, page, { error: 'Wrong email or password.', email, status: 401 });
+      return renderLogin(deps, res, details, client, passwordStep, { error: 'Wrong email or password.', email, status: 401 });
     }
     return finishLogin(deps, req, res, { accountId: result.account.id, idp: 'local', amr: ['pwd'] });
   });

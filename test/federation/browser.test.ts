@@ -54,7 +54,8 @@ describe.skipIf(!hasChromium)(
 
       await page.goto(url.href);
       await expect.poll(() => page.locator('[data-provider]').count()).toBe(2);
-      expect(await page.locator('input[name=password]').count()).toBe(1);
+      // One email field on the page, whichever step (email-first or password) it shows.
+      expect(await page.locator('input[name=email]').count()).toBe(1);
       await page.click('[data-provider="acme"]');
 
       await page.waitForURL(`${idp.issuer}/**`);

@@ -124,13 +124,26 @@ describe('home-realm discovery on /authorize', () => {
     expect(isUpstreamLogin(next, globex)).toBe(true);
   });
 
-  it('shows the picker again with a notice when a typed email matches no provider', async () => {
+  it('asks for the password next when a typed email matches no provider and local login is on', async () => {
     const { page, browser } = await begin(open);
     const discover = readForm(page, /\/discover$/);
     const next = await browser.submit(discover.action, { ...discover.fields, email: 'someone@nowhere.example' });
     expect(next.status).toBe(200);
-    expect(next.body).toContain('No sign-in provider is set up for &quot;nowhere.example&quot;');
     expect(providersOn(next)).toEqual(['acme', 'globex', 'initech']);
+    const password = readForm(next, /\/login$/);
+    expect(next.body).toContain('value="someone@nowhere.example"');
+    expect(next.body.match(/name="email"/g)).toHaveLength(1);
+    expect(password.action.pathname).toMatch(/\/login$/);
+  });
+
+  it('shows the picker again with a notice when a typed email matches no provider and there is no local login', async () => {
+    const { page, browser } = await begin(picky);
+    const discover = readForm(page, /\/discover$/);
+    const next = await browser.submit(discover.action, { ...discover.fields, email: 'someone@nowhere.example' });
+    expect(next.status).toBe(200);
+    expect(next.body).toContain('No sign-in provider is set up for &quot;nowhere.example&quot;');
+    expect(providersOn(next)).toEqual(['acme', 'globex']);
+    expect(next.body).not.toContain('name="password"');
   });
 
   it('goes to the provider last used in this browser', async () => {
@@ -151,9 +164,12 @@ describe('home-realm discovery on /authorize', () => {
     const pickyPage = (await begin(picky)).page;
     expect(providersOn(pickyPage)).toEqual(['acme', 'globex']);
     expect(pickyPage.body).not.toContain('name="password"');
+    expect(pickyPage.body).not.toContain('ask for your password');
     const openPage = (await begin(open)).page;
     expect(providersOn(openPage)).toEqual(['acme', 'globex', 'initech']);
-    expect(openPage.body).toContain('name="password"');
+    // Providers claim domains, so the email comes first and the password is its next step.
+    expect(openPage.body).toContain('ask for your password');
+    expect(openPage.body.match(/name="email"/g)).toHaveLength(1);
   });
 
   it('starts the provider chosen in the picker', async () => {
