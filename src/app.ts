@@ -94,6 +94,7 @@ export async function openServices(config: Config, options: StartOptions = {}): 
       issuer: config.issuer,
       trustProxy: config.trustProxy !== false,
       allowPrivateNetwork: config.allowPrivateNetwork,
+      extraClaims: config.extraClaims,
       db,
       clients,
       keys,

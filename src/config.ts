@@ -29,6 +29,8 @@ export interface Config {
   readonly purgeIntervalSeconds: number;
   /** Timeout for every request Realmgate makes to an upstream provider. */
   readonly upstreamTimeoutMs: number;
+  /** Local claims beyond the standard ones (set by providers' claim mappings) released with the `profile` scope. */
+  readonly extraClaims: readonly string[];
   /** Express `trust proxy` setting; defaults to one hop when the issuer is https, else off. */
   readonly trustProxy: boolean | number | string;
   /** Failed logins allowed per account within `loginThrottleWindowSeconds`. */
@@ -72,6 +74,10 @@ const envSchema = z.object({
   REALMGATE_PURGE_INTERVAL_SECONDS: positiveInt(300),
   REALMGATE_UPSTREAM_TIMEOUT_MS: positiveInt(5000),
   REALMGATE_TRUST_PROXY: z.string().optional(),
+  REALMGATE_EXTRA_CLAIMS: z
+    .string()
+    .regex(/^\s*[a-z][a-z0-9_:.-]*(\s*,\s*[a-z][a-z0-9_:.-]*)*\s*$/i, 'must be a comma-separated list of claim names, e.g. department,employee_id')
+    .optional(),
   REALMGATE_LOGIN_MAX_FAILURES: positiveInt(5),
   REALMGATE_LOGIN_MAX_FAILURES_PER_IP: positiveInt(50),
   REALMGATE_LOGIN_WINDOW_SECONDS: positiveInt(900),
@@ -128,6 +134,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     keyRefreshSeconds: e.REALMGATE_KEY_REFRESH_SECONDS,
     purgeIntervalSeconds: e.REALMGATE_PURGE_INTERVAL_SECONDS,
     upstreamTimeoutMs: e.REALMGATE_UPSTREAM_TIMEOUT_MS,
+    extraClaims: Object.freeze((e.REALMGATE_EXTRA_CLAIMS ?? '').split(',').map((c) => c.trim()).filter(Boolean)),
     // An https issuer served over plain HTTP means a TLS-terminating proxy in front: trust one hop by default.
     trustProxy: e.REALMGATE_TRUST_PROXY !== undefined
       ? parseTrustProxy(e.REALMGATE_TRUST_PROXY)

@@ -35,6 +35,8 @@ export interface EngineDeps {
   trustProxy: boolean;
   /** Lets back-channel logout and other engine requests reach loopback and private addresses. */
   allowPrivateNetwork: boolean;
+  /** Operator-chosen local claims released with the `profile` scope besides the standard ones. */
+  extraClaims: readonly string[];
   db: Knex;
   clients: ClientRepository;
   keys: SigningKeyStore;
@@ -86,7 +88,7 @@ function configuration(deps: EngineDeps, keySet: KeySet): Configuration {
     claims: {
       openid: ['sub', 'idp', 'amr'],
       email: ['email', 'email_verified'],
-      profile: ['name', 'given_name', 'family_name', 'groups'],
+      profile: [...new Set(['name', 'given_name', 'family_name', 'groups', ...deps.extraClaims])],
     },
     responseTypes: ['code'],
     // oidc-provider refuses special-use addresses (its SSRF guard); the operator may allow them.

@@ -1,4 +1,5 @@
 import * as jose from 'jose';
+import * as oidc from 'openid-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { oidcProviderType } from '../../providers/oidc.ts';
 import { createTestDatabase, type TestDatabase } from '../support/database.ts';
@@ -67,7 +68,7 @@ let app: TestApp;
 
 beforeAll(async () => {
   database = await createTestDatabase();
-  server = await startTestServer(database.db);
+  server = await startTestServer(database.db, { REALMGATE_EXTRA_CLAIMS: 'employee_id, roles' });
   idp = await startUpstreamIdp();
   app = await registerApp(server.node, server.url, 'web', { local_login: false });
 });
@@ -128,6 +129,20 @@ describe('oidc providers against a real upstream', () => {
     const account = await server.node.services.accounts.get(String(claims.sub));
     expect(account).toMatchObject({ email: alice.email, emailVerified: true, name: 'Example', givenName: 'Alice', familyName: 'Example' });
     expect(account!.claims).toEqual({ roles: alice.groups, groups: alice.groups, employee_id: alice.sub });
+  });
+
+  it('releases the mapped claims the operator lists in REALMGATE_EXTRA_CLAIMS with the profile scope', async () => {
+    await addOidcProvider(server.node, server.url, idp, {
+      alias: 'released',
+      settings: { scopes: ['openid', 'email', 'profile', 'groups'] },
+      claimMappings: { groups: 'roles', sub: 'employee_id', given_name: 'not_listed' },
+    });
+    const { tokens, claims } = await federatedLogin(app, idp, alice, { params: { idp_hint: 'released' } });
+    const userinfo = await oidc.fetchUserInfo(app.config, tokens.access_token, String(claims.sub));
+    expect(userinfo).toMatchObject({ employee_id: alice.sub, roles: alice.groups, groups: alice.groups, idp: 'released' });
+    // Mapped and stored on the account, but not released: the operator did not list it.
+    expect((await server.node.services.accounts.get(String(claims.sub)))!.claims.not_listed).toBe('Alice');
+    expect(userinfo.not_listed).toBeUndefined();
   });
 
   it('follows the upstream’s signing key rotation', async () => {
