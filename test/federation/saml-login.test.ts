@@ -5,7 +5,7 @@ import { createTestDatabase, type TestDatabase } from '../support/database.ts';
 import { loginFootprint, registerApp, type TestApp } from '../support/federation.ts';
 import { HttpSession, readForm, type PageResponse } from '../support/http-session.ts';
 import { addSamlProvider, answer, goToSamlIdp, postToAcs, samlLogin, spCertificateOf } from '../support/saml-federation.ts';
-import { FORMATS, TestSamlIdp, encodeResponse, type ResponseOptions } from '../support/saml-idp.ts';
+import { FORMATS, TestSamlIdp, encodeResponse, signRoot, type ResponseOptions } from '../support/saml-idp.ts';
 import { startTestServer, type TestServer } from '../support/server.ts';
 
 let database: TestDatabase;
@@ -172,6 +172,27 @@ describe('rejected SAML answers', () => {
       return encodeResponse(xml.replace('>victim<', '>attacker<'));
     });
     expectSafeErrorPage(page, /signature/i);
+  });
+
+  it('shows a safe page for signature-wrapping (XSW) variants and signs nobody in', async () => {
+    const variants: ((o: ResponseOptions, signed: string, evil: string) => string)[] = [
+      // An unsigned forged assertion beside the signed one.
+      (o, signed, evil) => idp.envelope(o, evil + signed),
+      // The signed assertion hidden inside a forged one.
+      (o, signed, evil) => idp.envelope(o, evil.replace('</saml:Assertion>', `${signed}</saml:Assertion>`)),
+      // The signed assertion's signature moved onto the forged one.
+      (o, signed, evil) => idp.envelope(o, evil.replace('</saml:Issuer>', `</saml:Issuer>${/<ds:Signature[\s\S]*<\/ds:Signature>/.exec(signed)![0]}`)),
+    ];
+    for (const variant of variants) {
+      const page = await attempt(async (request) => {
+        const o = answer(server.url, 'acme', request, { nameId: 'victim' });
+        const signed = signRoot(idp.assertionXml(o), 'Assertion', idp.key);
+        const evil = idp.assertionXml({ ...o, nameId: 'attacker', assertionId: '_evil' });
+        return encodeResponse(variant(o, signed, evil));
+      });
+      expectSafeErrorPage(page, /signature|assertion/i);
+    }
+    expect(await database.db('external_identities').whereIn('subject', ['attacker', 'victim']).first()).toBeUndefined();
   });
 
   it('shows a safe page for an expired assertion', async () => {
