@@ -12,6 +12,7 @@ import {
 } from '../interaction/routes.ts';
 import type { ProviderRepository } from '../store/providers.ts';
 import { decideHomeRealm, homeRealmClient, loadHomeRealmProviders } from './home-realm.ts';
+import { ALIAS, aliasParam, upstreamAnswerHandler } from './upstream-answer.ts';
 import { acceptUpstreamAnswer, resolveFederatedLogin, startFederatedLogin, type FederationDeps } from './login-flow.ts';
 import { pickerPage, rememberProvider } from './login-page.ts';
 
@@ -27,13 +28,7 @@ const form = express.urlencoded({ extended: false, limit: '16kb', parameterLimit
 /** Upstream answers posted back (OIDC form_post, SAML POST binding) can be large. */
 const upstreamForm = express.urlencoded({ extended: false, limit: '512kb', parameterLimit: 50 });
 
-const ALIAS = /^[a-z0-9][a-z0-9_-]{0,62}$/i;
 
-function aliasParam(req: Request): string {
-  const alias = String(req.params.alias ?? '');
-  if (!ALIAS.test(alias)) throw new RealmgateError('not_found', { status: 404, detail: `malformed provider alias ${JSON.stringify(alias.slice(0, 80))}` });
-  return alias;
-}
 
 /** Sends the browser upstream: a 303, or the auto-posting form of a POST binding. */
 function sendStart(deps: FederationRouteDeps, res: Response, start: LoginStart): void {
@@ -46,9 +41,6 @@ function sendStart(deps: FederationRouteDeps, res: Response, start: LoginStart):
 }
 
 /** Query or form parameters as strings (repeated ones are refused by taking none). */
-function stringParams(source: unknown): Record<string, string> {
-  return Object.fromEntries(Object.entries((source ?? {}) as Record<string, unknown>).filter((e): e is [string, string] => typeof e[1] === 'string'));
-}
 
 /**
  * Federated login routes: start from the picker (`POST /interaction/:uid/federate`), from the
@@ -99,12 +91,8 @@ export function federationRoutes(deps: FederationRouteDeps): Router {
     sendStart(deps, res, await startFederatedLogin(deps, interaction, client, alias));
   });
 
-  const callback = async (req: Request, res: Response) => {
-    const alias = aliasParam(req);
-    const params = stringParams(req.method === 'POST' ? req.body : req.query);
-    const url = new URL(req.originalUrl, deps.issuer);
-    res.redirect(303, await acceptUpstreamAnswer(deps, alias, params.state, { url, params }));
-  };
+  // The upstream's answer goes through the one Passport strategy for every provider.
+  const callback = upstreamAnswerHandler(deps.issuer, 'state', (alias, state, input) => acceptUpstreamAnswer(deps, alias, state, input));
   router.get('/federation/:alias/callback', noStore, callback);
   router.post('/federation/:alias/callback', noStore, upstreamForm, callback);
 

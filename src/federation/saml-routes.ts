@@ -1,25 +1,12 @@
-import express, { type Request, type Response, type Router } from 'express';
-import { RealmgateError } from '../errors.ts';
+import express, { type NextFunction, type Request, type Response, type Router } from 'express';
 import { acceptUpstreamAnswer } from './login-flow.ts';
 import { rememberProvider } from './login-page.ts';
 import { LoginTransactionStore } from './login-transactions.ts';
+import { aliasParam, stringParams, upstreamAnswerHandler } from './upstream-answer.ts';
 import { acceptUnsolicitedAnswer, serviceProviderMetadata, type SamlFlowDeps } from './saml-flow.ts';
 
 /** The SAML POST binding carries a base64 response with its signatures and certificates: larger than a form. */
 const samlForm = express.urlencoded({ extended: false, limit: '1mb', parameterLimit: 10 });
-
-const ALIAS = /^[a-z0-9][a-z0-9_-]{0,62}$/i;
-
-function aliasOf(req: Request): string {
-  const alias = String(req.params.alias ?? '');
-  if (!ALIAS.test(alias)) throw new RealmgateError('not_found', { status: 404, detail: `malformed provider alias ${JSON.stringify(alias.slice(0, 80))}` });
-  return alias;
-}
-
-/** Form fields as strings; a repeated field is dropped rather than guessed. */
-function formFields(body: unknown): Record<string, string> {
-  return Object.fromEntries(Object.entries((body ?? {}) as Record<string, unknown>).filter((e): e is [string, string] => typeof e[1] === 'string'));
-}
 
 /**
  * SAML endpoints per provider: `GET /federation/<alias>/saml/metadata` (our SP metadata) and
@@ -31,22 +18,21 @@ export function samlRoutes(deps: SamlFlowDeps & { issuer: string }): Router {
   const router = express.Router();
 
   router.get('/federation/:alias/saml/metadata', async (req: Request, res: Response) => {
-    const xml = await serviceProviderMetadata(deps, aliasOf(req));
+    const xml = await serviceProviderMetadata(deps, aliasParam(req));
     res.set('cache-control', 'public, max-age=300').type('application/samlmetadata+xml').send(xml);
   });
 
-  router.post('/federation/:alias/saml/acs', samlForm, async (req: Request, res: Response) => {
+  // Answers to our own AuthnRequests (RelayState names a login transaction) go through the one
+  // upstream-answer strategy; anything else is unsolicited and the provider decides if it may be.
+  const solicited = upstreamAnswerHandler(deps.issuer, 'RelayState', (alias, relayState, input) => acceptUpstreamAnswer(deps, alias, relayState, input));
+  router.post('/federation/:alias/saml/acs', samlForm, async (req: Request, res: Response, next: NextFunction) => {
     res.set('cache-control', 'no-store');
-    const alias = aliasOf(req);
-    const params = formFields(req.body);
-    const input = { url: new URL(req.originalUrl, deps.issuer), params };
-    const relayState = params.RelayState;
-    if (relayState && LoginTransactionStore.isId(relayState)) {
-      return res.redirect(303, await acceptUpstreamAnswer(deps, alias, relayState, input));
-    }
-    const next = await acceptUnsolicitedAnswer(deps, alias, input);
+    const alias = aliasParam(req);
+    const params = stringParams(req.body);
+    if (params.RelayState && LoginTransactionStore.isId(params.RelayState)) return solicited(req, res, next);
+    const target = await acceptUnsolicitedAnswer(deps, alias, { url: new URL(req.originalUrl, deps.issuer), params });
     rememberProvider(res, alias, deps.issuer.startsWith('https:'));
-    res.redirect(303, next);
+    res.redirect(303, target);
   });
 
   return router;
