@@ -4,7 +4,7 @@
  * Login state lives in memory, keyed by a cookie: enough for a demo, not for production.
  */
 import crypto from 'node:crypto';
-import http from 'node:http';
+import { serve } from './serve.ts';
 import express, { type Request, type Response } from 'express';
 import * as oidc from 'openid-client';
 
@@ -116,17 +116,5 @@ through <strong>${escape(String(visit.claims.idp))}</strong> (amr: ${escape(JSON
     res.redirect(url.href);
   });
 
-  const url = new URL(baseUrl);
-  const server = http.createServer(app);
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(Number(url.port), url.hostname, resolve);
-  });
-  return {
-    close: () =>
-      new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        server.closeAllConnections();
-      }),
-  };
+  return serve(app, baseUrl);
 }

@@ -3,7 +3,7 @@
  * page, standing in for a company's IdP (Entra ID, Okta, Keycloak...). Everything is in memory.
  */
 import crypto from 'node:crypto';
-import http from 'node:http';
+import { serve } from './serve.ts';
 import express from 'express';
 import * as jose from 'jose';
 import Provider, { type ClientMetadata, type Configuration } from 'oidc-provider';
@@ -100,17 +100,5 @@ export async function startDemoIdp(issuer: string, client: ClientMetadata): Prom
   });
   app.use(provider.callback());
 
-  const url = new URL(issuer);
-  const server = http.createServer(app);
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(Number(url.port), url.hostname, resolve);
-  });
-  return {
-    close: () =>
-      new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        server.closeAllConnections();
-      }),
-  };
+  return serve(app, issuer);
 }

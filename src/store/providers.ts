@@ -11,15 +11,8 @@ export interface ProviderRecord extends Omit<StoredProvider, 'secrets'> {
 }
 
 /** Fields written on create or replace. `secrets` undefined keeps the stored ones; a null value removes one. */
-export interface ProviderInput {
-  alias: string;
-  kind: ProviderKind;
-  displayName: string;
-  enabled: boolean;
-  domains: string[];
-  settings: Record<string, unknown>;
+export interface ProviderInput extends Omit<StoredProvider, 'secrets' | 'version'> {
   secrets?: Record<string, string | null> | undefined;
-  claimMappings: Record<string, string>;
 }
 
 interface ProviderRow {
