@@ -87,7 +87,10 @@ export function registerProviderRoutes(router: Router, deps: AdminDeps): void {
       throw error instanceof UnknownProviderError ? notFound('provider', alias) : error;
     });
     if (!refreshed) throw new AdminProblem('conflict', `Providers of this kind load nothing that could be refreshed.`);
-    sendProvider(res, 200, (await providers.get(alias))!);
+    const after = (await providers.get(alias))!;
+    // The refresh is an admin action too: who asked, and what the provider looked like after it.
+    await deps.audit.record({ ...actorOf(res), action: 'refresh', resourceType: 'provider', resourceId: alias, before: null, after: { ...providerJson(after) } }, deps.services.db);
+    sendProvider(res, 200, after);
   });
 
   router.post('/providers/:alias/test', async (req, res) => {

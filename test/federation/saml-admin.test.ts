@@ -88,6 +88,12 @@ describe('a SAML IdP added from its metadata URL through the admin API', () => {
     const same = await api.post('/providers/corp/refresh');
     expect(same.body.status.refresh).toMatchObject({ ok: true, changed: false });
     expect(same.body.version).toBe(start + 1);
+
+    // Each refresh an administrator asked for is in the audit log, without secrets.
+    const audit = await api.get('/audit?resource_type=provider&resource_id=corp');
+    const refreshes = (audit.body.items as { action: string; after: Record<string, unknown> }[]).filter((e) => e.action === 'refresh');
+    expect(refreshes).toHaveLength(2);
+    expect(JSON.stringify(refreshes)).not.toContain('PRIVATE KEY');
   });
 
   it('moves to a rolled-over IdP certificate on every node after a refresh', async () => {
