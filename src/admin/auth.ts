@@ -51,7 +51,7 @@ export function requireAdminToken(deps: { engine: TokenEngine; clients: ClientRe
     const client = await deps.clients.get(token.clientId);
     if (!client) throw unauthorized('The client the access token was issued to no longer exists.', 'invalid_token');
     if (!(token.scope ?? '').split(' ').includes(ADMIN_SCOPE)) throw insufficientScope('The access token lacks the admin scope.');
-    // A client registered without a `scope` may ask for any scope, admin included: admin is opt-in.
+    // Admin is opt-in per client: the engine already refuses the scope to others; check again here.
     if (!String(client.metadata.scope ?? '').split(' ').includes(ADMIN_SCOPE)) {
       throw insufficientScope(`The client ${token.clientId} is not registered with the admin scope.`);
     }
