@@ -3,6 +3,7 @@
  * (value), e.g. `{ "mail": "email", "realm_access.roles": "groups", "department": "department" }`.
  * Standard OpenID Connect claims map to themselves unless a mapping names the same local claim.
  */
+import type { Account } from './accounts.ts';
 
 /** The mapping every provider starts from: upstream claim → local claim. */
 export const DEFAULT_CLAIM_MAPPINGS: Readonly<Record<string, string>> = Object.freeze({
@@ -47,16 +48,8 @@ export function checkClaimMappings(mappings: unknown): MappingProblem[] {
   return problems;
 }
 
-/** The local profile of an upstream identity after mapping. */
-export interface MappedProfile {
-  email: string | null;
-  emailVerified: boolean;
-  name: string | null;
-  givenName: string | null;
-  familyName: string | null;
-  /** Every other local claim: `groups` and custom claims. */
-  claims: Record<string, unknown>;
-}
+/** The local profile of an upstream identity after mapping; `claims` holds `groups` and custom claims. */
+export type MappedProfile = Pick<Account, 'email' | 'emailVerified' | 'name' | 'givenName' | 'familyName' | 'claims'>;
 
 /** Reads an upstream claim by exact name, else by dotted path into nested objects (`realm_access.roles`). */
 function readClaim(claims: Record<string, unknown>, name: string): unknown {
