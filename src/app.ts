@@ -13,7 +13,7 @@ import type { Config } from './config.ts';
 import { CsrfTokens } from './interaction/csrf.ts';
 import { createFederation } from './federation/index.ts';
 import { REFRESH_CHECK_INTERVAL_MS } from './federation/provider-refresh.ts';
-import { interactionRoutes, pageErrorHandler, type LoginPagePolicy } from './interaction/routes.ts';
+import { interactionRoutes, pageErrorHandler } from './interaction/routes.ts';
 import { createViews, type Views } from './interaction/views.ts';
 import { createLogger, type Logger } from './logger.ts';
 import { createMetrics, type Metrics } from './metrics.ts';
@@ -52,7 +52,7 @@ export interface Services {
   engine: TokenEngine;
 }
 
-/** Options for tests and tools: an existing database, a logger, a login page policy. */
+/** Options for tests and tools: an existing database, a logger. */
 export interface StartOptions {
   /** A knex instance to use instead of opening one from config; the caller closes it. */
   db?: Knex;
@@ -176,7 +176,7 @@ export interface Realmgate {
 /** Builds a Realmgate node: services, express app with every route, and its background jobs. */
 export async function createRealmgate(
   config: Config,
-  options: StartOptions & { loginPage?: (services: Services) => LoginPagePolicy } = {},
+  options: StartOptions = {},
 ): Promise<Realmgate> {
   const services = await openServices(config, options);
   const { logger, metrics, views, engine } = services;
@@ -205,7 +205,7 @@ export async function createRealmgate(
       views,
       logger,
       metrics,
-      loginPage: options.loginPage?.(services) ?? federation.loginPage,
+      loginPage: federation.loginPage,
     }),
   );
   app.use(federation.routes);

@@ -44,13 +44,6 @@ export type LoginPagePolicy = (
   req: Request,
 ) => Promise<LoginPage | { redirect: string } | LoginPageError>;
 
-/** Local password login only: the page when no federation is configured. */
-export const localOnlyLoginPage: LoginPagePolicy = async (_details, client) => ({
-  providers: [],
-  emailFirst: false,
-  localLogin: client.local_login !== false,
-});
-
 /** What the interaction routes need. */
 export interface InteractionDeps {
   engine: TokenEngine;
