@@ -247,7 +247,7 @@ export class TokenEngine {
   }
 
   #build(keySet: KeySet): Provider {
-    const { deps } = { deps: this.#deps };
+    const deps = this.#deps;
     const provider = new Provider(deps.issuer, configuration(deps, keySet));
     provider.proxy = deps.trustProxy;
     provider.use(async (ctx, next) => {

@@ -21,6 +21,9 @@ export interface KeySet {
   fingerprint: string;
 }
 
+/** Identifies a key set: which keys, and which of them are current. */
+const fingerprintOf = (rows: Pick<KeyRow, 'kid' | 'retired_at'>[]) => rows.map((r) => `${r.kid}:${r.retired_at ? 'r' : 'c'}`).join(',');
+
 async function newKey(alg: string): Promise<{ kid: string; privateJwk: JWK; publicJwk: JWK }> {
   const { privateKey, publicKey } = await generateKeyPair(alg, { extractable: true, ...(alg === 'RS256' ? { modulusLength: 2048 } : {}) });
   const kid = crypto.randomBytes(12).toString('base64url');
@@ -67,25 +70,24 @@ export class SigningKeyStore {
 
   /** The keys to publish and sign with: current keys sign, retired ones only verify. */
   async load(): Promise<KeySet> {
-    const rows = await this.#db('signing_keys')
-      .where((q) => q.whereNull('remove_after').orWhere('remove_after', '>', this.#db.fn.now()))
-      .orderBy([{ column: 'retired_at', order: 'desc', nulls: 'first' }, { column: 'created_at', order: 'desc' }])
-      .select<KeyRow[]>();
+    const rows = await this.#published().select<KeyRow[]>();
     const keys = rows.map((row) => {
       const jwk = JSON.parse(this.#sealer.open(row.sealed_jwk)) as JWK;
       return row.retired_at ? { ...jwk, key_ops: ['verify'] } : jwk;
     });
-    const fingerprint = rows.map((r) => `${r.kid}:${r.retired_at ? 'r' : 'c'}`).join(',');
-    return { keys, fingerprint };
+    return { keys, fingerprint: fingerprintOf(rows) };
   }
 
   /** Just the fingerprint of the published key set, to notice rotations cheaply. */
   async fingerprint(): Promise<string> {
-    const rows = await this.#db('signing_keys')
+    return fingerprintOf(await this.#published().select<Pick<KeyRow, 'kid' | 'retired_at'>[]>('kid', 'retired_at'));
+  }
+
+  /** Keys still published, current ones first, newest first. */
+  #published(): Knex.QueryBuilder {
+    return this.#db('signing_keys')
       .where((q) => q.whereNull('remove_after').orWhere('remove_after', '>', this.#db.fn.now()))
-      .orderBy([{ column: 'retired_at', order: 'desc', nulls: 'first' }, { column: 'created_at', order: 'desc' }])
-      .select<Pick<KeyRow, 'kid' | 'retired_at'>[]>('kid', 'retired_at');
-    return rows.map((r) => `${r.kid}:${r.retired_at ? 'r' : 'c'}`).join(',');
+      .orderBy([{ column: 'retired_at', order: 'desc', nulls: 'first' }, { column: 'created_at', order: 'desc' }]);
   }
 
   /** Deletes retired keys past `remove_after`. */
