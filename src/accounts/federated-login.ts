@@ -20,15 +20,6 @@ export interface FederatedSignIn {
   created: boolean;
 }
 
-const profileFields = (p: MappedProfile) => ({
-  email: p.email,
-  emailVerified: p.emailVerified,
-  name: p.name,
-  givenName: p.givenName,
-  familyName: p.familyName,
-  claims: p.claims,
-});
-
 /**
  * Signs an upstream identity in: an existing link `(alias, subject)` signs in its account, else a
  * new account is provisioned just in time and linked, in one transaction. Accounts never link by
@@ -53,10 +44,10 @@ export async function signInFederated(
           });
         }
         await deps.identities.recordLogin(identity.providerAlias, identity.subject, { email: identity.profile.email, claims: identity.upstreamClaims }, trx);
-        const updated = account.hasPassword ? account : ((await deps.accounts.update(account.id, profileFields(identity.profile), trx)) ?? account);
+        const updated = account.hasPassword ? account : ((await deps.accounts.update(account.id, identity.profile, trx)) ?? account);
         return { account: updated, created: false };
       }
-      const account = await deps.accounts.create(profileFields(identity.profile), trx);
+      const account = await deps.accounts.create(identity.profile, trx);
       await deps.identities.link(
         { providerAlias: identity.providerAlias, subject: identity.subject, accountId: account.id, email: identity.profile.email, claims: identity.upstreamClaims },
         trx,
