@@ -4,10 +4,10 @@
  * Routes call these; providers do the protocol; nothing here writes an HTTP response.
  */
 import type { Knex } from 'knex';
-import type { CallbackInput, LoginStart, UpstreamSession } from '../../providers/types.ts';
+import type { CallbackInput, LoginStart } from '../../providers/types.ts';
 import { ProviderError } from '../../providers/types.ts';
 import type { AccountRepository } from '../accounts/accounts.ts';
-import { mapClaims, type MappedProfile } from '../accounts/claim-mapping.ts';
+import { mapClaims } from '../accounts/claim-mapping.ts';
 import type { ExternalIdentityRepository } from '../accounts/external-identities.ts';
 import { signInFederated } from '../accounts/federated-login.ts';
 import { RealmgateError } from '../errors.ts';
@@ -15,7 +15,7 @@ import type { Logger } from '../logger.ts';
 import type { Metrics } from '../metrics.ts';
 import type { RealmgateLoginResult, TokenEngine } from '../token-server/engine.ts';
 import { homeRealmClient } from './home-realm.ts';
-import { LoginTransactionStore } from './login-transactions.ts';
+import { LoginTransactionStore, type CompletedIdentity } from './login-transactions.ts';
 import { federationPageError } from './page-errors.ts';
 import type { ProviderCache, ReadyProvider } from './provider-cache.ts';
 
@@ -99,15 +99,6 @@ export async function startFederatedLogin(
   });
 }
 
-/** A validated upstream identity, mapped, waiting in a completed transaction. */
-interface CompletedIdentity {
-  subject: string;
-  profile: MappedProfile;
-  claims: Record<string, unknown>;
-  amr: string[];
-  upstreamSession: UpstreamSession;
-}
-
 /**
  * Handles the upstream's answer at `/federation/<alias>/...`: takes the login transaction (once),
  * lets the provider validate the answer, and stores the outcome for the interaction. Returns
@@ -138,7 +129,7 @@ async function validate(provider: ReadyProvider, input: CallbackInput, data: Rec
       amr: ['fed', ...(identity.amr ?? []).filter((m) => m !== 'fed')],
       upstreamSession: identity.upstreamSession,
     };
-    return { type: 'identity' as const, identity: { ...completed } };
+    return { type: 'identity' as const, identity: completed };
   } catch (error) {
     if (error instanceof ProviderError && error.code === 'upstream_error' && error.upstreamError && USER_REFUSALS.has(error.upstreamError)) {
       return { type: 'error' as const, error: error.upstreamError, description: `The sign-in was cancelled or refused at ${provider.displayName}.` };
@@ -169,7 +160,7 @@ export async function resolveFederatedLogin(deps: FederationDeps, uid: string, a
     deps.metrics.logins.inc({ idp: alias, outcome: 'refused' });
     return outcome;
   }
-  const identity = outcome.identity as unknown as CompletedIdentity;
+  const { identity } = outcome;
   const { account, created } = await signInFederated(deps, {
     providerAlias: alias,
     subject: identity.subject,
@@ -185,13 +176,7 @@ export async function resolveFederatedLogin(deps: FederationDeps, uid: string, a
     result: {
       idp: alias,
       amr: identity.amr,
-      upstream: {
-        issuer: identity.upstreamSession.issuer,
-        subject: identity.upstreamSession.subject,
-        sessionId: identity.upstreamSession.sessionId,
-        nameId: identity.upstreamSession.nameId,
-        sessionIndex: identity.upstreamSession.sessionIndex,
-      },
+      upstream: identity.upstreamSession,
     },
   };
 }

@@ -1,5 +1,7 @@
 import crypto from 'node:crypto';
 import type { Knex } from 'knex';
+import type { UpstreamSession } from '../../providers/types.ts';
+import type { MappedProfile } from '../accounts/claim-mapping.ts';
 import type { Sealer } from '../store/seal.ts';
 
 /** How long a browser may take at the upstream IdP before its login transaction expires. */
@@ -15,13 +17,22 @@ export interface UpstreamTransaction {
   data: Record<string, unknown>;
 }
 
+/** A validated upstream identity, mapped, as a completed transaction keeps it. */
+export interface CompletedIdentity {
+  subject: string;
+  profile: MappedProfile;
+  claims: Record<string, unknown>;
+  amr: string[];
+  upstreamSession: UpstreamSession;
+}
+
 /** A validated upstream answer waiting for its browser to come back to the interaction. */
 export interface CompletedTransaction {
   kind: 'completed';
   alias: string;
   uid: string;
   outcome:
-    | { type: 'identity'; identity: Record<string, unknown> }
+    | { type: 'identity'; identity: CompletedIdentity }
     | { type: 'error'; error: string; description: string };
 }
 
