@@ -1,5 +1,5 @@
 import crypto from 'node:crypto';
-import { SAML, SamlStatusError, ValidateInResponseTo, type CacheItem, type CacheProvider, type SamlConfig } from '@node-saml/passport-saml';
+import { SAML, SamlStatusError, ValidateInResponseTo, type SamlConfig } from '@node-saml/passport-saml';
 import {
   ProviderError,
   type CallbackInput,
@@ -16,9 +16,6 @@ import type { IdpDescriptor } from './metadata.ts';
 import { checkAssertion, checkEnvelope, type ResponseExpectations, type VerifiedAssertion } from './response.ts';
 import { NAME_ID_FORMATS, type SamlSettings } from './settings.ts';
 
-/** Backstop age of an AuthnRequest ID; the login transaction's own expiry is the real limit. */
-const REQUEST_ID_MAX_AGE_MS = 60 * 60 * 1000;
-
 /** Largest SAMLResponse accepted, base64 characters. */
 const MAX_RESPONSE_CHARS = 1024 * 1024;
 
@@ -34,31 +31,7 @@ export interface ServiceProvider {
 /** What `startLogin` stores in the login transaction and `finishLogin` gets back. */
 interface SamlTransaction {
   saml_request_id: string;
-  issued_at: string;
   max_age_seconds?: number;
-}
-
-/**
- * node-saml's InResponseTo cache, answered from the login transaction: that transaction lives
- * in the shared database (sealed), so whichever node receives the response knows the request
- * ID, and consuming the transaction is what makes it single-use.
- */
-class TransactionRequestIds implements CacheProvider {
-  readonly #requestId: string;
-  readonly #issuedAt: string;
-  constructor(requestId: string, issuedAt: string) {
-    this.#requestId = requestId;
-    this.#issuedAt = issuedAt;
-  }
-  async saveAsync(): Promise<CacheItem | null> {
-    return null;
-  }
-  async getAsync(key: string): Promise<string | null> {
-    return key === this.#requestId ? this.#issuedAt : null;
-  }
-  async removeAsync(): Promise<string | null> {
-    return null;
-  }
 }
 
 /** A `saml` provider opened for one `(alias, version)`: IdP resolved, keys loaded. */
@@ -85,12 +58,11 @@ export class OpenedSamlProvider implements OpenedProvider {
   /** Builds an AuthnRequest signed with the SP key, for the configured binding; RelayState is the transaction id. */
   async startLogin(request: LoginRequest): Promise<LoginStart> {
     const requestId = `_${crypto.randomBytes(20).toString('hex')}`;
-    const transaction: SamlTransaction = { saml_request_id: requestId, issued_at: new Date().toISOString() };
+    const transaction: SamlTransaction = { saml_request_id: requestId };
     if (request.maxAgeSeconds !== undefined) transaction.max_age_seconds = request.maxAgeSeconds;
     const saml = this.#saml({
       generateUniqueId: () => requestId,
       forceAuthn: !!request.forceLogin || request.maxAgeSeconds === 0,
-      validateInResponseTo: ValidateInResponseTo.never,
       // HTTP-POST carries the XML base64-encoded as is; only HTTP-Redirect deflates it.
       skipRequestCompression: this.#binding === 'post',
     });
@@ -108,10 +80,10 @@ export class OpenedSamlProvider implements OpenedProvider {
   /** Validates a SAMLResponse posted to the ACS against the login transaction that sent the AuthnRequest. */
   async finishLogin(input: CallbackInput, transaction: Record<string, unknown>): Promise<UpstreamIdentity> {
     const t = transaction as Partial<SamlTransaction>;
-    if (typeof t.saml_request_id !== 'string' || typeof t.issued_at !== 'string') {
+    if (typeof t.saml_request_id !== 'string') {
       throw new ProviderError('transaction_invalid', { alias: this.alias, detail: 'the login transaction has no SAML request ID' });
     }
-    const assertion = await this.#verify(input, t.saml_request_id, t.issued_at);
+    const assertion = await this.#verify(input, t.saml_request_id);
     if (typeof t.max_age_seconds === 'number') {
       const oldestMs = Date.now() - t.max_age_seconds * 1000 - this.#settings.clock_skew_seconds * 1000;
       if (assertion.authnInstantMs < oldestMs) {
@@ -133,15 +105,15 @@ export class OpenedSamlProvider implements OpenedProvider {
         detail: 'unsolicited response: no login transaction matches its RelayState, and IdP-initiated login is not enabled for this provider',
       });
     }
-    return { identity: this.#identity(await this.#verify(input, undefined, undefined)), clientId };
+    return { identity: this.#identity(await this.#verify(input, undefined)), clientId };
   }
 
   /**
-   * Envelope checks, then node-saml (signatures on response and/or assertion, decryption,
-   * InResponseTo, Conditions, audience), then our assertion checks, then the one-time use of the
-   * assertion ID. Every failure is a `ProviderError`.
+   * Envelope checks (InResponseTo among them), then node-saml (signatures on response and/or
+   * assertion, decryption, Conditions, audience), then our assertion checks, then the one-time use
+   * of the assertion ID. Every failure is a `ProviderError`.
    */
-  async #verify(input: CallbackInput, requestId: string | undefined, issuedAt: string | undefined): Promise<VerifiedAssertion> {
+  async #verify(input: CallbackInput, requestId: string | undefined): Promise<VerifiedAssertion> {
     const encoded = input.params.SAMLResponse;
     if (!encoded) throw new ProviderError('response_invalid', { alias: this.alias, detail: 'no SAMLResponse in the request' });
     if (encoded.length > MAX_RESPONSE_CHARS) throw new ProviderError('response_invalid', { alias: this.alias, detail: 'SAMLResponse is too large' });
@@ -155,11 +127,7 @@ export class OpenedSamlProvider implements OpenedProvider {
     };
     checkEnvelope(Buffer.from(encoded, 'base64').toString('utf8'), expected);
 
-    const saml = this.#saml(
-      requestId && issuedAt
-        ? { validateInResponseTo: ValidateInResponseTo.always, cacheProvider: new TransactionRequestIds(requestId, issuedAt) }
-        : { validateInResponseTo: ValidateInResponseTo.never },
-    );
+    const saml = this.#saml({});
     let verifiedXml: string;
     try {
       const { profile } = await saml.validatePostResponseAsync({ SAMLResponse: encoded });
@@ -249,7 +217,8 @@ export class OpenedSamlProvider implements OpenedProvider {
       identifierFormat: s.name_id_format === 'unspecified' ? null : NAME_ID_FORMATS[s.name_id_format],
       disableRequestedAuthnContext: !s.requested_authn_context,
       ...(s.requested_authn_context ? { authnContext: s.requested_authn_context } : {}),
-      requestIdExpirationPeriodMs: REQUEST_ID_MAX_AGE_MS,
+      // `checkEnvelope` and `checkAssertion` match InResponseTo to the login transaction's request.
+      validateInResponseTo: ValidateInResponseTo.never,
       ...(this.#idp.slo.redirect ? { logoutUrl: this.#idp.slo.redirect } : {}),
       ...overrides,
     });
