@@ -5,6 +5,7 @@ import type { Realmgate } from '../../src/app.ts';
 import type { ProviderInput } from '../../src/store/providers.ts';
 import { addClient } from './fixtures.ts';
 import { HttpSession, readForm, type PageResponse } from './http-session.ts';
+import { discoverAs } from './login.ts';
 import type { UpstreamIdp, UpstreamUser } from './upstream-idp.ts';
 
 /** Realmgate's client at an upstream test IdP: the upstream's client_id and secret for provider `alias`. */
@@ -78,7 +79,7 @@ export async function registerApp(node: Realmgate, serverUrl: string, clientId: 
     require_consent: false,
     ...metadata,
   }, secret);
-  const config = await oidc.discovery(new URL(serverUrl), clientId, secret, undefined, { execute: [oidc.allowInsecureRequests] });
+  const config = await discoverAs(serverUrl, clientId, secret);
   return {
     clientId,
     redirectUri,
