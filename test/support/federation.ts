@@ -134,17 +134,11 @@ export async function federatedLogin(
   return { tokens, claims: tokens.claims()!, browser };
 }
 
-/** Follows redirects one by one from `start` and returns the first location on `origin`, unfetched. */
+/** Follows redirects from `start` and returns the first location on `origin`, unfetched. */
 export async function redirectTo(browser: HttpSession, start: URL | string, origin: string): Promise<URL> {
-  let res = await browser.request(start);
-  for (let hops = 0; hops < 10; hops++) {
-    const location = res.headers.get('location');
-    if (!location) break;
-    const next = new URL(location, res.url);
-    if (next.origin === origin) return next;
-    res = await browser.request(next);
-  }
-  throw new Error(`no redirect to ${origin}; stopped at ${res.status} ${res.url}\n${res.body.slice(0, 1500)}`);
+  const page = await browser.follow(start, {}, `${origin}/`);
+  if (page.status !== 0) throw new Error(`no redirect to ${origin}; stopped at ${page.status} ${page.url}\n${page.body.slice(0, 1500)}`);
+  return page.url;
 }
 
 /** Rows that a login creates, to show a failure created none. */
