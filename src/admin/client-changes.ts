@@ -1,6 +1,6 @@
 import type { Knex } from 'knex';
 import { ClientRepository, type ClientMetadata, type StoredClient } from '../store/clients.ts';
-import { ClientMetadataError, generateClientSecret, saveClient } from '../token-server/clients.ts';
+import { generateClientSecret } from '../token-server/clients.ts';
 import { clientJson, clientNeedsSecret, engineClientProblems, parseClientBody } from './client-metadata.ts';
 import { checkIfMatch } from './conditional.ts';
 import type { AdminDeps, ChangeActor } from './context.ts';
@@ -49,13 +49,8 @@ async function writeClient(
   const problems: FieldProblem[] = [...parsed.problems, ...engineProblems.filter((p) => !parsed.problems.some((q) => q.field === p.field))];
   if (problems.length) throw invalidFields(problems);
 
-  let saved: StoredClient;
-  try {
-    saved = await saveClient({ engine: deps.services.engine, clients }, parsed.metadata as ClientMetadata, secret);
-  } catch (error) {
-    if (error instanceof ClientMetadataError) throw invalidFields([{ field: '(body)', message: error.message }]);
-    throw error;
-  }
+  // engineClientProblems ran the engine's validation on exactly what is stored: save it directly.
+  const saved = await clients.save(parsed.metadata as ClientMetadata, secret);
   if (action === 'create' && saved.version !== 1) {
     throw new AdminProblem('conflict', `A client "${saved.metadata.client_id}" already exists.`, { errors: [{ field: 'client_id', message: 'is already taken' }] });
   }
