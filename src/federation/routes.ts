@@ -28,8 +28,6 @@ const form = express.urlencoded({ extended: false, limit: '16kb', parameterLimit
 /** Upstream answers posted back (OIDC form_post, SAML POST binding) can be large. */
 const upstreamForm = express.urlencoded({ extended: false, limit: '512kb', parameterLimit: 50 });
 
-
-
 /** Sends the browser upstream: a 303, or the auto-posting form of a POST binding. */
 function sendStart(deps: FederationRouteDeps, res: Response, start: LoginStart): void {
   if (start.type === 'redirect') return void res.redirect(303, start.url);
@@ -39,8 +37,6 @@ function sendStart(deps: FederationRouteDeps, res: Response, start: LoginStart):
     .set('content-security-policy', `default-src 'self'; script-src 'nonce-${nonce}'; frame-ancestors 'none'`)
     .send(deps.interaction.views.render('federation/post-form.njk', { action: start.action, fields: start.fields, nonce }));
 }
-
-/** Query or form parameters as strings (repeated ones are refused by taking none). */
 
 /**
  * Federated login routes: start from the picker (`POST /interaction/:uid/federate`), from the
