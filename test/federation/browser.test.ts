@@ -1,5 +1,4 @@
 import fs from 'node:fs';
-import * as oidc from 'openid-client';
 import { chromium, type Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestDatabase, type TestDatabase } from '../support/database.ts';
@@ -50,9 +49,9 @@ describe.skipIf(!hasChromium)(
         callback = new URL(route.request().url());
         await route.fulfill({ status: 200, contentType: 'text/html', body: '<h1>Back at the application</h1>' });
       });
-      const { url, codeVerifier, state, nonce } = await app.authorizationUrl();
+      const request = await app.authorizationUrl();
 
-      await page.goto(url.href);
+      await page.goto(request.url.href);
       await expect.poll(() => page.locator('[data-provider]').count()).toBe(2);
       // One email field on the page, whichever step (email-first or password) it shows.
       expect(await page.locator('input[name=email]').count()).toBe(1);
@@ -65,7 +64,7 @@ describe.skipIf(!hasChromium)(
 
       await page.waitForURL(`${app.redirectUri}**`);
       expect(await page.textContent('h1')).toBe('Back at the application');
-      const tokens = await oidc.authorizationCodeGrant(app.config, callback!, { pkceCodeVerifier: codeVerifier, expectedState: state, expectedNonce: nonce });
+      const tokens = await app.redeem(request, callback!);
       const claims = tokens.claims()!;
       expect(claims.idp).toBe('acme');
       expect(claims.amr).toContain('fed');

@@ -87,14 +87,14 @@ describe('a federated login through an upstream OpenID Connect provider', () => 
     const nodeB = await startTestServer(database.db, { ISSUER: server.url });
     try {
       const browser = new HttpSession();
-      const { url, codeVerifier, state, nonce } = await app.authorizationUrl({ idp_hint: 'acme' });
-      const page = await browser.follow(url, {}, app.redirectUri);
+      const request = await app.authorizationUrl({ idp_hint: 'acme' });
+      const page = await browser.follow(request.url, {}, app.redirectUri);
       const atCallback = await signInUpstream(browser, page, bob, `${server.url}/federation/acme/callback`);
       expect(atCallback.status).toBe(0);
       const onB = new URL(atCallback.url.pathname + atCallback.url.search, nodeB.url);
       const back = await browser.follow(onB, {}, app.redirectUri);
       expect(back.status).toBe(0);
-      const tokens = await oidc.authorizationCodeGrant(app.config, back.url, { pkceCodeVerifier: codeVerifier, expectedState: state, expectedNonce: nonce });
+      const tokens = await app.redeem(request, back.url);
       expect(tokens.claims()).toMatchObject({ idp: 'acme' });
     } finally {
       await nodeB.close();

@@ -62,7 +62,17 @@ export interface TestApp {
   redirectUri: string;
   config: oidc.Configuration;
   /** Builds an authorization URL; returns it with the PKCE verifier, state and nonce. */
-  authorizationUrl(params?: Record<string, string>): Promise<{ url: URL; codeVerifier: string; state: string; nonce: string }>;
+  authorizationUrl(params?: Record<string, string>): Promise<AuthorizationRequest>;
+  /** Redeems the code in `callback` (the redirect_uri the browser landed on) with the checks `request` started with. */
+  redeem(request: AuthorizationRequest, callback: URL): Promise<oidc.TokenEndpointResponse & oidc.TokenEndpointResponseHelpers>;
+}
+
+/** An authorization request of a test app: its URL and the checks its callback must pass. */
+export interface AuthorizationRequest {
+  url: URL;
+  codeVerifier: string;
+  state: string;
+  nonce: string;
 }
 
 /** Registers a confidential code-flow client at Realmgate and discovers Realmgate with openid-client. */
@@ -99,6 +109,8 @@ export async function registerApp(node: Realmgate, serverUrl: string, clientId: 
       });
       return { url, codeVerifier, state, nonce };
     },
+    redeem: (request, callback) =>
+      oidc.authorizationCodeGrant(config, callback, { pkceCodeVerifier: request.codeVerifier, expectedState: request.state, expectedNonce: request.nonce }),
   };
 }
 
@@ -121,8 +133,8 @@ export async function federatedLogin(
   options: { params?: Record<string, string>; browser?: HttpSession } = {},
 ) {
   const browser = options.browser ?? new HttpSession();
-  const { url, codeVerifier, state, nonce } = await app.authorizationUrl(options.params);
-  let page = await browser.follow(url, {}, app.redirectUri);
+  const request = await app.authorizationUrl(options.params);
+  let page = await browser.follow(request.url, {}, app.redirectUri);
   if (isUpstreamLogin(page, idp)) page = await signInUpstream(browser, page, user, app.redirectUri);
   // response_mode=form_post: the upstream answers with a page that posts itself to the callback.
   if (page.status === 200 && page.url.origin === idp.issuer && /\/federation\/[^/"]+\/callback"/.test(page.body)) {
@@ -130,7 +142,7 @@ export async function federatedLogin(
     page = await browser.submit(post.action, post.fields, app.redirectUri);
   }
   if (page.status !== 0) throw new Error(`login did not reach the application: ${page.status} ${page.url}\n${page.body.slice(0, 1500)}`);
-  const tokens = await oidc.authorizationCodeGrant(app.config, page.url, { pkceCodeVerifier: codeVerifier, expectedState: state, expectedNonce: nonce });
+  const tokens = await app.redeem(request, page.url);
   return { tokens, claims: tokens.claims()!, browser };
 }
 
