@@ -44,6 +44,8 @@ export class OpenedSamlProvider implements OpenedProvider {
   readonly #replay: ReplayStore;
   /** The binding used: the configured one, or the other when the IdP's metadata offers only that. */
   readonly #binding: 'redirect' | 'post';
+  /** node-saml configured for validating responses; the same for every response, so built once. */
+  readonly #responseValidator: SAML;
 
   constructor(provider: StoredProvider, settings: SamlSettings, idp: IdpDescriptor, sp: ServiceProvider, replay: ReplayStore) {
     this.alias = provider.alias;
@@ -53,6 +55,7 @@ export class OpenedSamlProvider implements OpenedProvider {
     this.#sp = sp;
     this.#replay = replay;
     this.#binding = settings.binding === 'post' ? (idp.sso.post ? 'post' : 'redirect') : idp.sso.redirect ? 'redirect' : 'post';
+    this.#responseValidator = this.#saml({});
   }
 
   /** Builds an AuthnRequest signed with the SP key, for the configured binding; RelayState is the transaction id. */
@@ -127,10 +130,9 @@ export class OpenedSamlProvider implements OpenedProvider {
     };
     checkEnvelope(Buffer.from(encoded, 'base64').toString('utf8'), expected);
 
-    const saml = this.#saml({});
     let verifiedXml: string;
     try {
-      const { profile } = await saml.validatePostResponseAsync({ SAMLResponse: encoded });
+      const { profile } = await this.#responseValidator.validatePostResponseAsync({ SAMLResponse: encoded });
       if (!profile?.getAssertionXml) throw new Error('the response holds no assertion');
       verifiedXml = profile.getAssertionXml();
     } catch (cause) {
@@ -196,7 +198,7 @@ export class OpenedSamlProvider implements OpenedProvider {
     return this.#idp.sso[this.#binding]!;
   }
 
-  /** A node-saml SAML instance with this provider's options (cheap; one per message). */
+  /** A node-saml SAML instance with this provider's options: one per AuthnRequest, one for all responses. */
   #saml(overrides: Partial<SamlConfig>): SAML {
     const s = this.#settings;
     return new SAML({
