@@ -2,7 +2,7 @@ import type { Knex } from 'knex';
 import { ClientRepository, type ClientMetadata, type StoredClient } from '../store/clients.ts';
 import { generateClientSecret } from '../token-server/clients.ts';
 import { clientJson, clientNeedsSecret, engineClientProblems, parseClientBody } from './client-metadata.ts';
-import { checkIfMatch } from './conditional.ts';
+import { checkIfMatch, type IfMatch } from './conditional.ts';
 import type { AdminDeps, ChangeActor } from './context.ts';
 import { applyMergePatch, isJsonObject } from './merge-patch.ts';
 import { AdminProblem, type FieldProblem, invalidFields, notFound } from './problems.ts';
@@ -12,8 +12,6 @@ export interface ClientWriteResult {
   client: StoredClient;
   generatedSecret: string | undefined;
 }
-
-type IfMatch = '*' | number[] | undefined;
 
 /**
  * Decides the secret change: a given secret or null as asked; none given keeps the stored one

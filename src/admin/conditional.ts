@@ -11,11 +11,11 @@ export function setEtag(res: Response, version: number): void {
   res.set('etag', etagOf(version));
 }
 
-/**
- * What the request's `If-Match` allows: undefined when absent, `'*'` for any existing version,
- * else the versions it names. A malformed entity tag names no version, so it never matches.
- */
-export function ifMatchOf(req: Request): '*' | number[] | undefined {
+/** What a request's `If-Match` allows: undefined when absent, `'*'` for any existing version, else the versions it names. */
+export type IfMatch = '*' | number[] | undefined;
+
+/** Reads the request's `If-Match`; a malformed entity tag names no version, so it never matches. */
+export function ifMatchOf(req: Request): IfMatch {
   const header = req.get('if-match');
   if (header === undefined) return undefined;
   if (header.trim() === '*') return '*';
@@ -27,7 +27,7 @@ export function ifMatchOf(req: Request): '*' | number[] | undefined {
 }
 
 /** Throws 412 when `If-Match` does not name the current version (`undefined`: the resource does not exist). */
-export function checkIfMatch(condition: '*' | number[] | undefined, currentVersion: number | undefined): void {
+export function checkIfMatch(condition: IfMatch, currentVersion: number | undefined): void {
   if (condition === undefined) return;
   if (currentVersion !== undefined && (condition === '*' || condition.includes(currentVersion))) return;
   throw new AdminProblem(

@@ -2,13 +2,11 @@ import type { Knex } from 'knex';
 import { providerTypes } from '../../providers/index.ts';
 import type { StoredProvider } from '../../providers/types.ts';
 import { ProviderConflictError, StaleVersionError, type ProviderInput, type ProviderRecord } from '../store/providers.ts';
-import { checkIfMatch } from './conditional.ts';
+import { checkIfMatch, type IfMatch } from './conditional.ts';
 import type { AdminDeps, ChangeActor } from './context.ts';
 import { applyMergePatch, isJsonObject } from './merge-patch.ts';
 import { AdminProblem, type FieldProblem, invalidFields, notFound } from './problems.ts';
 import { parseProviderBody, providerJson } from './provider-json.ts';
-
-type IfMatch = '*' | number[] | undefined;
 
 /** Turns the repository's conflicts into 409 and 412 problems. */
 function translateStoreError(error: unknown): never {
