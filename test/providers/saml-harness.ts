@@ -1,7 +1,8 @@
 import type { Knex } from 'knex';
+import { expect } from 'vitest';
 import { samlProviderType } from '../../providers/saml.ts';
-import type { CallbackInput, LoginRequest, OpenContext, OpenedProvider, PreparedProvider, StoredProvider } from '../../providers/types.ts';
-import { createUpstreamFetch } from '../../src/federation/upstream-fetch.ts';
+import { ProviderError, type CallbackInput, type LoginRequest, type OpenContext, type OpenedProvider, type PreparedProvider, type StoredProvider } from '../../providers/types.ts';
+import { createOpenContext } from '../../src/federation/upstream-fetch.ts';
 import { ReplayGuardRepository } from '../../src/store/replay-guard.ts';
 import { TestSamlIdp, type ReceivedAuthnRequest, type ResponseOptions } from '../support/saml-idp.ts';
 
@@ -29,14 +30,18 @@ export async function spCertificate(): Promise<string> {
 
 /** An open context as a node builds it: the guarded upstream fetch (loopback allowed), the test database as replay store. */
 export function openContext(db: Knex): OpenContext {
-  return {
-    issuer: ISSUER,
-    endpointUrl: (alias, path) => `${ISSUER}/federation/${alias}/${path}`,
-    timeoutMs: 5000,
-    allowPrivateNetwork: true,
-    fetch: createUpstreamFetch({ allowPrivateNetwork: true, timeoutMs: 5000 }),
-    replay: new ReplayGuardRepository(db),
-  };
+  return createOpenContext({ issuer: ISSUER, allowPrivateNetwork: true, upstreamTimeoutMs: 5000 }, { replay: new ReplayGuardRepository(db) });
+}
+
+/** The `ProviderError` a promise rejects with (fails the test when it resolves or rejects otherwise). */
+export async function rejection(promise: Promise<unknown>): Promise<ProviderError> {
+  const outcome = await promise.then(
+    (value) => ({ value }),
+    (error: unknown) => ({ error }),
+  );
+  if (!('error' in outcome)) throw new Error(`expected a rejection, got ${JSON.stringify(outcome.value)}`);
+  expect(outcome.error).toBeInstanceOf(ProviderError);
+  return outcome.error as ProviderError;
 }
 
 /** A stored `saml` provider with the test SP keys and `settings`. */

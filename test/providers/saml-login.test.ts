@@ -1,10 +1,10 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { samlProviderType } from '../../providers/saml.ts';
-import { ProviderError, type OpenedProvider } from '../../providers/types.ts';
+import type { OpenedProvider } from '../../providers/types.ts';
 import { ReplayGuardRepository } from '../../src/store/replay-guard.ts';
 import { createTestDatabase, type TestDatabase } from '../support/database.ts';
 import { FORMATS, TestSamlIdp, encodeResponse, generateTestKey, signRoot } from '../support/saml-idp.ts';
-import { ACS_URL, SP_ENTITY_ID, acsInput, answering, beginLogin, openContext, openSaml, spCertificate, storedSaml } from './saml-harness.ts';
+import { ACS_URL, SP_ENTITY_ID, acsInput, answering, beginLogin, openContext, openSaml, rejection, spCertificate, storedSaml } from './saml-harness.ts';
 
 let database: TestDatabase;
 let idp: TestSamlIdp;
@@ -19,17 +19,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await database?.close();
 });
-
-/** The error a promise rejects with (fails the test when it resolves). */
-async function rejection(promise: Promise<unknown>): Promise<ProviderError> {
-  const outcome = await promise.then(
-    (value) => ({ value }),
-    (error: unknown) => ({ error }),
-  );
-  if (!('error' in outcome)) throw new Error(`expected a rejection, got ${JSON.stringify(outcome.value)}`);
-  expect(outcome.error).toBeInstanceOf(ProviderError);
-  return outcome.error as ProviderError;
-}
 
 describe('starting a SAML login', () => {
   it('sends an AuthnRequest over HTTP-Redirect signed with the SP key, RelayState carrying the transaction', async () => {

@@ -4,12 +4,11 @@ import { DOMParser } from '@xmldom/xmldom';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { samlProviderType } from '../../providers/saml.ts';
 import { parseIdpMetadata } from '../../providers/saml/metadata.ts';
-import { ProviderError } from '../../providers/types.ts';
 import { createUpstreamFetch } from '../../src/federation/upstream-fetch.ts';
 import { createTestDatabase, type TestDatabase } from '../support/database.ts';
 import { freePort } from '../support/server.ts';
 import { TestSamlIdp, generateTestKey, type TestKey } from '../support/saml-idp.ts';
-import { ACS_URL, ISSUER, SP_ENTITY_ID, acsInput, answering, beginLogin, openContext, openSaml, spCertificate, storedSaml } from './saml-harness.ts';
+import { ACS_URL, ISSUER, SP_ENTITY_ID, acsInput, answering, beginLogin, openContext, openSaml, rejection, spCertificate, storedSaml } from './saml-harness.ts';
 
 const MD = 'urn:oasis:names:tc:SAML:2.0:metadata';
 const DS = 'http://www.w3.org/2000/09/xmldsig#';
@@ -30,12 +29,6 @@ afterAll(async () => {
   await idp?.close();
   await database?.close();
 });
-
-async function rejection(promise: Promise<unknown>): Promise<ProviderError> {
-  const error = await promise.then(() => undefined, (e: unknown) => e);
-  expect(error).toBeInstanceOf(ProviderError);
-  return error as ProviderError;
-}
 
 describe('importing IdP metadata', () => {
   it('reads the entity ID, endpoints by binding and every signing certificate', () => {
