@@ -75,6 +75,14 @@ function bodyFor(clientId: string, body: unknown): Record<string, unknown> {
   return { ...body, client_id: clientId };
 }
 
+/** Locks a client for a conditional change: 404 when absent, 412 when `If-Match` is stale. */
+async function lockCurrent(deps: AdminDeps, trx: Knex, clientId: string, ifMatch: IfMatch): Promise<StoredClient> {
+  const current = await deps.services.clients.lock(clientId, trx);
+  if (!current) throw notFound('client', clientId);
+  checkIfMatch(ifMatch, current.version);
+  return current;
+}
+
 /** Registers a new client; a confidential one without a secret gets a generated secret. */
 export async function createClient(deps: AdminDeps, actor: ChangeActor, body: unknown): Promise<ClientWriteResult> {
   if (!isJsonObject(body)) throw invalidFields([{ field: '(body)', message: 'must be a JSON object' }]);
@@ -91,9 +99,7 @@ export async function createClient(deps: AdminDeps, actor: ChangeActor, body: un
 export async function replaceClient(deps: AdminDeps, actor: ChangeActor, clientId: string, body: unknown, ifMatch: IfMatch): Promise<ClientWriteResult> {
   const input = bodyFor(clientId, body);
   return deps.services.db.transaction(async (trx) => {
-    const current = await deps.services.clients.lock(clientId, trx);
-    if (!current) throw notFound('client', clientId);
-    checkIfMatch(ifMatch, current.version);
+    const current = await lockCurrent(deps, trx, clientId, ifMatch);
     return writeClient(deps, trx, actor, 'replace', input, current);
   });
 }
@@ -102,9 +108,7 @@ export async function replaceClient(deps: AdminDeps, actor: ChangeActor, clientI
 export async function patchClient(deps: AdminDeps, actor: ChangeActor, clientId: string, patch: unknown, ifMatch: IfMatch): Promise<ClientWriteResult> {
   const input = bodyFor(clientId, patch);
   return deps.services.db.transaction(async (trx) => {
-    const current = await deps.services.clients.lock(clientId, trx);
-    if (!current) throw notFound('client', clientId);
-    checkIfMatch(ifMatch, current.version);
+    const current = await lockCurrent(deps, trx, clientId, ifMatch);
     const { client_secret: secret, ...changes } = input;
     const merged = applyMergePatch(current.metadata, changes) as Record<string, unknown>;
     const next = 'client_secret' in input ? { ...merged, client_secret: secret ?? null } : merged;
@@ -115,9 +119,7 @@ export async function patchClient(deps: AdminDeps, actor: ChangeActor, clientId:
 /** Deletes a client; its tokens stop working because the engine no longer finds it. */
 export async function deleteClient(deps: AdminDeps, actor: ChangeActor, clientId: string, ifMatch: IfMatch): Promise<void> {
   await deps.services.db.transaction(async (trx) => {
-    const current = await deps.services.clients.lock(clientId, trx);
-    if (!current) throw notFound('client', clientId);
-    checkIfMatch(ifMatch, current.version);
+    const current = await lockCurrent(deps, trx, clientId, ifMatch);
     await deps.services.clients.delete(clientId, trx);
     await deps.audit.record({ ...actor, action: 'delete', resourceType: 'client', resourceId: clientId, before: clientJson(current), after: null }, trx);
   });
