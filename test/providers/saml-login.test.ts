@@ -3,7 +3,7 @@ import { samlProviderType } from '../../providers/saml.ts';
 import type { OpenedProvider } from '../../providers/types.ts';
 import { ReplayGuardRepository } from '../../src/store/replay-guard.ts';
 import { createTestDatabase, type TestDatabase } from '../support/database.ts';
-import { FORMATS, TestSamlIdp, encodeResponse, generateTestKey, signRoot } from '../support/saml-idp.ts';
+import { FORMATS, TestSamlIdp, encodeResponse, generateTestKey, signRoot, type ResponseOptions } from '../support/saml-idp.ts';
 import { ACS_URL, SP_ENTITY_ID, acsInput, answering, beginLogin, openContext, openSaml, rejection, spCertificate, storedSaml } from './saml-harness.ts';
 
 let database: TestDatabase;
@@ -171,15 +171,18 @@ describe('rejecting forged and misdirected responses', () => {
     if (pattern) expect(error.message).toMatch(pattern);
   }
 
-  it('rejects an unsigned assertion', async () => {
+  /** Answers a fresh login with `overrides` breaking it, and expects `response_invalid`. */
+  async function expectAnswerRejected(overrides: Partial<ResponseOptions>, pattern?: RegExp): Promise<void> {
     const login = await beginLogin(opened);
-    await expectRejected(await idp.response(answering(login, { signAssertion: false })), login.transaction, /signature/i);
+    await expectRejected(await idp.response(answering(login, overrides)), login.transaction, pattern);
+  }
+
+  it('rejects an unsigned assertion', async () => {
+    await expectAnswerRejected({ signAssertion: false }, /signature/i);
   });
 
   it('rejects an assertion signed by a key the IdP does not publish', async () => {
-    const login = await beginLogin(opened);
-    const stranger = await generateTestKey('stranger');
-    await expectRejected(await idp.response(answering(login, { signingKey: stranger })), login.transaction, /signature/i);
+    await expectAnswerRejected({ signingKey: await generateTestKey('stranger') }, /signature/i);
   });
 
   it('rejects a signed assertion whose NameID was changed after signing', async () => {
@@ -232,19 +235,15 @@ describe('rejecting forged and misdirected responses', () => {
   });
 
   it('rejects an expired assertion', async () => {
-    const login = await beginLogin(opened);
-    const past = new Date(Date.now() - 3600_000);
-    await expectRejected(await idp.response(answering(login, { notBefore: new Date(Date.now() - 7200_000), notOnOrAfter: past })), login.transaction, /expired|subject confirmation/);
+    await expectAnswerRejected({ notBefore: new Date(Date.now() - 7200_000), notOnOrAfter: new Date(Date.now() - 3600_000) }, /expired|subject confirmation/);
   });
 
   it('rejects an expired subject confirmation even when the conditions are still valid', async () => {
-    const login = await beginLogin(opened);
-    await expectRejected(await idp.response(answering(login, { subjectNotOnOrAfter: new Date(Date.now() - 3600_000) })), login.transaction);
+    await expectAnswerRejected({ subjectNotOnOrAfter: new Date(Date.now() - 3600_000) });
   });
 
   it('rejects an assertion that is not yet valid', async () => {
-    const login = await beginLogin(opened);
-    await expectRejected(await idp.response(answering(login, { notBefore: new Date(Date.now() + 3600_000) })), login.transaction, /not yet valid/);
+    await expectAnswerRejected({ notBefore: new Date(Date.now() + 3600_000) }, /not yet valid/);
   });
 
   it('tolerates the configured clock skew, and no more', async () => {
@@ -259,28 +258,23 @@ describe('rejecting forged and misdirected responses', () => {
   });
 
   it('rejects an assertion for another audience', async () => {
-    const login = await beginLogin(opened);
-    await expectRejected(await idp.response(answering(login, { audience: 'https://other-sp.example' })), login.transaction, /audience/);
+    await expectAnswerRejected({ audience: 'https://other-sp.example' }, /audience/);
   });
 
   it('rejects a response sent to another destination', async () => {
-    const login = await beginLogin(opened);
-    await expectRejected(await idp.response(answering(login, { destination: 'https://other-sp.example/acs' })), login.transaction, /Destination/);
+    await expectAnswerRejected({ destination: 'https://other-sp.example/acs' }, /Destination/);
   });
 
   it('rejects a signed response that does not name its destination', async () => {
-    const login = await beginLogin(opened);
-    await expectRejected(await idp.response(answering(login, { destination: null, signResponse: true })), login.transaction, /Destination/);
+    await expectAnswerRejected({ destination: null, signResponse: true }, /Destination/);
   });
 
   it('rejects a subject confirmation for another recipient', async () => {
-    const login = await beginLogin(opened);
-    await expectRejected(await idp.response(answering(login, { recipient: 'https://other-sp.example/acs' })), login.transaction, /Recipient/);
+    await expectAnswerRejected({ recipient: 'https://other-sp.example/acs' }, /Recipient/);
   });
 
   it('rejects a response from another issuer', async () => {
-    const login = await beginLogin(opened);
-    await expectRejected(await idp.response(answering(login, { issuer: 'https://evil-idp.example' })), login.transaction, /Issuer/);
+    await expectAnswerRejected({ issuer: 'https://evil-idp.example' }, /Issuer/);
   });
 
   it('rejects a response to another AuthnRequest', async () => {
@@ -290,13 +284,11 @@ describe('rejecting forged and misdirected responses', () => {
   });
 
   it('rejects a subject confirmation answering another AuthnRequest', async () => {
-    const login = await beginLogin(opened);
-    await expectRejected(await idp.response(answering(login, { subjectInResponseTo: '_someone-else' })), login.transaction, /InResponseTo/);
+    await expectAnswerRejected({ subjectInResponseTo: '_someone-else' }, /InResponseTo/);
   });
 
   it('rejects a response without InResponseTo for a login we started', async () => {
-    const login = await beginLogin(opened);
-    await expectRejected(await idp.response(answering(login, { inResponseTo: undefined })), login.transaction, /InResponseTo/);
+    await expectAnswerRejected({ inResponseTo: undefined }, /InResponseTo/);
   });
 });
 
