@@ -60,8 +60,9 @@ export function adminRoutes(services: Services, options: { openContext: OpenCont
     res.set('cache-control', 'no-store');
     next();
   });
+  const openApi = openApiDocument({ issuer: services.config.issuer });
   router.get('/openapi.json', (_req, res) => {
-    res.json(openApiDocument({ issuer: services.config.issuer }));
+    res.json(openApi);
   });
   router.use(requireAdminToken(services));
   router.use(jsonBody());
