@@ -1,3 +1,8 @@
+import { providerTypes } from '../../providers/index.ts';
+import { AUDITED_RESOURCES } from './audit-routes.ts';
+import { CLIENT_ID_PATTERN } from './client-metadata.ts';
+import { ALIAS_PATTERN } from './provider-json.ts';
+
 /** A JSON Schema (2020-12, as OpenAPI 3.1 uses it). */
 export type JsonSchema = { [keyword: string]: unknown };
 
@@ -20,8 +25,8 @@ export function pageOf(item: string): JsonSchema {
 }
 
 const providerFields: Record<string, JsonSchema> = {
-  alias: { type: 'string', pattern: '^[a-z0-9][a-z0-9_-]{0,62}$', description: 'URL-safe and permanent: it is in the callback URLs.' },
-  kind: { type: 'string', enum: ['oidc', 'saml'], description: 'Upstream protocol; permanent.' },
+  alias: { type: 'string', pattern: ALIAS_PATTERN.source, description: 'URL-safe and permanent: it is in the callback URLs.' },
+  kind: { type: 'string', enum: Object.keys(providerTypes), description: 'Upstream protocol; permanent.' },
   display_name: { type: 'string', minLength: 1, maxLength: 200 },
   enabled: { type: 'boolean', default: true },
   domains: { type: 'array', items: { type: 'string', format: 'hostname' }, description: 'Email domains this provider owns for home-realm discovery; a domain belongs to one provider.' },
@@ -104,7 +109,7 @@ export const schemas: Record<string, JsonSchema> = {
     description: 'OpenID Connect client metadata as oidc-provider validates it, plus Realmgate fields.',
     additionalProperties: true,
     properties: {
-      client_id: { type: 'string', pattern: '^[A-Za-z0-9._~-]{1,128}$' },
+      client_id: { type: 'string', pattern: CLIENT_ID_PATTERN.source },
       client_name: str(),
       redirect_uris: strings,
       post_logout_redirect_uris: strings,
@@ -205,7 +210,7 @@ export const schemas: Record<string, JsonSchema> = {
       at: time,
       actor: str('client_id of the admin token that made the change.'),
       action: { type: 'string', enum: ['create', 'replace', 'update', 'enable', 'disable', 'delete', 'end'] },
-      resource_type: { type: 'string', enum: ['provider', 'client', 'session'] },
+      resource_type: { type: 'string', enum: [...AUDITED_RESOURCES] },
       resource_id: str(),
       before: nullable({ type: 'object', additionalProperties: true, description: 'Representation before the change, without secrets.' }),
       after: nullable({ type: 'object', additionalProperties: true, description: 'Representation after the change, without secrets.' }),

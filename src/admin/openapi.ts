@@ -1,3 +1,4 @@
+import { AUDITED_RESOURCES } from './audit-routes.ts';
 import { DEFAULT_PAGE_LIMIT, MAX_PAGE_LIMIT } from './paging.ts';
 import { type JsonSchema, pageOf, schemas } from './openapi-schemas.ts';
 
@@ -196,7 +197,7 @@ const paths: OpenApiDocument['paths'] = {
       operationId: 'listAudit',
       summary: 'Read the audit log',
       tags: ['audit'],
-      parameters: [param('limit'), param('cursor'), queryParam('resource_type', 'Only this kind of resource.', { type: 'string', enum: ['provider', 'client', 'session'] }), queryParam('resource_id', 'Only this resource.'), queryParam('actor', 'Only changes by this client_id.')],
+      parameters: [param('limit'), param('cursor'), queryParam('resource_type', 'Only this kind of resource.', { type: 'string', enum: [...AUDITED_RESOURCES] }), queryParam('resource_id', 'Only this resource.'), queryParam('actor', 'Only changes by this client_id.')],
       responses: { '200': ok(pageOf('AuditEntry'), 'A page of entries, newest first.'), ...common },
     },
   },
