@@ -328,8 +328,3 @@ export class TestSamlIdp {
 export function encodeResponse(xml: string): string {
   return Buffer.from(xml, 'utf8').toString('base64');
 }
-
-/** The XML of a base64 SAMLResponse. */
-export function decodeResponse(encoded: string): string {
-  return Buffer.from(encoded, 'base64').toString('utf8');
-}
