@@ -42,6 +42,8 @@ export interface Services {
   metrics: Metrics;
   sealer: Sealer;
   views: Views;
+  /** CSRF tokens for every interaction form (login, picker, consent). */
+  csrf: CsrfTokens;
   clients: ClientRepository;
   accounts: AccountRepository;
   throttle: LoginThrottle;
@@ -78,6 +80,7 @@ export async function openServices(config: Config, options: StartOptions = {}): 
     await verifyMasterKey(db, sealer);
     const metrics = createMetrics();
     const views = createViews({ templatesDir: config.templatesDir });
+    const csrf = new CsrfTokens(sealer.deriveKey('csrf'));
     const clients = new ClientRepository(db, sealer);
     const accounts = new AccountRepository(db);
     const keys = new SigningKeyStore(db, sealer, { retentionSeconds: KEY_RETENTION_SECONDS });
@@ -106,7 +109,7 @@ export async function openServices(config: Config, options: StartOptions = {}): 
       logger,
       metrics,
     });
-    return { config, db, logger, metrics, sealer, views, clients, accounts, throttle, keys, loginSessions, resourceServers, providers, engine, ownsDb };
+    return { config, db, logger, metrics, sealer, views, csrf, clients, accounts, throttle, keys, loginSessions, resourceServers, providers, engine, ownsDb };
   } catch (error) {
     if (ownsDb) await closeDatabase(db);
     throw error;
@@ -201,7 +204,7 @@ export async function createRealmgate(
       engine,
       accounts: services.accounts,
       throttle: services.throttle,
-      csrf: new CsrfTokens(services.sealer.deriveKey('csrf')),
+      csrf: services.csrf,
       views,
       logger,
       metrics,

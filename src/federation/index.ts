@@ -2,7 +2,6 @@ import express, { type Router } from 'express';
 import type { OpenContext } from '../../providers/types.ts';
 import { ExternalIdentityRepository } from '../accounts/external-identities.ts';
 import type { Services } from '../app.ts';
-import { CsrfTokens } from '../interaction/csrf.ts';
 import { ReplayGuardRepository } from '../store/replay-guard.ts';
 import type { LoginPagePolicy } from '../interaction/routes.ts';
 import { homeRealmLoginPage } from './login-page.ts';
@@ -51,7 +50,7 @@ export function createFederation(services: Services, options: { context?: Partia
     federationRoutes({
       ...flow,
       providers: services.providers,
-      interaction: { engine: services.engine, csrf: new CsrfTokens(services.sealer.deriveKey('csrf')), views: services.views },
+      interaction: { engine: services.engine, csrf: services.csrf, views: services.views },
       issuer: services.config.issuer,
     }),
   );
