@@ -41,8 +41,8 @@ export interface InteractionSummary {
 /** Upstream errors that mean "the user said no": the application gets them as an OAuth error. */
 const USER_REFUSALS = new Set(['access_denied']);
 
-/** Runs `step`, turning provider failures into the error page's RealmgateError. */
-async function asPage<T>(deps: FederationDeps, alias: string, step: () => Promise<T>): Promise<T> {
+/** Runs `step`, counting provider failures and turning them into the error page's RealmgateError. */
+export async function asPage<T>(deps: Pick<FederationDeps, 'metrics' | 'cache'>, alias: string, step: () => Promise<T>): Promise<T> {
   try {
     return await step();
   } catch (error) {

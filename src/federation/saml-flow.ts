@@ -8,7 +8,7 @@ import { RealmgateError } from '../errors.ts';
 import type { ClientRepository } from '../store/clients.ts';
 import type { ProviderRepository } from '../store/providers.ts';
 import { homeRealmClient } from './home-realm.ts';
-import type { FederationDeps } from './login-flow.ts';
+import { asPage, type FederationDeps } from './login-flow.ts';
 import { federationPageError } from './page-errors.ts';
 
 /** What the SAML steps need beyond the neutral flow. */
@@ -48,7 +48,7 @@ export async function serviceProviderMetadata(deps: SamlFlowDeps, alias: string)
  * Returns the URL the browser goes to next.
  */
 export async function acceptUnsolicitedAnswer(deps: SamlFlowDeps, alias: string, input: CallbackInput): Promise<string> {
-  try {
+  return asPage(deps, alias, async () => {
     const provider = await deps.cache.get(alias);
     if (!provider.opened.finishUnsolicitedLogin) {
       throw new ProviderError('transaction_invalid', { alias, detail: 'an answer without a login transaction, from a provider that never sends unsolicited ones' });
@@ -69,12 +69,7 @@ export async function acceptUnsolicitedAnswer(deps: SamlFlowDeps, alias: string,
     if (deepLink) target.searchParams.set('target_link_uri', deepLink);
     deps.logger.info({ alias, client_id: clientId, upstream_subject: identity.subject }, 'IdP-initiated login handed to the application');
     return target.toString();
-  } catch (error) {
-    if (error instanceof ProviderError || (error as { code?: string }).code === 'provider_unknown') {
-      deps.metrics.logins.inc({ idp: alias, outcome: 'failure' });
-    }
-    throw federationPageError(error, deps.cache.displayName(alias));
-  }
+  });
 }
 
 /** A RelayState that is a URL on the application's own origin, passed on as `target_link_uri`. */
