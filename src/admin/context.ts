@@ -8,7 +8,7 @@ export interface AdminDeps {
   services: Services;
   audit: AuditLog;
   /** The federation's open context (SSRF guard, timeout, endpoint URLs), for provider tests. */
-  openContext: () => OpenContext;
+  openContext: OpenContext;
 }
 
 /** Who makes a change (the admin token's client_id) and the request it came in, for the audit log. */

@@ -24,7 +24,7 @@ export interface ProviderTestResult {
  * changes nothing for logins.
  */
 export async function testProvider(
-  deps: { providers: Pick<ProviderRepository, 'load'>; openContext: () => OpenContext },
+  deps: { providers: Pick<ProviderRepository, 'load'>; openContext: OpenContext },
   alias: string,
 ): Promise<ProviderTestResult> {
   const stored = await deps.providers.load(alias);
@@ -41,7 +41,7 @@ export async function testProvider(
   if (problems.length) return result();
 
   try {
-    const opened = await type.open(stored, deps.openContext());
+    const opened = await type.open(stored, deps.openContext);
     opened.close?.();
     checks.push({ name: 'open', ok: true });
   } catch (error) {

@@ -83,7 +83,7 @@ export function registerProviderRoutes(router: Router, deps: AdminDeps): void {
 
   router.post('/providers/:alias/refresh', async (req, res) => {
     const alias = param(req, 'alias');
-    const refreshed = await refreshProvider({ providers, context: deps.openContext(), logger: deps.services.logger }, alias).catch((error: unknown) => {
+    const refreshed = await refreshProvider({ providers, context: deps.openContext, logger: deps.services.logger }, alias).catch((error: unknown) => {
       throw error instanceof UnknownProviderError ? notFound('provider', alias) : error;
     });
     if (!refreshed) throw new AdminProblem('conflict', `Providers of this kind load nothing that could be refreshed.`);

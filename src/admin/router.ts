@@ -54,7 +54,7 @@ function noRoute(router: Router): RequestHandler {
  */
 export function adminRoutes(services: Services, options: { openContext: OpenContext }): Router {
   const router = express.Router();
-  const deps: AdminDeps = { services, audit: new AuditLog(services.db), openContext: () => options.openContext };
+  const deps: AdminDeps = { services, audit: new AuditLog(services.db), openContext: options.openContext };
 
   router.use((_req, res, next) => {
     res.set('cache-control', 'no-store');
