@@ -1,5 +1,6 @@
 import type { Knex } from 'knex';
 import type { Logger } from 'pino';
+import { upstreamClientFor } from '../support/federation.ts';
 import { startTestServer, type TestServer } from '../support/server.ts';
 
 /** The bootstrap admin client every admin test node is started with. */
@@ -94,4 +95,20 @@ export class AdminApi {
 /** The distinct fields of a problem's `errors`, sorted, to compare with the fields a test made invalid. */
 export function problemFields(res: AdminResponse): string[] {
   return [...new Set(((res.body?.errors ?? []) as { field: string }[]).map((e) => e.field))].sort();
+}
+
+/**
+ * The admin API body of an OIDC provider at `issuer`, signing in there as the client
+ * `upstreamClientFor(alias)` names, with its secret unless `secret` is given.
+ */
+export function oidcProviderBody(alias: string, issuer: string, options: { secret?: string; domains?: string[]; displayName?: string } = {}) {
+  const { clientId, clientSecret } = upstreamClientFor(alias);
+  return {
+    alias,
+    kind: 'oidc',
+    display_name: options.displayName ?? `${alias} IdP`,
+    domains: options.domains ?? [],
+    settings: { issuer, client_id: clientId },
+    secrets: { client_secret: options.secret ?? clientSecret },
+  };
 }

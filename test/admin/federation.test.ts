@@ -4,7 +4,7 @@ import { federatedLogin, isUpstreamLogin, loginFootprint, registerApp, signInUps
 import { HttpSession } from '../support/http-session.ts';
 import type { TestServer } from '../support/server.ts';
 import { startUpstreamIdp, UPSTREAM_USERS, type UpstreamIdp } from '../support/upstream-idp.ts';
-import { AdminApi, startAdminNode } from './admin-api.ts';
+import { AdminApi, oidcProviderBody, startAdminNode } from './admin-api.ts';
 
 const [alice, bob] = UPSTREAM_USERS as [(typeof UPSTREAM_USERS)[number], (typeof UPSTREAM_USERS)[number]];
 
@@ -16,9 +16,8 @@ let app: TestApp;
 
 /** Registers Realmgate at the upstream for `alias` (with `secret`) and returns the admin API body of that provider. */
 function upstreamProvider(alias: string, secret = upstreamClientFor(alias).clientSecret, domains: string[] = []) {
-  const { clientId } = upstreamClientFor(alias);
-  idp.addClient({ client_id: clientId, client_secret: secret, redirect_uris: [`${server.url}/federation/${alias}/callback`] });
-  return { alias, kind: 'oidc', display_name: `${alias} IdP`, domains, settings: { issuer: idp.issuer, client_id: clientId }, secrets: { client_secret: secret } };
+  idp.addClient({ client_id: upstreamClientFor(alias).clientId, client_secret: secret, redirect_uris: [`${server.url}/federation/${alias}/callback`] });
+  return oidcProviderBody(alias, idp.issuer, { secret, domains });
 }
 
 beforeAll(async () => {

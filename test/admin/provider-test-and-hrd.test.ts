@@ -2,22 +2,13 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestDatabase, type TestDatabase } from '../support/database.ts';
 import { freePort, type TestServer } from '../support/server.ts';
 import { startUpstreamIdp, type UpstreamIdp } from '../support/upstream-idp.ts';
-import { AdminApi, problemFields, startAdminNode } from './admin-api.ts';
+import { AdminApi, oidcProviderBody, problemFields, startAdminNode } from './admin-api.ts';
 
 let database: TestDatabase;
 let server: TestServer;
 let guarded: TestServer;
 let idp: UpstreamIdp;
 let api: AdminApi;
-
-const provider = (alias: string, issuer: string, domains: string[] = []) => ({
-  alias,
-  kind: 'oidc',
-  display_name: `${alias} IdP`,
-  domains,
-  settings: { issuer, client_id: `realmgate-${alias}` },
-  secrets: { client_secret: `${alias}-upstream-secret-0123456789` },
-});
 
 beforeAll(async () => {
   database = await createTestDatabase();
@@ -37,7 +28,7 @@ afterAll(async () => {
 
 describe('POST providers/<alias>/test', () => {
   it('reports discovery and keys reachable for a working upstream', async () => {
-    expect((await api.post('/providers', provider('acme', idp.issuer, ['acme.example']))).status).toBe(201);
+    expect((await api.post('/providers', oidcProviderBody('acme', idp.issuer, { domains: ['acme.example'] }))).status).toBe(201);
     const discoveryBefore = idp.hits.get('/.well-known/openid-configuration') ?? 0;
     const res = await api.post('/providers/acme/test');
     expect(res.status).toBe(200);
@@ -48,7 +39,7 @@ describe('POST providers/<alias>/test', () => {
 
   it('reports an unreachable issuer as a failed open, without secrets in the answer', async () => {
     const closedPort = await freePort();
-    expect((await api.post('/providers', provider('down', `http://127.0.0.1:${closedPort}`))).status).toBe(201);
+    expect((await api.post('/providers', oidcProviderBody('down', `http://127.0.0.1:${closedPort}`))).status).toBe(201);
     const res = await api.post('/providers/down/test');
     expect(res.status).toBe(200);
     expect(res.body.ok).toBe(false);
@@ -71,7 +62,7 @@ describe('POST providers/<alias>/test', () => {
 
 describe('GET hrd/explain', () => {
   beforeAll(async () => {
-    expect((await api.post('/providers', provider('globex', idp.issuer, ['globex.example']))).status).toBe(201);
+    expect((await api.post('/providers', oidcProviderBody('globex', idp.issuer, { domains: ['globex.example'] }))).status).toBe(201);
     for (const client of [
       { client_id: 'all-providers', redirect_uris: ['https://app.example.test/cb'] },
       { client_id: 'acme-only', redirect_uris: ['https://app.example.test/cb'], allowed_providers: ['acme'], local_login: false },

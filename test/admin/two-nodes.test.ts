@@ -8,7 +8,7 @@ import { federatedLogin, registerApp, upstreamClientFor, type TestApp } from '..
 import { HttpSession } from '../support/http-session.ts';
 import { freePort, TEST_MASTER_KEY, type TestServer } from '../support/server.ts';
 import { startUpstreamIdp, UPSTREAM_USERS, type UpstreamIdp } from '../support/upstream-idp.ts';
-import { ADMIN_CLIENT, AdminApi, startAdminNode } from './admin-api.ts';
+import { ADMIN_CLIENT, AdminApi, oidcProviderBody, startAdminNode } from './admin-api.ts';
 
 const [alice] = UPSTREAM_USERS as [(typeof UPSTREAM_USERS)[number]];
 
@@ -59,9 +59,8 @@ describe.skipIf(!process.env.DATABASE_URL)('two nodes on one PostgreSQL (skipped
 
   /** Registers Realmgate at the upstream with node B's callback and returns the admin body of the provider. */
   function providerBody(alias: string, secret: string) {
-    const { clientId } = upstreamClientFor(alias);
-    idp.addClient({ client_id: clientId, client_secret: secret, redirect_uris: [`${nodeB.url}/federation/${alias}/callback`] });
-    return { alias, kind: 'oidc', display_name: 'Initech', settings: { issuer: idp.issuer, client_id: clientId }, secrets: { client_secret: secret } };
+    idp.addClient({ client_id: upstreamClientFor(alias).clientId, client_secret: secret, redirect_uris: [`${nodeB.url}/federation/${alias}/callback`] });
+    return oidcProviderBody(alias, idp.issuer, { secret, displayName: 'Initech' });
   }
 
   beforeAll(async () => {
