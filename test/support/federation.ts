@@ -154,13 +154,17 @@ export async function redirectTo(browser: HttpSession, start: URL | string, orig
 }
 
 /** Rows that a login creates, to show a failure created none. */
-export async function loginFootprint(db: Knex): Promise<{ accounts: number; identities: number; loginSessions: number; signedInSessions: number; codes: number }> {
+export async function loginFootprint(db: Knex) {
   const count = async (q: Knex.QueryBuilder) => Number(((await q.count<{ n: string | number }[]>({ n: '*' }))[0]!).n);
+  const artifacts = (model: string) => count(db('oidc_payloads').where({ model }));
   return {
     accounts: await count(db('accounts')),
     identities: await count(db('external_identities')),
     loginSessions: await count(db('login_sessions')),
     signedInSessions: await count(db('oidc_payloads').where({ model: 'Session' }).whereRaw("payload->>'accountId' is not null")),
-    codes: await count(db('oidc_payloads').where({ model: 'AuthorizationCode' })),
+    codes: await artifacts('AuthorizationCode'),
+    accessTokens: await artifacts('AccessToken'),
+    refreshTokens: await artifacts('RefreshToken'),
+    grants: await artifacts('Grant'),
   };
 }

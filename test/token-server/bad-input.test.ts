@@ -1,6 +1,7 @@
 import * as oidc from 'openid-client';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { createTestDatabase, type TestDatabase } from '../support/database.ts';
+import { loginFootprint } from '../support/federation.ts';
 import { addClient, addUser } from '../support/fixtures.ts';
 import { HttpSession, readForm } from '../support/http-session.ts';
 import { discoverAs, passwordLogin, startLogin, submitPassword } from '../support/login.ts';
@@ -38,21 +39,12 @@ afterAll(async () => {
   await database?.close();
 });
 
-/** Signed-in sessions and issued codes/tokens: bad input must create none. */
-async function issuedState() {
-  const rows = await database.db('oidc_payloads')
-    .select('model')
-    .count<{ model: string; count: number }[]>('* as count')
-    .where((q) => q.whereIn('model', ['AuthorizationCode', 'AccessToken', 'RefreshToken', 'Grant']).orWhere((s) => s.where('model', 'Session').whereRaw("payload->>'accountId' is not null")))
-    .groupBy('model');
-  return Object.fromEntries(rows.map((r) => [r.model, Number(r.count)]));
-}
-
-let before: Record<string, number>;
+// Bad input must create no account, session, code, token or grant.
+let before: Awaited<ReturnType<typeof loginFootprint>>;
 beforeEach(async () => {
-  before = await issuedState();
+  before = await loginFootprint(database.db);
 });
-const expectNothingIssued = async () => expect(await issuedState()).toEqual(before);
+const expectNothingIssued = async () => expect(await loginFootprint(database.db)).toEqual(before);
 
 describe('bad input gets the right error and creates no session or token', () => {
   it('answers a wrong password and an unknown email with the same page', async () => {
