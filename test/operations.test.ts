@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestDatabase, type TestDatabase } from './support/database.ts';
 import { addClient } from './support/fixtures.ts';
 import { HttpSession } from './support/http-session.ts';
-import { discoverAs, startLogin } from './support/login.ts';
+import { discoverAs, startLogin, submitPassword } from './support/login.ts';
 import { startTestServer, type TestServer } from './support/server.ts';
 
 const APP = 'http://127.0.0.1:1/cb';
@@ -25,7 +25,7 @@ let httpsServer: TestServer;
 beforeAll(async () => {
   database = await createTestDatabase();
   server = await startTestServer(database.db, { REALMGATE_TEMPLATES_DIR: templates, REALMGATE_ADMIN_CLIENT_ID: 'ops', REALMGATE_ADMIN_CLIENT_SECRET: 'ops-secret-ops-secret' });
-  httpsServer = await startTestServer(database.db, { ISSUER: 'https://login.example.test' });
+  httpsServer = await startTestServer(database.db, { ISSUER: 'https://login.example.test', REALMGATE_PURGE_INTERVAL_SECONDS: '1' });
   await addClient(server.node, { client_id: 'web', redirect_uris: [APP], grant_types: ['authorization_code'], response_types: ['code'], token_endpoint_auth_method: 'client_secret_basic' }, 'web-secret-web-secret');
 });
 
@@ -53,6 +53,27 @@ describe('operations endpoints', () => {
     expect(text).toMatch(/realmgate_tokens_issued_total\{grant_type="client_credentials"\} [1-9]/);
     expect(text).toMatch(/realmgate_http_requests_total\{method="GET",route="\/.well-known\/openid-configuration",status="200"\} [1-9]/);
     expect(text).toContain('# TYPE realmgate_logins_total counter');
+  });
+
+  it('counts password sign-ins by outcome', async () => {
+    const config = await discoverAs(server.url, 'web', 'web-secret-web-secret');
+    const { page, browser } = await startLogin(config, { redirectUri: APP });
+    expect((await submitPassword(browser, page, 'nobody@example.com', 'wrong-password', APP)).status).toBe(401);
+    const text = await (await fetch(`${server.url}/metrics`)).text();
+    expect(text).toMatch(/realmgate_logins_total\{idp="local",outcome="failure"\} 1/);
+  });
+
+  it('purges expired rows on its own, every REALMGATE_PURGE_INTERVAL_SECONDS', async () => {
+    const past = new Date(Date.now() - 60_000);
+    await database.db('oidc_payloads').insert({ model: 'AccessToken', id: 'expired-token', payload: '{}', expires_at: past });
+    await database.db('login_throttle').insert({ key: 'ip:192.0.2.1', failures: 3, window_started_at: past, expires_at: past });
+    let left = 2;
+    for (let i = 0; i < 100 && left > 0; i++) {
+      await new Promise((r) => setTimeout(r, 100));
+      left = (await database.db('oidc_payloads').where({ id: 'expired-token' }).select('id')).length +
+        (await database.db('login_throttle').where({ key: 'ip:192.0.2.1' }).select('key')).length;
+    }
+    expect(left).toBe(0);
   });
 
   it('echoes a safe request id and generates one otherwise', async () => {

@@ -48,6 +48,12 @@ describe(`the oidc-provider adapter on ${process.env.DATABASE_URL ? 'PostgreSQL'
     expect(await database.db('oidc_payloads').where({ id: 'old' }).first()).toBeUndefined();
   });
 
+  it('finds artifacts by grant, uid, user code and expiry through indexes', async () => {
+    const rows = await database.db.raw("select indexdef from pg_indexes where tablename = 'oidc_payloads'");
+    const definitions = (rows.rows as { indexdef: string }[]).map((r) => r.indexdef).join('\n');
+    for (const column of ['grant_id', 'uid', 'user_code', 'expires_at']) expect(definitions).toContain(`(${column})`);
+  });
+
   it('revokes every artifact of a grant at once', async () => {
     const A = Adapter();
     await new A('AccessToken').upsert('at', { grantId: 'g2' }, 60);
