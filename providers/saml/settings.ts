@@ -57,8 +57,6 @@ const settingsSchema = z.strictObject({
   name_id_format: nameIdFormat.default('unspecified'),
   /** An attribute (Name or FriendlyName) whose value is the stable subject instead of the NameID; needed for transient NameIDs. */
   subject_attribute: z.string().min(1, 'must not be empty').optional(),
-  /** The IdP verifies email addresses, so its `email` counts as verified. */
-  trust_email: z.boolean({ error: 'must be true or false' }).default(false),
   /** AuthnContextClassRef values to request (with comparison `exact`); absent asks for none. */
   requested_authn_context: z.array(z.string().min(1, 'must not be empty')).min(1, 'must not be empty').optional(),
   /** Our entity ID at this IdP; defaults to the SP metadata URL `<issuer>/federation/<alias>/saml/metadata`. */
@@ -75,6 +73,9 @@ export type SamlSettings = z.output<typeof settingsSchema>;
 /** Secret names of the `saml` kind. */
 export const SAML_SECRET_NAMES = ['sp_private_key'] as const;
 
+/** What an administrator who still sends SAML's old `trust_email` setting is told. */
+const REPLACED_TRUST_EMAIL = 'was replaced by the provider\'s top-level email_trust ("any" for true, "none" for false)';
+
 /**
  * Validates settings and secrets without network access and lists every problem at once.
  * Returns the parsed settings too when there is no problem.
@@ -85,7 +86,10 @@ export function checkSamlSettings(settings: unknown, secrets: Record<string, str
   if (!parsed.success) {
     for (const issue of parsed.error.issues) {
       if (issue.code === 'unrecognized_keys') {
-        for (const key of issue.keys) problems.push({ field: `settings.${[...issue.path, key].join('.')}`, message: 'is not a saml setting' });
+        for (const key of issue.keys) {
+          const message = key === 'trust_email' && !issue.path.length ? REPLACED_TRUST_EMAIL : 'is not a saml setting';
+          problems.push({ field: `settings.${[...issue.path, key].join('.')}`, message });
+        }
       } else {
         problems.push({ field: ['settings', ...issue.path].join('.'), message: issue.message });
       }

@@ -1,7 +1,7 @@
 import { providerTypes } from '../../providers/index.ts';
 import { AUDITED_RESOURCES } from './audit-routes.ts';
 import { CLIENT_ID_PATTERN } from './client-metadata.ts';
-import { ALIAS_PATTERN } from './provider-json.ts';
+import { ALIAS_PATTERN, EMAIL_TRUST_VALUES, LINKING_VALUES, PROVISIONING_VALUES } from './provider-json.ts';
 
 /** A JSON Schema (2020-12, as OpenAPI 3.1 uses it). */
 export type JsonSchema = { [keyword: string]: unknown };
@@ -32,6 +32,24 @@ const providerFields: Record<string, JsonSchema> = {
   domains: { type: 'array', items: { type: 'string', format: 'hostname' }, description: 'Email domains this provider owns for home-realm discovery; a domain belongs to one provider.' },
   settings: { type: 'object', additionalProperties: true, description: 'Kind-specific settings, validated by the kind (`issuer`, `client_id`, `scopes`… for oidc; `metadata_url`… for saml).' },
   claim_mappings: { type: 'object', additionalProperties: { type: 'string' } },
+  email_trust: {
+    type: 'string',
+    enum: [...EMAIL_TRUST_VALUES],
+    default: 'domains',
+    description: 'Which upstream emails count as verified: `domains` only those in this provider\'s `domains`, `any` every address the upstream says it verified, `none` none. Tokens release `email_verified: true` only for such an address.',
+  },
+  linking: {
+    type: 'string',
+    enum: [...LINKING_VALUES],
+    default: 'confirm',
+    description: 'When an account with the identity\'s email exists: `confirm` asks the person to sign in to it first, `trusted_email` links at once when the email is trusted, `none` creates a separate account. An untrusted email never links by itself.',
+  },
+  provisioning: {
+    type: 'string',
+    enum: [...PROVISIONING_VALUES],
+    default: 'auto',
+    description: '`auto` creates an account on first sign-in; `existing_only` lets only identities already linked, or linkable under `linking`, sign in.',
+  },
 };
 
 /** The component schemas of the admin API. */

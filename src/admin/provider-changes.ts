@@ -97,6 +97,7 @@ export async function setProviderEnabled(deps: AdminDeps, actor: ChangeActor, al
       domains: before.domains,
       settings: before.settings,
       claimMappings: before.claimMappings,
+      linkingPolicy: before.linkingPolicy,
     };
     return update(deps, trx, actor, enabled ? 'enable' : 'disable', input, before);
   });

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import type { ProviderKind, ProviderType, StoredProvider } from '../../providers/types.ts';
+import { DEFAULT_LINKING_POLICY, type EmailTrust, type LinkingRule, type ProviderKind, type ProviderType, type ProvisioningRule, type StoredProvider } from '../../providers/types.ts';
 import type { ProviderInput, ProviderRecord } from '../store/providers.ts';
 import { isJsonObject } from './merge-patch.ts';
 import { type FieldProblem, zodProblems } from './problems.ts';
@@ -9,6 +9,13 @@ export const ALIAS_PATTERN = /^[a-z0-9][a-z0-9_-]{0,62}$/;
 
 /** An email domain a provider claims, lowercase, with at least one dot. */
 const DOMAIN_PATTERN = /^(?=.{1,253}$)(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/;
+
+/** The values of the linking policy fields, in the order the OpenAPI document lists them. */
+export const EMAIL_TRUST_VALUES = ['domains', 'any', 'none'] as const satisfies readonly EmailTrust[];
+export const LINKING_VALUES = ['confirm', 'trusted_email', 'none'] as const satisfies readonly LinkingRule[];
+export const PROVISIONING_VALUES = ['auto', 'existing_only'] as const satisfies readonly ProvisioningRule[];
+
+const oneOf = <T extends string>(values: readonly [T, ...T[]]) => z.enum(values, { error: `must be one of: ${values.map((v) => `"${v}"`).join(', ')}` });
 
 /** Read-only fields of the provider representation; ignored on write so a read can be sent back. */
 const READ_ONLY = ['version', 'secrets_set', 'status'] as const;
@@ -22,6 +29,9 @@ export interface ProviderJson {
   domains: string[];
   settings: Record<string, unknown>;
   claim_mappings: Record<string, string>;
+  email_trust: EmailTrust;
+  linking: LinkingRule;
+  provisioning: ProvisioningRule;
   version: number;
   secrets_set: string[];
   /** Operational state written by the node (metadata refresh, certificate expiry); read-only. */
@@ -38,6 +48,9 @@ export function providerJson(record: ProviderRecord): ProviderJson {
     domains: record.domains,
     settings: record.settings,
     claim_mappings: record.claimMappings,
+    email_trust: record.linkingPolicy.emailTrust,
+    linking: record.linkingPolicy.linking,
+    provisioning: record.linkingPolicy.provisioning,
     version: record.version,
     secrets_set: record.secretsSet,
     status: record.status,
@@ -58,6 +71,9 @@ const providerBody = z.strictObject({
       });
     }),
   settings: z.record(z.string(), z.unknown(), { error: 'must be an object' }).default({}),
+  email_trust: oneOf(EMAIL_TRUST_VALUES).default(DEFAULT_LINKING_POLICY.emailTrust),
+  linking: oneOf(LINKING_VALUES).default(DEFAULT_LINKING_POLICY.linking),
+  provisioning: oneOf(PROVISIONING_VALUES).default(DEFAULT_LINKING_POLICY.provisioning),
   secrets: z.record(z.string(), z.string({ error: 'must be a string, or null to remove it' }).min(1, 'must not be empty').nullable(), { error: 'must be an object of secret values' }).optional(),
   claim_mappings: z
     .record(z.string().min(1, 'names must not be empty'), z.string({ error: 'must be a claim name' }).min(1, 'must not be empty'), { error: 'must be an object of claim names' })
@@ -132,6 +148,7 @@ export async function parseProviderBody(
       settings,
       secrets: Object.keys(secretChanges).length ? secretChanges : undefined,
       claimMappings: d.claim_mappings,
+      linkingPolicy: { emailTrust: d.email_trust, linking: d.linking, provisioning: d.provisioning },
     },
   };
 }

@@ -1,5 +1,5 @@
 import { providerTypeFor } from '../../providers/index.ts';
-import { ProviderError, type OpenContext, type OpenedProvider, type StoredProvider } from '../../providers/types.ts';
+import { ProviderError, type LinkingPolicy, type OpenContext, type OpenedProvider, type StoredProvider } from '../../providers/types.ts';
 import type { Logger } from '../logger.ts';
 import type { ProviderRepository } from '../store/providers.ts';
 
@@ -9,6 +9,9 @@ export interface ReadyProvider {
   alias: string;
   displayName: string;
   claimMappings: Record<string, string>;
+  /** Email domains the provider owns: with `email_trust: "domains"`, only these addresses count as verified. */
+  domains: readonly string[];
+  linkingPolicy: LinkingPolicy;
   version: number;
 }
 
@@ -101,7 +104,15 @@ export class ProviderCache {
     try {
       const opened = await providerTypeFor(stored.kind)!.open(stored, this.#options.context);
       this.#options.logger.info({ alias, version: stored.version, kind: stored.kind }, 'provider opened');
-      const ready = { opened, alias, displayName: stored.displayName, claimMappings: stored.claimMappings, version: stored.version };
+      const ready = {
+        opened,
+        alias,
+        displayName: stored.displayName,
+        claimMappings: stored.claimMappings,
+        domains: stored.domains,
+        linkingPolicy: stored.linkingPolicy,
+        version: stored.version,
+      };
       this.#settle(alias, expectedVersion, { state: 'ready', version: stored.version, ready });
       return ready;
     } catch (cause) {

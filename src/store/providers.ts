@@ -1,5 +1,5 @@
 import type { Knex } from 'knex';
-import type { ProviderKind, StoredProvider } from '../../providers/types.ts';
+import { DEFAULT_LINKING_POLICY, type EmailTrust, type LinkingPolicy, type LinkingRule, type ProviderKind, type ProvisioningRule, type StoredProvider } from '../../providers/types.ts';
 import type { Sealer } from './seal.ts';
 
 /** A provider as the admin API shows it: no secret values, only which secrets are set. */
@@ -10,10 +10,21 @@ export interface ProviderRecord extends Omit<StoredProvider, 'secrets'> {
   updatedAt: Date;
 }
 
-/** Fields written on create or replace. `secrets` undefined keeps the stored ones; a null value removes one. */
-export interface ProviderInput extends Omit<StoredProvider, 'secrets' | 'version'> {
+/**
+ * Fields written on create or replace. `secrets` undefined keeps the stored ones; a null value
+ * removes one. An absent `linkingPolicy` (or field of it) is the default policy.
+ */
+export interface ProviderInput extends Omit<StoredProvider, 'secrets' | 'version' | 'linkingPolicy'> {
   secrets?: Record<string, string | null> | undefined;
+  linkingPolicy?: Partial<LinkingPolicy> | undefined;
 }
+
+const policyColumns = (policy: Partial<LinkingPolicy> | undefined) => {
+  const p = { ...DEFAULT_LINKING_POLICY, ...policy };
+  return { email_trust: p.emailTrust, linking: p.linking, provisioning: p.provisioning };
+};
+
+const policyOf = (row: ProviderRow): LinkingPolicy => ({ emailTrust: row.email_trust, linking: row.linking, provisioning: row.provisioning });
 
 interface ProviderRow {
   alias: string;
@@ -23,6 +34,9 @@ interface ProviderRow {
   settings: Record<string, unknown>;
   sealed_secrets: string | null;
   claim_mappings: Record<string, string>;
+  email_trust: EmailTrust;
+  linking: LinkingRule;
+  provisioning: ProvisioningRule;
   status: Record<string, unknown>;
   version: number;
   created_at: Date;
@@ -81,6 +95,7 @@ export class ProviderRepository {
       settings: row.settings,
       secrets: this.#openSecrets(row),
       claimMappings: row.claim_mappings,
+      linkingPolicy: policyOf(row),
       version: row.version,
     };
   }
@@ -140,6 +155,7 @@ export class ProviderRepository {
         settings: JSON.stringify(input.settings),
         sealed_secrets: Object.keys(secrets).length ? this.#sealer.seal(JSON.stringify(secrets)) : null,
         claim_mappings: JSON.stringify(input.claimMappings),
+        ...policyColumns(input.linkingPolicy),
         version: 1,
       });
     } catch (error) {
@@ -171,6 +187,7 @@ export class ProviderRepository {
         settings: JSON.stringify(input.settings),
         sealed_secrets: Object.keys(secrets).length ? this.#sealer.seal(JSON.stringify(secrets)) : null,
         claim_mappings: JSON.stringify(input.claimMappings),
+        ...policyColumns(input.linkingPolicy),
         version: current.version + 1,
         updated_at: trx.fn.now(),
       });
@@ -232,6 +249,7 @@ export class ProviderRepository {
       settings: row.settings,
       secretsSet: Object.keys(this.#openSecrets(row)).sort(),
       claimMappings: row.claim_mappings,
+      linkingPolicy: policyOf(row),
       status: row.status,
       version: row.version,
       createdAt: row.created_at,

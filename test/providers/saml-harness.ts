@@ -1,7 +1,7 @@
 import type { Knex } from 'knex';
 import { expect } from 'vitest';
 import { samlProviderType } from '../../providers/saml.ts';
-import { ProviderError, type CallbackInput, type LoginRequest, type OpenContext, type OpenedProvider, type PreparedProvider, type StoredProvider } from '../../providers/types.ts';
+import { DEFAULT_LINKING_POLICY, ProviderError, type CallbackInput, type LoginRequest, type OpenContext, type OpenedProvider, type PreparedProvider, type StoredProvider } from '../../providers/types.ts';
 import { createOpenContext } from '../../src/federation/upstream-fetch.ts';
 import { ReplayGuardRepository } from '../../src/store/replay-guard.ts';
 import { TestSamlIdp, type ReceivedAuthnRequest, type ResponseOptions } from '../support/saml-idp.ts';
@@ -56,6 +56,7 @@ export async function storedSaml(settings: Record<string, unknown>, overrides: P
     settings: { ...prepared.settings, ...settings },
     secrets: prepared.secrets,
     claimMappings: {},
+    linkingPolicy: { ...DEFAULT_LINKING_POLICY },
     version: 1,
     ...overrides,
   };

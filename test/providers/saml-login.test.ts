@@ -379,8 +379,8 @@ describe('NameIDs and subjects', () => {
     expect(identity.upstreamSession).toMatchObject({ nameId: '_t-2', subject: 'E-7' });
   });
 
-  it('marks the email verified only for a trusted IdP, and maps MFA contexts to amr', async () => {
-    const open = await openSaml(database.db, idp, { trust_email: true });
+  it('reports the asserted email as verified by the IdP (email_trust decides later), and maps MFA contexts to amr', async () => {
+    const open = await openSaml(database.db, idp, {});
     const login = await beginLogin(open);
     const response = await idp.response(
       answering(login, {
