@@ -13,7 +13,13 @@ import type { Config } from './config.ts';
 import { CsrfTokens } from './interaction/csrf.ts';
 import { createFederation } from './federation/index.ts';
 import { REFRESH_CHECK_INTERVAL_MS } from './federation/provider-refresh.ts';
+import { ExternalIdentityRepository } from './accounts/external-identities.ts';
+import { accountClientMetadata, accountRoutes } from './account/routes.ts';
+import { homeRealmLoginPage } from './interaction/login-page.ts';
 import { interactionRoutes, pageErrorHandler } from './interaction/routes.ts';
+import { InteractionService, type MachineState } from './interaction/service.ts';
+import { AuditLog } from './store/audit.ts';
+import { InteractionStateRepository } from './store/interaction-states.ts';
 import { createViews, type Views } from './interaction/views.ts';
 import { createLogger, type Logger } from './logger.ts';
 import { createMetrics, type Metrics } from './metrics.ts';
@@ -46,6 +52,11 @@ export interface Services {
   csrf: CsrfTokens;
   clients: ClientRepository;
   accounts: AccountRepository;
+  /** Links between upstream identities and accounts. */
+  identities: ExternalIdentityRepository;
+  audit: AuditLog;
+  /** The interaction state machine's sealed state per interaction. */
+  interactionStates: InteractionStateRepository<MachineState>;
   throttle: LoginThrottle;
   keys: SigningKeyStore;
   loginSessions: LoginSessionRepository;
@@ -83,6 +94,9 @@ export async function openServices(config: Config, options: StartOptions = {}): 
     const csrf = new CsrfTokens(sealer.deriveKey('csrf'));
     const clients = new ClientRepository(db, sealer);
     const accounts = new AccountRepository(db);
+    const identities = new ExternalIdentityRepository(db);
+    const audit = new AuditLog(db);
+    const interactionStates = new InteractionStateRepository<MachineState>(db, sealer);
     const keys = new SigningKeyStore(db, sealer, { retentionSeconds: KEY_RETENTION_SECONDS });
     await keys.ensureKeys();
     const loginSessions = new LoginSessionRepository(db);
@@ -109,7 +123,10 @@ export async function openServices(config: Config, options: StartOptions = {}): 
       logger,
       metrics,
     });
-    return { config, db, logger, metrics, sealer, views, csrf, clients, accounts, throttle, keys, loginSessions, resourceServers, providers, engine, ownsDb };
+    return {
+      config, db, logger, metrics, sealer, views, csrf, clients, accounts, identities, audit, interactionStates,
+      throttle, keys, loginSessions, resourceServers, providers, engine, ownsDb,
+    };
   } catch (error) {
     if (ownsDb) await closeDatabase(db);
     throw error;
@@ -134,6 +151,11 @@ async function ensureAdminClient(services: Services): Promise<void> {
     admin.clientSecret,
   );
   services.logger.info({ client_id: admin.clientId }, 'admin client ensured');
+}
+
+/** Ensures the built-in public client the account page signs in with. */
+async function ensureAccountClient(services: Services): Promise<void> {
+  await saveClient(services, accountClientMetadata(services.config.issuer), null);
 }
 
 /** Adds a request id, a child logger and request metrics to every request. */
@@ -184,6 +206,7 @@ export async function createRealmgate(
   const services = await openServices(config, options);
   const { logger, metrics, views, engine } = services;
   await ensureAdminClient(services);
+  await ensureAccountClient(services);
 
   const app = express();
   app.disable('x-powered-by');
@@ -196,23 +219,33 @@ export async function createRealmgate(
   const pageCsp = helmet.contentSecurityPolicy({
     directives: { defaultSrc: ["'self'"], formAction: null, frameAncestors: ["'none'"], scriptSrc: ["'none'"] },
   });
-  app.use(['/interaction', '/federation'], pageCsp);
+  app.use(['/interaction', '/federation', '/account'], pageCsp);
   const federation = createFederation(services);
   app.use('/admin/api', adminRoutes(services, { openContext: federation.context }));
+  const interactions = new InteractionService({ engine, states: services.interactionStates });
+  const linking = { db: services.db, accounts: services.accounts, identities: services.identities, audit: services.audit };
+  const displayName = (alias: string) => federation.cache.displayName(alias) ?? alias;
   app.use(
     interactionRoutes({
+      interactions,
+      linking,
       engine,
       accounts: services.accounts,
       throttle: services.throttle,
+      providers: services.providers,
       csrf: services.csrf,
       views,
       logger,
       metrics,
-      loginPage: federation.loginPage,
+      displayName,
+      loginPage: homeRealmLoginPage({ providers: services.providers }),
+      federation: federation.flow,
+      issuer: config.issuer,
     }),
   );
   app.use(federation.routes);
-  app.use(['/interaction', '/federation'], pageErrorHandler({ views, logger }));
+  app.use(accountRoutes({ services, linking, federation: federation.flow, displayName }));
+  app.use(['/interaction', '/federation', '/account'], pageErrorHandler({ views, logger }));
   app.use((req, res) => engine.handle(req, res));
 
   const timers = [
@@ -262,6 +295,7 @@ export async function purge(services: Services): Promise<Record<string, number>>
     login_sessions: await services.loginSessions.purgeExpired(),
     login_throttle: await services.throttle.purgeExpired(),
     login_transactions: await services.db('login_transactions').where('expires_at', '<', services.db.fn.now()).delete(),
+    interaction_states: await services.interactionStates.purgeExpired(),
     replay_guard: await new ReplayGuardRepository(services.db).purgeExpired(),
     signing_keys: await services.keys.purgeRemoved(),
   };

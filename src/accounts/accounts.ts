@@ -101,6 +101,28 @@ export class AccountRepository {
     return row && toAccount(row);
   }
 
+  /**
+   * Accounts whose verified email is `email` (case-insensitive), oldest first: the accounts an
+   * upstream identity with that trusted email may be linked to. An unverified address proves nothing.
+   */
+  async findVerifiedByEmail(email: string, trx: Knex = this.#db): Promise<Account[]> {
+    const rows = await trx('accounts').whereRaw('lower(email) = lower(?)', [email]).where({ email_verified: true }).orderBy('created_at').limit(10).select<AccountRow[]>();
+    return rows.map(toAccount);
+  }
+
+  /** The account row locked for update inside `trx` (before counting or removing its sign-in methods). */
+  async getForUpdate(id: string, trx: Knex): Promise<Account | undefined> {
+    if (!/^[0-9a-f-]{36}$/i.test(id)) return undefined;
+    const row = await trx('accounts').where({ id }).forUpdate().first<AccountRow | undefined>();
+    return row && toAccount(row);
+  }
+
+  /** Deletes an account; its links go with it (foreign key cascade). True when it existed. */
+  async delete(id: string, trx: Knex = this.#db): Promise<boolean> {
+    if (!/^[0-9a-f-]{36}$/i.test(id)) return false;
+    return (await trx('accounts').where({ id }).delete()) > 0;
+  }
+
   /** The password account for an email (case-insensitive), with its hash, for sign-in. */
   async findLocalByEmail(email: string): Promise<{ account: Account; passwordHash: string } | undefined> {
     const row = await this.#db('accounts')

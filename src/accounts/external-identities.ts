@@ -42,9 +42,26 @@ export class ExternalIdentityRepository {
   }
 
   /** Every upstream identity linked to an account, by provider alias then subject. */
-  async listForAccount(accountId: string): Promise<LinkedIdentity[]> {
-    const rows = await this.#db('external_identities').where({ account_id: accountId }).orderBy(['provider_alias', 'subject']).select<ExternalIdentityRow[]>();
+  async listForAccount(accountId: string, trx: Knex = this.#db): Promise<LinkedIdentity[]> {
+    const rows = await trx('external_identities').where({ account_id: accountId }).orderBy(['provider_alias', 'subject']).select<ExternalIdentityRow[]>();
     return rows.map((row) => ({ ...toIdentity(row), createdAt: row.created_at, lastLoginAt: row.last_login_at }));
+  }
+
+  /** The link for an upstream subject, if any. */
+  async find(providerAlias: string, subject: string, trx: Knex = this.#db): Promise<ExternalIdentity | undefined> {
+    const row = await trx('external_identities').where({ provider_alias: providerAlias, subject }).first<ExternalIdentityRow | undefined>();
+    return row && toIdentity(row);
+  }
+
+  /** The aliases and subjects linked to an account, locked for update inside `trx` (to count sign-in methods before an unlink). */
+  async listForAccountForUpdate(accountId: string, trx: Knex): Promise<ExternalIdentity[]> {
+    const rows = await trx('external_identities').where({ account_id: accountId }).orderBy(['provider_alias', 'subject']).forUpdate().select<ExternalIdentityRow[]>();
+    return rows.map(toIdentity);
+  }
+
+  /** Removes a link; true when there was one for that account. */
+  async unlink(accountId: string, providerAlias: string, subject: string, trx: Knex): Promise<boolean> {
+    return (await trx('external_identities').where({ account_id: accountId, provider_alias: providerAlias, subject }).delete()) > 0;
   }
 
   /** The link for an upstream subject, locked for update inside `trx`. */

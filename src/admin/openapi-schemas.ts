@@ -227,7 +227,7 @@ export const schemas: Record<string, JsonSchema> = {
       id: { type: 'integer' },
       at: time,
       actor: str('client_id of the admin token that made the change.'),
-      action: { type: 'string', enum: ['create', 'replace', 'update', 'enable', 'disable', 'delete', 'end', 'refresh'] },
+      action: { type: 'string', enum: ['create', 'replace', 'update', 'enable', 'disable', 'delete', 'end', 'refresh', 'link', 'unlink'] },
       resource_type: { type: 'string', enum: [...AUDITED_RESOURCES] },
       resource_id: str(),
       before: nullable({ type: 'object', additionalProperties: true, description: 'Representation before the change, without secrets.' }),

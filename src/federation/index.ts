@@ -1,10 +1,8 @@
 import express, { type Router } from 'express';
 import type { OpenContext } from '../../providers/types.ts';
-import { ExternalIdentityRepository } from '../accounts/external-identities.ts';
 import type { Services } from '../app.ts';
 import { ReplayGuardRepository } from '../store/replay-guard.ts';
-import type { LoginPagePolicy } from '../interaction/routes.ts';
-import { homeRealmLoginPage } from './login-page.ts';
+import type { FederationDeps } from './login-flow.ts';
 import { LoginTransactionStore } from './login-transactions.ts';
 import { ProviderCache } from './provider-cache.ts';
 import { refreshDueProviders, refreshProvider, type RefreshStatus } from './provider-refresh.ts';
@@ -12,13 +10,14 @@ import { federationRoutes } from './routes.ts';
 import { samlRoutes } from './saml-routes.ts';
 import { createOpenContext } from './upstream-fetch.ts';
 
-/** The federation part of a node: its provider cache, login page policy and routes. */
+/** The federation part of a node: its provider cache, upstream login flow and routes. */
 export interface Federation {
   cache: ProviderCache;
   /** The open context providers are opened with (SSRF-guarded fetch, timeout, replay store); the admin API's provider test uses it too. */
   context: OpenContext;
-  /** Home-realm discovery as the login page policy. */
-  loginPage: LoginPagePolicy;
+  /** What the upstream login flow runs on; the interaction starts logins and takes completed ones through it. */
+  flow: FederationDeps;
+  /** `/federation/*` routes: start hand-off, callbacks, SAML endpoints. */
   routes: Router;
   /** Refreshes one provider's upstream configuration now (SAML metadata URL) and records it in its status; undefined for kinds without refresh. */
   refresh(alias: string): Promise<RefreshStatus | undefined>;
@@ -35,31 +34,20 @@ export function createFederation(services: Services, options: { context?: Partia
     logger: services.logger,
     retryAfterMs: options.retryAfterMs,
   });
-  const flow = {
-    engine: services.engine,
+  const flow: FederationDeps = {
     cache,
     transactions: new LoginTransactionStore(services.db, services.sealer),
-    db: services.db,
-    accounts: services.accounts,
-    identities: new ExternalIdentityRepository(services.db),
     logger: services.logger,
     metrics: services.metrics,
   };
   const routes = express.Router();
-  routes.use(
-    federationRoutes({
-      ...flow,
-      providers: services.providers,
-      interaction: { engine: services.engine, csrf: services.csrf, views: services.views },
-      issuer: services.config.issuer,
-    }),
-  );
+  routes.use(federationRoutes({ ...flow, issuer: services.config.issuer }));
   routes.use(samlRoutes({ ...flow, providers: services.providers, clients: services.clients, context, issuer: services.config.issuer }));
   const refreshDeps = { providers: services.providers, context, logger: services.logger };
   return {
     cache,
     context,
-    loginPage: homeRealmLoginPage({ providers: services.providers }),
+    flow,
     routes,
     refresh: (alias) => refreshProvider(refreshDeps, alias),
     refreshDue: () => refreshDueProviders(refreshDeps),

@@ -1,32 +1,24 @@
 /**
  * The protocol-neutral federated login: start a login upstream for an interaction, validate the
- * upstream's answer, and sign the identity in once the browser is back at its interaction.
+ * upstream's answer, and hand the identity to the interaction once the browser is back at it.
  * Routes call these; providers do the protocol; nothing here writes an HTTP response.
  */
-import type { Knex } from 'knex';
-import type { CallbackInput, LoginStart } from '../../providers/types.ts';
+import type { CallbackInput, LoginRequest, LoginStart } from '../../providers/types.ts';
 import { ProviderError } from '../../providers/types.ts';
-import type { AccountRepository } from '../accounts/accounts.ts';
 import { mapClaims } from '../accounts/claim-mapping.ts';
-import type { ExternalIdentityRepository } from '../accounts/external-identities.ts';
-import { signInFederated } from '../accounts/federated-login.ts';
+import { trustedEmail } from '../accounts/linking.ts';
 import { RealmgateError } from '../errors.ts';
 import type { Logger } from '../logger.ts';
 import type { Metrics } from '../metrics.ts';
-import type { RealmgateLoginResult, TokenEngine } from '../token-server/engine.ts';
 import { homeRealmClient } from './home-realm.ts';
-import { LoginTransactionStore, type CompletedIdentity } from './login-transactions.ts';
+import { LoginTransactionStore, type CompletedIdentity, type CompletedTransaction, type LoginPurpose } from './login-transactions.ts';
 import { federationPageError } from './page-errors.ts';
 import type { ProviderCache, ReadyProvider } from './provider-cache.ts';
 
 /** What the federated login needs. */
 export interface FederationDeps {
-  engine: TokenEngine;
   cache: ProviderCache;
   transactions: LoginTransactionStore;
-  db: Knex;
-  accounts: AccountRepository;
-  identities: ExternalIdentityRepository;
   logger: Logger;
   metrics: Metrics;
 }
@@ -35,7 +27,8 @@ export interface FederationDeps {
 export interface InteractionSummary {
   uid: string;
   params: Record<string, unknown>;
-  prompt: { name: string };
+  /** The engine's pending prompt: a federated login starts only at `login` (or `select_account`). */
+  prompt: string;
 }
 
 /** Upstream errors that mean "the user said no": the application gets them as an OAuth error. */
@@ -69,32 +62,42 @@ export async function startFederatedLogin(
   interaction: InteractionSummary,
   client: Record<string, unknown>,
   alias: string,
-  options: { loginHint?: string | undefined } = {},
+  options: { loginHint?: string | undefined; forceLogin?: boolean; anyProvider?: boolean } = {},
 ): Promise<LoginStart> {
-  if (interaction.prompt.name !== 'login') {
-    throw new RealmgateError('bad_request', { detail: `interaction ${interaction.uid} is at prompt ${interaction.prompt.name}, not login` });
+  if (interaction.prompt !== 'login' && interaction.prompt !== 'select_account') {
+    throw new RealmgateError('bad_request', { detail: `interaction ${interaction.uid} is at prompt ${interaction.prompt}, not login` });
   }
   const allowed = homeRealmClient(client).allowedProviders;
-  if (allowed && !allowed.includes(alias)) {
+  if (!options.anyProvider && allowed && !allowed.includes(alias)) {
     throw new RealmgateError('provider_not_allowed', {
       status: 403,
       detail: `client ${String(client.client_id)} may not use provider ${alias}`,
       safeMessage: 'This application does not allow that sign-in provider. Go back to the application and start again.',
     });
   }
+  const params = interaction.params;
+  return beginUpstream(deps, { uid: interaction.uid, purpose: 'login' }, alias, {
+    loginHint: options.loginHint ?? (typeof params.login_hint === 'string' ? params.login_hint : undefined),
+    forceLogin: options.forceLogin === true || String(params.prompt ?? '').split(' ').includes('login'),
+    maxAgeSeconds: maxAgeOf(params),
+  });
+}
+
+/**
+ * Starts a login at provider `alias` from the account page of the engine session `sessionUid`:
+ * a fresh sign-in whose identity, on return, is added to that session's account.
+ */
+export async function startAccountLink(deps: FederationDeps, sessionUid: string, alias: string): Promise<LoginStart> {
+  return beginUpstream(deps, { uid: sessionUid, purpose: 'link' }, alias, { forceLogin: true });
+}
+
+async function beginUpstream(deps: FederationDeps, owner: { uid: string; purpose: LoginPurpose }, alias: string, request: Omit<LoginRequest, 'transactionId'>): Promise<LoginStart> {
   return asPage(deps, alias, async () => {
     const provider = await deps.cache.get(alias);
     const transactionId = LoginTransactionStore.newId();
-    const params = interaction.params;
-    const loginHint = options.loginHint ?? (typeof params.login_hint === 'string' ? params.login_hint : undefined);
-    const start = await provider.opened.startLogin({
-      transactionId,
-      loginHint,
-      forceLogin: String(params.prompt ?? '').split(' ').includes('login'),
-      maxAgeSeconds: maxAgeOf(params),
-    });
-    await deps.transactions.save(transactionId, { kind: 'upstream', alias, uid: interaction.uid, data: start.transaction });
-    deps.logger.info({ alias, version: provider.version, uid: interaction.uid }, 'federated login started');
+    const start = await provider.opened.startLogin({ transactionId, ...request });
+    await deps.transactions.save(transactionId, { kind: 'upstream', alias, uid: owner.uid, purpose: owner.purpose, data: start.transaction });
+    deps.logger.info({ alias, version: provider.version, uid: owner.uid, purpose: owner.purpose }, 'federated login started');
     return start;
   });
 }
@@ -111,23 +114,29 @@ export async function acceptUpstreamAnswer(deps: FederationDeps, alias: string, 
     if (!taken.ok) {
       throw new ProviderError('transaction_invalid', { alias, detail: `login transaction ${taken.reason} (state ${JSON.stringify(transactionId?.slice(0, 8) ?? null)}…)` });
     }
-    const { uid, data } = taken.transaction;
+    const { uid, data, purpose } = taken.transaction;
     const outcome = await validate(provider, input, data);
     const completionId = LoginTransactionStore.newId();
-    await deps.transactions.save(completionId, { kind: 'completed', alias, uid, outcome });
-    return `/interaction/${encodeURIComponent(uid)}/federated/${encodeURIComponent(alias)}/${completionId}`;
+    await deps.transactions.save(completionId, { kind: 'completed', alias, uid, purpose, outcome });
+    return purpose === 'link'
+      ? `/account/linked/${encodeURIComponent(alias)}/${completionId}`
+      : `/interaction/${encodeURIComponent(uid)}/federated/${encodeURIComponent(alias)}/${completionId}`;
   });
 }
 
 async function validate(provider: ReadyProvider, input: CallbackInput, data: Record<string, unknown>) {
   try {
     const identity = await provider.opened.finishLogin(input, data);
+    const profile = mapClaims(identity.claims, provider.claimMappings, { email: identity.email, emailVerified: identity.emailVerified });
+    // Released as verified only when the provider's email_trust covers the address.
+    profile.emailVerified = trustedEmail(profile.email, profile.emailVerified, { emailTrust: provider.linkingPolicy.emailTrust, domains: provider.domains });
     const completed: CompletedIdentity = {
       subject: identity.subject,
-      profile: mapClaims(identity.claims, provider.claimMappings, { email: identity.email, emailVerified: identity.emailVerified }),
+      profile,
       claims: identity.claims,
       amr: ['fed', ...(identity.amr ?? []).filter((m) => m !== 'fed')],
       upstreamSession: identity.upstreamSession,
+      linkingPolicy: provider.linkingPolicy,
     };
     return { type: 'identity' as const, identity: completed };
   } catch (error) {
@@ -138,45 +147,25 @@ async function validate(provider: ReadyProvider, input: CallbackInput, data: Rec
   }
 }
 
-/** What finishing a completed federated login resolved to. */
-export type FederatedOutcome =
-  | { type: 'login'; accountId: string; result: RealmgateLoginResult; created: boolean }
-  | { type: 'error'; error: string; description: string };
-
 /**
- * Takes the completed transaction for the interaction the browser came back to and signs the
- * identity in: its linked account, or a new one provisioned and linked just in time.
+ * Takes the completed login the browser came back with to interaction `uid` (once: taking it
+ * deletes it). It must belong to that interaction and provider; the identity it holds is mapped
+ * and its email judged under the provider's `email_trust`, ready for the interaction machine.
  */
-export async function resolveFederatedLogin(deps: FederationDeps, uid: string, alias: string, completionId: string): Promise<FederatedOutcome> {
+export async function takeCompletedLogin(
+  deps: Pick<FederationDeps, 'transactions' | 'cache' | 'metrics'>,
+  uid: string,
+  alias: string,
+  completionId: string,
+  purpose: LoginPurpose = 'login',
+): Promise<CompletedTransaction['outcome']> {
   const taken = await deps.transactions.take(completionId, 'completed', alias);
-  if (!taken.ok || taken.transaction.uid !== uid) {
+  if (!taken.ok || taken.transaction.uid !== uid || (taken.transaction.purpose ?? 'login') !== purpose) {
     throw federationPageError(
       new ProviderError('transaction_invalid', { alias, detail: `completed login ${taken.ok ? 'belongs to another interaction' : taken.reason}` }),
       deps.cache.displayName(alias),
     );
   }
-  const { outcome } = taken.transaction;
-  if (outcome.type === 'error') {
-    deps.metrics.logins.inc({ idp: alias, outcome: 'refused' });
-    return outcome;
-  }
-  const { identity } = outcome;
-  const { account, created } = await signInFederated(deps, {
-    providerAlias: alias,
-    subject: identity.subject,
-    profile: identity.profile,
-    upstreamClaims: identity.claims,
-  });
-  deps.metrics.logins.inc({ idp: alias, outcome: 'success' });
-  deps.logger.info({ alias, account_id: account.id, created, uid }, created ? 'federated login provisioned an account' : 'federated login');
-  return {
-    type: 'login',
-    accountId: account.id,
-    created,
-    result: {
-      idp: alias,
-      amr: identity.amr,
-      upstream: identity.upstreamSession,
-    },
-  };
+  if (taken.transaction.outcome.type === 'error') deps.metrics.logins.inc({ idp: alias, outcome: 'refused' });
+  return taken.transaction.outcome;
 }

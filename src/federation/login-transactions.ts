@@ -1,6 +1,6 @@
 import crypto from 'node:crypto';
 import type { Knex } from 'knex';
-import type { UpstreamSession } from '../../providers/types.ts';
+import type { LinkingPolicy, UpstreamSession } from '../../providers/types.ts';
 import type { MappedProfile } from '../accounts/claim-mapping.ts';
 import type { Sealer } from '../store/seal.ts';
 
@@ -11,8 +11,10 @@ export const LOGIN_TRANSACTION_TTL_SECONDS = 600;
 export interface UpstreamTransaction {
   kind: 'upstream';
   alias: string;
-  /** The interaction the login belongs to; only that interaction can finish it. */
+  /** The interaction the login belongs to (for `link`: the engine session); only it can finish the login. */
   uid: string;
+  /** `login` (default) signs in through the interaction; `link` adds the identity to the signed-in account from its account page. */
+  purpose?: LoginPurpose | undefined;
   /** Protocol data from `startLogin` (state, nonce, PKCE verifier, request id). */
   data: Record<string, unknown>;
 }
@@ -24,13 +26,19 @@ export interface CompletedIdentity {
   claims: Record<string, unknown>;
   amr: string[];
   upstreamSession: UpstreamSession;
+  /** The provider's linking policy when the answer was validated: what the interaction applies to it. */
+  linkingPolicy: LinkingPolicy;
 }
+
+/** Why a login was sent upstream. */
+export type LoginPurpose = 'login' | 'link';
 
 /** A validated upstream answer waiting for its browser to come back to the interaction. */
 export interface CompletedTransaction {
   kind: 'completed';
   alias: string;
   uid: string;
+  purpose?: LoginPurpose | undefined;
   outcome:
     | { type: 'identity'; identity: CompletedIdentity }
     | { type: 'error'; error: string; description: string };

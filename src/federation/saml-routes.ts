@@ -1,6 +1,6 @@
 import express, { type NextFunction, type Request, type Response, type Router } from 'express';
 import { acceptUpstreamAnswer } from './login-flow.ts';
-import { rememberProvider } from './login-page.ts';
+import { rememberProvider } from '../interaction/login-page.ts';
 import { LoginTransactionStore } from './login-transactions.ts';
 import { aliasParam, stringParams, upstreamAnswerHandler } from './upstream-answer.ts';
 import { acceptUnsolicitedAnswer, serviceProviderMetadata, type SamlFlowDeps } from './saml-flow.ts';

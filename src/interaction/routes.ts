@@ -1,234 +1,202 @@
 import express, { type NextFunction, type Request, type Response, type Router } from 'express';
-import type { InteractionResults } from 'oidc-provider';
 import type { AccountRepository } from '../accounts/accounts.ts';
 import { signInWithPassword } from '../accounts/local-login.ts';
 import type { LoginThrottle } from '../accounts/throttle.ts';
 import { RealmgateError, newReference } from '../errors.ts';
+import { decideHomeRealm, homeRealmClient, loadHomeRealmProviders } from '../federation/home-realm.ts';
+import { startFederatedLogin, takeCompletedLogin, type FederationDeps } from '../federation/login-flow.ts';
+import { ALIAS, aliasParam } from '../federation/upstream-answer.ts';
 import type { Logger } from '../logger.ts';
-import type { Metrics } from '../metrics.ts';
-import type { RealmgateLoginResult, TokenEngine } from '../token-server/engine.ts';
-import type { CsrfTokens } from './csrf.ts';
+import type { ProviderRepository } from '../store/providers.ts';
+import type { TokenEngine } from '../token-server/engine.ts';
+import { grantConsent, renderConsent } from './consent.ts';
+import { homeRealmInput, pickerPage, rememberProvider, renderLogin, type LoginPage, type LoginPagePolicy } from './login-page.ts';
+import { authenticated, pendingStep, type MachineDeps } from './machine.ts';
+import type { Interaction } from './service.ts';
+import { linkConfirmationStep } from './steps/link-confirmation.ts';
+import { sendStart } from './upstream-start.ts';
 import type { Views } from './views.ts';
 
-/** Human descriptions of scopes on the consent page. */
-const SCOPE_DESCRIPTIONS: Record<string, string> = {
-  openid: 'Know who you are',
-  profile: 'See your name',
-  email: 'See your email address',
-  offline_access: 'Stay signed in when you are not using it',
-};
-
-type Details = Awaited<ReturnType<TokenEngine['provider']['interactionDetails']>>;
-/** An interaction as oidc-provider describes it to our pages. */
-export type InteractionDetails = Details;
-
-/** What the login page of one interaction offers; federation adds providers to it. */
-export interface LoginPage {
-  providers: { alias: string; display_name: string }[];
-  emailFirst: boolean;
-  localLogin: boolean;
-  /** A sentence shown above the forms, e.g. why a typed email found no provider. */
-  notice?: string | undefined;
-}
-
-/** An OAuth error the application gets back instead of a login page (e.g. a hint naming a provider it may not use). */
-export interface LoginPageError {
-  error: string;
-  errorDescription: string;
-}
-
-/** Decides the login page for an interaction; may answer with a redirect (home-realm discovery) or an OAuth error instead. */
-export type LoginPagePolicy = (
-  details: Details,
-  client: Record<string, unknown>,
-  req: Request,
-) => Promise<LoginPage | { redirect: string } | LoginPageError>;
-
 /** What the interaction routes need. */
-export interface InteractionDeps {
+export interface InteractionDeps extends MachineDeps {
   engine: TokenEngine;
   accounts: AccountRepository;
   throttle: LoginThrottle;
-  csrf: CsrfTokens;
-  views: Views;
-  logger: Logger;
-  metrics: Metrics;
+  providers: Pick<ProviderRepository, 'listEnabled'>;
   loginPage: LoginPagePolicy;
+  /** The upstream login flow, to start federated logins and take completed ones. */
+  federation: FederationDeps;
+  /** Realmgate's issuer (https decides the Secure flag of cookies). */
+  issuer: string;
 }
 
 const form = express.urlencoded({ extended: false, limit: '16kb', parameterLimit: 20 });
 
-/** Loads the interaction, turning an unknown or expired one into a clear error. */
-export async function loadInteraction(deps: Pick<InteractionDeps, 'engine'>, req: Request, res: Response): Promise<Details> {
-  try {
-    const details = await deps.engine.provider.interactionDetails(req, res);
-    if (details.uid !== req.params.uid) throw new Error('interaction uid does not match the interaction cookie');
-    return details;
-  } catch (cause) {
-    throw new RealmgateError('interaction_expired', { status: 400, detail: 'interaction not found, expired or not bound to this browser', cause });
-  }
-}
+const noStore = (_req: Request, res: Response, next: NextFunction) => {
+  res.set('cache-control', 'no-store');
+  next();
+};
+
+const isLoginPrompt = (interaction: Interaction) => interaction.prompt === 'login' || interaction.prompt === 'select_account';
 
 /** Refuses a form post whose CSRF token was not issued for this interaction. */
-export function requireCsrf(deps: Pick<InteractionDeps, 'csrf'>, req: Request): void {
+function requireCsrf(deps: Pick<InteractionDeps, 'csrf'>, req: Request): void {
   if (!deps.csrf.verify(String(req.params.uid), (req.body as Record<string, unknown> | undefined)?.csrf)) {
     throw new RealmgateError('csrf_invalid', { status: 403, detail: 'CSRF token missing or invalid' });
   }
 }
 
-/** The metadata of the interaction's client, or a clear error when it was deleted meanwhile. */
-export async function clientMetadata(deps: Pick<InteractionDeps, 'engine'>, clientId: unknown): Promise<Record<string, unknown>> {
-  const client = await deps.engine.provider.Client.find(String(clientId));
-  if (!client) throw new RealmgateError('bad_request', { detail: `client ${String(clientId)} no longer exists` });
-  return client.metadata() as Record<string, unknown>;
-}
+const bodyString = (req: Request, name: string, max: number) => {
+  const value = (req.body as Record<string, unknown>)[name];
+  return typeof value === 'string' ? value.trim().slice(0, max) : '';
+};
 
-/** Grants what the interaction asks for: missing scopes, claims and resource scopes. */
-async function grantConsent(deps: InteractionDeps, details: Details): Promise<string> {
-  const { Grant } = deps.engine.provider;
-  const accountId = details.session?.accountId;
-  if (!accountId) throw new RealmgateError('interaction_expired', { detail: 'consent without a signed-in session' });
-  const clientId = String(details.params.client_id);
-  const grant = details.grantId ? await Grant.find(details.grantId) : new Grant({ accountId, clientId });
-  if (!grant) throw new RealmgateError('interaction_expired', { detail: 'grant vanished during consent' });
-  const missing = details.prompt.details as {
-    missingOIDCScope?: string[];
-    missingOIDCClaims?: string[];
-    missingResourceScopes?: Record<string, string[]>;
-  };
-  if (missing.missingOIDCScope) grant.addOIDCScope(missing.missingOIDCScope.join(' '));
-  if (missing.missingOIDCClaims) grant.addOIDCClaims(missing.missingOIDCClaims);
-  for (const [indicator, scopes] of Object.entries(missing.missingResourceScopes ?? {})) {
-    grant.addResourceScope(indicator, scopes.join(' '));
-  }
-  return grant.save();
-}
-
-async function finish(deps: InteractionDeps, req: Request, res: Response, result: InteractionResults): Promise<void> {
-  await deps.engine.provider.interactionFinished(req, res, result, { mergeWithLastSubmission: false });
-}
-
-/** Finishes a login interaction for an account; federation calls this too. */
-export async function finishLogin(
-  deps: Pick<InteractionDeps, 'engine'>,
-  req: Request,
-  res: Response,
-  login: { accountId: string } & RealmgateLoginResult,
-): Promise<void> {
-  const { accountId, ...realmgate } = login;
-  await deps.engine.provider.interactionFinished(
-    req,
-    res,
-    { login: { accountId, amr: realmgate.amr, remember: true }, realmgate },
-    { mergeWithLastSubmission: false },
-  );
-}
-
-/** Renders the login page of an interaction as `page` describes it. */
-export function renderLogin(
-  deps: Pick<InteractionDeps, 'views' | 'csrf'>,
-  res: Response,
-  details: Details,
-  client: Record<string, unknown>,
-  page: LoginPage,
-  extra: { error?: string; email?: string; status?: number } = {},
-): void {
-  res.status(extra.status ?? 200).type('html').send(
-    deps.views.render('login.njk', {
-      uid: details.uid,
-      csrf: deps.csrf.issue(details.uid),
-      client_name: client.client_name ?? client.client_id,
-      providers: page.providers,
-      email_first: page.emailFirst,
-      local_login: page.localLogin,
-      email: extra.email ?? (typeof details.params.login_hint === 'string' ? details.params.login_hint : ''),
-      error: extra.error ?? page.notice,
-    }),
-  );
-}
-
-/** The login, consent and cancel pages of an interaction, under `/interaction/:uid`. */
+/**
+ * Every `/interaction/:uid` URL: the login page (home-realm discovery), password sign-in,
+ * email-first discovery, federated starts and returns, the machine's step pages, consent and
+ * cancel. Each loads the interaction through the interaction service, so each is bound to the
+ * browser whose interaction cookie names it.
+ */
 export function interactionRoutes(deps: InteractionDeps): Router {
   const router = express.Router();
+  const { interactions } = deps;
+  const secureCookies = deps.issuer.startsWith('https:');
 
-  router.get('/interaction/:uid', async (req, res) => {
-    res.set('cache-control', 'no-store');
-    const details = await loadInteraction(deps, req, res);
-    const client = await clientMetadata(deps, details.params.client_id);
-    if (details.prompt.name === 'login') {
-      const page = await deps.loginPage(details, client, req);
-      if ('redirect' in page) return void res.redirect(303, page.redirect);
-      if ('error' in page) return finish(deps, req, res, { error: page.error, error_description: page.errorDescription });
-      return renderLogin(deps, res, details, client, page);
+  /** Starts a federated login at `alias`; during link confirmation only the account's own providers, with a fresh sign-in. */
+  async function federate(req: Request, res: Response, interaction: Interaction, alias: string, loginHint?: string) {
+    const pending = interaction.state.pendingLink;
+    if (pending && !pending.methods.some((m) => m.kind === 'provider' && m.alias === alias)) {
+      throw new RealmgateError('bad_request', { detail: `provider ${alias} is not a sign-in method of the account being linked` });
     }
-    if (details.prompt.name === 'consent') {
-      if (client.require_consent === false) {
-        const grantId = await grantConsent(deps, details);
-        return finish(deps, req, res, { consent: { grantId } });
+    const start = await startFederatedLogin(deps.federation, interaction, interaction.client, alias, {
+      loginHint,
+      ...(pending ? { forceLogin: true, anyProvider: true } : {}),
+    });
+    sendStart(deps.views, res, start);
+  }
+
+  router.get('/interaction/:uid', noStore, async (req, res) => {
+    const interaction = await interactions.load(req, res);
+    if (interaction.prompt === 'consent') {
+      if (interaction.client.require_consent === false) return interactions.finishPrompt(req, res, { consent: { grantId: await grantConsent(deps.engine, interaction) } });
+      return renderConsent(deps, res, interaction);
+    }
+    if (!isLoginPrompt(interaction)) throw new RealmgateError('bad_request', { detail: `unsupported prompt ${interaction.prompt}` });
+    const step = pendingStep(interaction);
+    if (step) return step.render(deps, res, interaction);
+    const page = await deps.loginPage(interaction, req);
+    if ('redirect' in page) {
+      if (page.rule === 'last_used') {
+        interaction.state.autoRedirectedTo = page.provider;
+        await interactions.save(interaction);
       }
-      const requested = String(details.params.scope ?? '').split(' ').filter(Boolean);
-      const resourceScopes = Object.values((details.prompt.details.missingResourceScopes ?? {}) as Record<string, string[]>).flat();
-      const scopes = [...new Set([...requested.filter((s) => SCOPE_DESCRIPTIONS[s]), ...resourceScopes])];
-      return void res.type('html').send(
-        deps.views.render('consent.njk', {
-          uid: details.uid,
-          csrf: deps.csrf.issue(details.uid),
-          client_name: client.client_name ?? client.client_id,
-          scopes: scopes.map((s) => ({ name: s, description: SCOPE_DESCRIPTIONS[s] ?? `Use the "${s}" permission` })),
-        }),
-      );
+      return federate(req, res, interaction, page.provider);
     }
-    throw new RealmgateError('bad_request', { detail: `unsupported prompt ${details.prompt.name}` });
+    if ('error' in page) return interactions.abort(req, res, interaction, page.error, page.errorDescription);
+    renderLogin(deps, res, interaction, page);
   });
 
-  router.post('/interaction/:uid/login', form, async (req, res) => {
-    res.set('cache-control', 'no-store');
-    const details = await loadInteraction(deps, req, res);
+  // "Use another way to sign in": the whole choice, without following the remembered provider.
+  router.get('/interaction/:uid/choose', noStore, async (req, res) => {
+    const interaction = await interactions.load(req, res);
+    interaction.state.chooseAnotherWay = true;
+    await interactions.save(interaction);
+    res.redirect(303, `/interaction/${encodeURIComponent(interaction.uid)}`);
+  });
+
+  router.post('/interaction/:uid/login', noStore, form, async (req, res) => {
+    const interaction = await interactions.load(req, res);
     requireCsrf(deps, req);
-    const client = await clientMetadata(deps, details.params.client_id);
-    const page = await deps.loginPage(details, client, req);
-    if (!('providers' in page) || !page.localLogin || details.prompt.name !== 'login') {
-      throw new RealmgateError('bad_request', { detail: 'password login is not offered for this interaction' });
+    if (!isLoginPrompt(interaction)) throw new RealmgateError('bad_request', { detail: 'no login is pending for this interaction' });
+    const pending = interaction.state.pendingLink;
+    let passwordStep: LoginPage | undefined;
+    if (pending) {
+      if (!pending.methods.some((m) => m.kind === 'local')) throw new RealmgateError('bad_request', { detail: 'the account being linked has no password' });
+    } else {
+      const page = await deps.loginPage(interaction, req);
+      if (!('providers' in page) || !page.localLogin) throw new RealmgateError('bad_request', { detail: 'password login is not offered for this interaction' });
+      // After a password attempt the page shows the password step, not the email-first step.
+      passwordStep = { ...page, emailFirst: false, otherMethod: true };
     }
-    // After a password attempt the page shows the password step, not the email-first step.
-    const passwordStep = { ...page, emailFirst: false };
-    const body = req.body as Record<string, unknown>;
-    const email = typeof body.email === 'string' ? body.email.slice(0, 320) : '';
-    const password = typeof body.password === 'string' ? body.password.slice(0, 1024) : '';
-    if (!email || !password) {
-      return renderLogin(deps, res, details, client, passwordStep, { error: 'Enter your email and password.', email, status: 400 });
-    }
+    const again = (error: string, status: number, email: string) =>
+      passwordStep ? renderLogin(deps, res, interaction, passwordStep, { error, email, status }) : linkConfirmationStep.render(deps, res, interaction, error);
+    const email = bodyString(req, 'email', 320);
+    const password = typeof (req.body as Record<string, unknown>).password === 'string' ? String((req.body as Record<string, unknown>).password).slice(0, 1024) : '';
+    if (!email || !password) return again('Enter your email and password.', 400, email);
     const result = await signInWithPassword(deps, { email, password, ip: req.ip ?? 'unknown' });
     deps.metrics.logins.inc({ idp: 'local', outcome: result.outcome });
     if (result.outcome === 'throttled') {
-      deps.logger.warn({ email_hash: email.length, ip: req.ip }, 'password sign-in throttled');
+      deps.logger.warn({ ip: req.ip }, 'password sign-in throttled');
       res.set('retry-after', String(result.retryAfterSeconds));
-      return renderLogin(deps, res, details, client, passwordStep, {
-        error: `Too many failed attempts. Try again in ${Math.ceil(result.retryAfterSeconds / 60)} minute(s).`,
-        email,
-        status: 429,
-      });
+      return again(`Too many failed attempts. Try again in ${Math.ceil(result.retryAfterSeconds / 60)} minute(s).`, 429, email);
     }
-    if (result.outcome === 'failure') {
-      return renderLogin(deps, res, details, client, passwordStep, { error: 'Wrong email or password.', email, status: 401 });
-    }
-    return finishLogin(deps, req, res, { accountId: result.account.id, idp: 'local', amr: ['pwd'] });
+    if (result.outcome === 'failure') return again('Wrong email or password.', 401, email);
+    await authenticated(deps, req, res, interaction, { type: 'password', account: result.account });
   });
 
-  router.post('/interaction/:uid/confirm', form, async (req, res) => {
-    res.set('cache-control', 'no-store');
-    const details = await loadInteraction(deps, req, res);
+  router.post('/interaction/:uid/discover', noStore, form, async (req, res) => {
+    const interaction = await interactions.load(req, res);
     requireCsrf(deps, req);
-    if (details.prompt.name !== 'consent') throw new RealmgateError('bad_request', { detail: 'no consent is pending' });
-    const grantId = await grantConsent(deps, details);
-    await finish(deps, req, res, { consent: { grantId } });
+    if (!isLoginPrompt(interaction)) throw new RealmgateError('bad_request', { detail: 'no login is pending for this interaction' });
+    const email = bodyString(req, 'email', 320);
+    const enabled = await loadHomeRealmProviders(deps.providers);
+    const clientRules = homeRealmClient(interaction.client);
+    const explanation = decideHomeRealm(homeRealmInput(interaction, req, email), clientRules, enabled);
+    if (explanation.decision.action === 'redirect') return federate(req, res, interaction, explanation.decision.provider, email);
+    // No provider claims the email's domain: with local login, the next step is the password.
+    const page = pickerPage(explanation, clientRules, enabled);
+    const next = page.localLogin ? { ...page, emailFirst: false, notice: undefined, otherMethod: true } : page;
+    renderLogin(deps, res, interaction, next, { email, status: 200 });
   });
 
-  router.post('/interaction/:uid/abort', form, async (req, res) => {
-    res.set('cache-control', 'no-store');
-    await loadInteraction(deps, req, res);
+  router.post('/interaction/:uid/federate', noStore, form, async (req, res) => {
+    const interaction = await interactions.load(req, res);
     requireCsrf(deps, req);
-    await finish(deps, req, res, { error: 'access_denied', error_description: 'The user cancelled the sign-in.' });
+    const alias = bodyString(req, 'provider', 100);
+    if (!ALIAS.test(alias)) throw new RealmgateError('bad_request', { detail: 'no provider chosen' });
+    await federate(req, res, interaction, alias);
+  });
+
+  // Home-realm discovery's hand-off (and /federation/:alias/start): bound to this browser like every step.
+  router.get('/interaction/:uid/start/:alias', noStore, async (req, res) => {
+    const interaction = await interactions.load(req, res);
+    await federate(req, res, interaction, aliasParam(req));
+  });
+
+  router.get('/interaction/:uid/federated/:alias/:completion', noStore, async (req, res) => {
+    const interaction = await interactions.load(req, res);
+    if (!isLoginPrompt(interaction)) throw new RealmgateError('bad_request', { detail: 'no login is pending for this interaction' });
+    const alias = aliasParam(req);
+    const outcome = await takeCompletedLogin(deps.federation, interaction.uid, alias, String(req.params.completion));
+    const displayName = deps.displayName(alias);
+    if (outcome.type === 'error') {
+      const notice = `Sign-in with ${displayName} was cancelled or refused.`;
+      if (interaction.state.pendingLink) return linkConfirmationStep.render(deps, res, interaction, `${notice} Choose another way to prove this account is yours, or cancel.`);
+      if (interaction.state.autoRedirectedTo === alias) {
+        // The remembered provider said no: show every way to sign in rather than end the login.
+        interaction.state.chooseAnotherWay = true;
+        await interactions.save(interaction);
+        const page = await deps.loginPage(interaction, req);
+        if ('providers' in page) return renderLogin(deps, res, interaction, page, { error: `${notice} Choose another way to sign in.` });
+      }
+      return interactions.abort(req, res, interaction, outcome.error, outcome.description);
+    }
+    if (!interaction.state.pendingLink) rememberProvider(res, alias, secureCookies);
+    await authenticated(deps, req, res, interaction, { type: 'federated', alias, displayName, identity: outcome.identity });
+  });
+
+  router.post('/interaction/:uid/confirm', noStore, form, async (req, res) => {
+    const interaction = await interactions.load(req, res);
+    requireCsrf(deps, req);
+    if (interaction.prompt !== 'consent') throw new RealmgateError('bad_request', { detail: 'no consent is pending' });
+    await interactions.finishPrompt(req, res, { consent: { grantId: await grantConsent(deps.engine, interaction) } });
+  });
+
+  router.post('/interaction/:uid/abort', noStore, form, async (req, res) => {
+    const interaction = await interactions.load(req, res);
+    requireCsrf(deps, req);
+    if (interaction.state.pendingLink) deps.logger.info({ uid: interaction.uid, alias: interaction.state.pendingLink.alias }, 'link confirmation cancelled; nothing linked');
+    await interactions.abort(req, res, interaction, 'access_denied', 'The user cancelled the sign-in.');
   });
 
   return router;

@@ -1,5 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import Provider, { errors, type Configuration, type KoaContextWithOIDC } from 'oidc-provider';
+import Provider, { errors, interactionPolicy, type Configuration, type KoaContextWithOIDC } from 'oidc-provider';
 import type { Logger } from '../logger.ts';
 import type { Metrics } from '../metrics.ts';
 import type { AccountRepository } from '../accounts/accounts.ts';
@@ -73,6 +73,17 @@ function originsOf(uris: unknown): string[] {
   });
 }
 
+/**
+ * The engine's default prompts plus `select_account` (advertised in discovery's
+ * `prompt_values_supported`): asked for, it shows the login page's whole choice even to a browser
+ * with a session or a remembered provider.
+ */
+function interactionPolicyWithAccountSelection() {
+  const policy = interactionPolicy.base();
+  policy.add(new interactionPolicy.Prompt({ name: 'select_account', requestable: true }), 0);
+  return policy;
+}
+
 /** Builds oidc-provider's configuration from Realmgate's parts. */
 function configuration(deps: EngineDeps, keySet: KeySet): Configuration {
   const { accounts, loginSessions, resourceServers, views, logger } = deps;
@@ -122,7 +133,7 @@ function configuration(deps: EngineDeps, keySet: KeySet): Configuration {
       Session: TTL.session,
       Grant: TTL.grant,
     },
-    interactions: { url: (_ctx, interaction) => `/interaction/${interaction.uid}` },
+    interactions: { url: (_ctx, interaction) => `/interaction/${interaction.uid}`, policy: interactionPolicyWithAccountSelection() },
     features: {
       devInteractions: { enabled: false },
       clientCredentials: { enabled: true },

@@ -19,7 +19,9 @@ const ACME = {
   claim_mappings: { email: 'email', name: 'name' },
 };
 
-const { secrets: _secrets, ...ACME_READ } = ACME;
+const { secrets: _secrets, ...ACME_WRITTEN } = ACME;
+/** The provider as read back: what was written, with the default linking policy. */
+const ACME_READ = { ...ACME_WRITTEN, email_trust: 'domains', linking: 'confirm', provisioning: 'auto' };
 
 let database: TestDatabase;
 let server: TestServer;

@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { decideHomeRealm, explainHomeRealm, type HomeRealmProvider } from '../../src/federation/home-realm.ts';
 import { createTestDatabase, type TestDatabase } from '../support/database.ts';
 import { addOidcProvider, isUpstreamLogin, registerApp, signInUpstream, type TestApp } from '../support/federation.ts';
+import { LAST_PROVIDER_COOKIE } from '../../src/interaction/login-page.ts';
 import { HttpSession, readForm, type PageResponse } from '../support/http-session.ts';
 import { startTestServer, type TestServer } from '../support/server.ts';
 import { startUpstreamIdp, UPSTREAM_USERS, type UpstreamIdp } from '../support/upstream-idp.ts';
@@ -151,8 +152,10 @@ describe('home-realm discovery on /authorize', () => {
     const pick = readForm(page, /\/federate$/);
     const upstream = await browser.submit(pick.action, { ...pick.fields, provider: 'globex' });
     expect((await signInUpstream(browser, upstream, alice, open.redirectUri)).status).toBe(0);
-    // A new login that must show the login prompt again: the cookie now picks Globex.
-    const again = await begin(open, { prompt: 'login' }, browser);
+    // A later login in the same browser, signed out of Realmgate: the cookie now picks Globex.
+    const returning = new HttpSession();
+    await returning.jar.setCookie(`${LAST_PROVIDER_COOKIE}=globex; Path=/interaction`, server.url);
+    const again = await begin(open, {}, returning);
     expect(isUpstreamLogin(again.page, globex)).toBe(true);
     // A client that may not use the remembered provider still gets its picker.
     const elsewhere = await begin(duo, { prompt: 'login' }, browser);

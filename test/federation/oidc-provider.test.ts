@@ -124,11 +124,14 @@ describe('oidc providers against a real upstream', () => {
       alias: 'mapped',
       settings: { scopes: ['openid', 'email', 'profile', 'groups'] },
       claimMappings: { family_name: 'name', groups: 'roles', sub: 'employee_id' },
+      linkingPolicy: { emailTrust: 'any' },
     });
     const { claims } = await federatedLogin(app, idp, alice, { params: { idp_hint: 'mapped' } });
     const account = await server.node.services.accounts.get(String(claims.sub));
     expect(account).toMatchObject({ email: alice.email, emailVerified: true, name: 'Example', givenName: 'Alice', familyName: 'Example' });
     expect(account!.claims).toEqual({ roles: alice.groups, groups: alice.groups, employee_id: alice.sub });
+    // A verified account for alice would ask the next tests' logins to confirm a link: remove it.
+    await server.node.services.accounts.delete(account!.id);
   });
 
   it('releases the mapped claims the operator lists in REALMGATE_EXTRA_CLAIMS with the profile scope', async () => {

@@ -74,7 +74,8 @@ describe('finishing a SAML login', () => {
     expect(identity).toMatchObject({
       subject: 'u-42',
       email: 'ada@acme.example',
-      emailVerified: false,
+      // The IdP asserts the address; the provider's email_trust decides whether Realmgate trusts it.
+      emailVerified: true,
       amr: ['pwd'],
       upstreamSession: { issuer: idp.entityId, subject: 'u-42', nameId: 'u-42', sessionIndex: '_sess-42' },
     });

@@ -29,6 +29,7 @@ export async function addOidcProvider(
     secrets?: Record<string, string>;
     claimMappings?: Record<string, string>;
     enabled?: boolean;
+    linkingPolicy?: ProviderInput['linkingPolicy'];
     /** Overrides of Realmgate's client registration at the upstream (auth method, jwks...). */
     upstreamClient?: Partial<ClientMetadata>;
   },
@@ -52,6 +53,7 @@ export async function addOidcProvider(
     settings: { issuer: idp.issuer, client_id: clientId, ...input.settings },
     secrets: input.secrets ?? { client_secret: clientSecret },
     claimMappings: input.claimMappings ?? {},
+    linkingPolicy: input.linkingPolicy,
   };
   await node.services.db.transaction((trx: Knex) => node.services.providers.create(provider, trx));
 }

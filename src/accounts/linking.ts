@@ -1,0 +1,210 @@
+/**
+ * Account linking: how an upstream identity meets local accounts. One person may sign in with a
+ * password and several providers and always reach one account (one `sub`). Whether a first sign-in
+ * links, asks, creates or refuses is the provider's linking policy; an email that is not trusted
+ * never links by itself, under any policy.
+ */
+import type { Knex } from 'knex';
+import type { EmailTrust, LinkingPolicy } from '../../providers/types.ts';
+import { RealmgateError } from '../errors.ts';
+import type { AuditLog } from '../store/audit.ts';
+import type { Account, AccountRepository } from './accounts.ts';
+import type { MappedProfile } from './claim-mapping.ts';
+import type { ExternalIdentityRepository } from './external-identities.ts';
+
+/** What linking needs: the account and link stores and the audit log, in one database. */
+export interface LinkingDeps {
+  db: Knex;
+  accounts: AccountRepository;
+  identities: ExternalIdentityRepository;
+  audit: AuditLog;
+}
+
+/** An upstream identity after claim mapping, its email already judged by `trustedEmail`. */
+export interface FederatedIdentity {
+  providerAlias: string;
+  subject: string;
+  profile: MappedProfile;
+  /** The upstream claims as received, kept with the link. */
+  upstreamClaims: Record<string, unknown>;
+}
+
+/** One way to sign in to an account: its password, or a linked provider identity. */
+export type SignInMethod = { kind: 'local' } | { kind: 'provider'; alias: string; subject: string };
+
+/** Who made a link or unlink, for the audit log: the policy, the person, or an administrator. */
+export interface LinkActor {
+  actor: string;
+  requestId?: string | null | undefined;
+}
+
+/** The rules that make a link, recorded in the audit log with it. */
+export type LinkRule = 'trusted_email' | 'confirm' | 'self_service' | 'admin';
+
+/**
+ * Whether an upstream's email counts as verified: the upstream must say it verified the address,
+ * and the provider's `email_trust` must cover it (`domains`: the address is in one of the
+ * provider's own domains; `any`: every address; `none`: never).
+ */
+export function trustedEmail(email: string | null | undefined, upstreamVerified: boolean, provider: { emailTrust: EmailTrust; domains: readonly string[] }): boolean {
+  if (!email || !upstreamVerified) return false;
+  if (provider.emailTrust === 'any') return true;
+  if (provider.emailTrust === 'none') return false;
+  const domain = email.slice(email.lastIndexOf('@') + 1).toLowerCase();
+  return provider.domains.includes(domain);
+}
+
+/** What a federated sign-in resolved to, with the rule that decided it. */
+export type FederatedDecision =
+  | { type: 'account'; account: Account; rule: 'existing_link' | 'trusted_email' | 'provisioned' }
+  | { type: 'confirm'; account: Account; methods: SignInMethod[] }
+  | { type: 'refused'; reason: 'existing_only' };
+
+const disabledError = (account: Account) =>
+  new RealmgateError('account_disabled', {
+    status: 403,
+    detail: `account ${account.id} is disabled`,
+    safeMessage: 'This account is disabled. Contact your administrator.',
+  });
+
+/**
+ * Resolves an upstream identity to an account under its provider's policy, in one transaction:
+ * an existing link signs in its account (whose profile follows the upstream when it has no
+ * password); else an account with the same email is linked at once (`trusted_email`, trusted email
+ * only) or offered for confirmation (`confirm`); else a new account is provisioned (`auto`) or the
+ * sign-in refused (`existing_only`). Two first sign-ins of one subject at once yield one account.
+ */
+export async function resolveFederatedIdentity(deps: LinkingDeps, identity: FederatedIdentity, policy: LinkingPolicy): Promise<FederatedDecision> {
+  const attempt = () =>
+    deps.db.transaction(async (trx): Promise<FederatedDecision> => {
+      const link = await deps.identities.findForUpdate(identity.providerAlias, identity.subject, trx);
+      if (link) {
+        const account = await deps.accounts.get(link.accountId, trx);
+        if (!account) throw new Error(`external identity ${identity.providerAlias}/${identity.subject} points at a missing account`);
+        if (account.disabled) throw disabledError(account);
+        await deps.identities.recordLogin(identity.providerAlias, identity.subject, { email: identity.profile.email, claims: identity.upstreamClaims }, trx);
+        const updated = account.hasPassword || (await signInMethods(deps, account, trx)).length > 1 ? account : ((await deps.accounts.update(account.id, identity.profile, trx)) ?? account);
+        return { type: 'account', account: updated, rule: 'existing_link' };
+      }
+      const existing = policy.linking !== 'none' && identity.profile.email ? await linkCandidate(deps, identity.profile.email, trx) : undefined;
+      if (existing && policy.linking === 'trusted_email' && identity.profile.emailVerified) {
+        if (existing.disabled) throw disabledError(existing);
+        await addLink(deps, trx, existing.id, identity, { actor: 'policy' }, 'trusted_email');
+        return { type: 'account', account: existing, rule: 'trusted_email' };
+      }
+      if (existing && !existing.disabled) {
+        return { type: 'confirm', account: existing, methods: await signInMethods(deps, existing, trx) };
+      }
+      if (policy.provisioning === 'existing_only') return { type: 'refused', reason: 'existing_only' };
+      const account = await deps.accounts.create(identity.profile, trx);
+      await deps.identities.link(
+        { providerAlias: identity.providerAlias, subject: identity.subject, accountId: account.id, email: identity.profile.email, claims: identity.upstreamClaims },
+        trx,
+      );
+      return { type: 'account', account, rule: 'provisioned' };
+    });
+  try {
+    return await attempt();
+  } catch (error) {
+    // Two first sign-ins of one subject raced: the other one linked it; use its link.
+    if ((error as { code?: string }).code !== '23505') throw error;
+    return attempt();
+  }
+}
+
+/** The account an identity with this email may be linked to: the password account, else the oldest with that verified email. */
+async function linkCandidate(deps: LinkingDeps, email: string, trx: Knex): Promise<Account | undefined> {
+  const matches = await deps.accounts.findVerifiedByEmail(email, trx);
+  return matches.find((a) => a.hasPassword) ?? matches[0];
+}
+
+/** Every way to sign in to an account: its password first, then its linked identities by alias. */
+export async function signInMethods(deps: Pick<LinkingDeps, 'identities'>, account: Account, trx?: Knex): Promise<SignInMethod[]> {
+  const links = await deps.identities.listForAccount(account.id, trx);
+  return [...(account.hasPassword ? [{ kind: 'local' } as const] : []), ...links.map((l) => ({ kind: 'provider' as const, alias: l.providerAlias, subject: l.subject }))];
+}
+
+async function addLink(deps: LinkingDeps, trx: Knex, accountId: string, identity: FederatedIdentity, by: LinkActor, rule: LinkRule): Promise<void> {
+  await deps.identities.link(
+    { providerAlias: identity.providerAlias, subject: identity.subject, accountId, email: identity.profile.email, claims: identity.upstreamClaims },
+    trx,
+  );
+  await deps.audit.record(
+    {
+      actor: by.actor,
+      action: 'link',
+      resourceType: 'user',
+      resourceId: accountId,
+      before: null,
+      after: { provider: identity.providerAlias, subject: identity.subject, rule },
+      requestId: by.requestId ?? null,
+    },
+    trx,
+  );
+}
+
+/** Thrown when an identity to link already signs in another account. */
+export class IdentityTakenError extends RealmgateError {
+  constructor(alias: string, subject: string) {
+    super('identity_linked_elsewhere', {
+      status: 409,
+      detail: `identity ${alias}/${subject} is already linked to another account`,
+      safeMessage: 'That sign-in already belongs to another account, so it was not added to this one. Sign in to that account to manage it.',
+    });
+  }
+}
+
+/**
+ * Links an identity to an account (after the person proved ownership, from their account page,
+ * or by an administrator) and audits it with `rule`. Linking an identity the account already has
+ * changes nothing; one linked to another account throws `IdentityTakenError`.
+ */
+export async function linkIdentity(deps: LinkingDeps, accountId: string, identity: FederatedIdentity, by: LinkActor, rule: LinkRule): Promise<'linked' | 'unchanged'> {
+  const run = () =>
+    deps.db.transaction(async (trx) => {
+      const link = await deps.identities.findForUpdate(identity.providerAlias, identity.subject, trx);
+      if (link?.accountId === accountId) return 'unchanged' as const;
+      if (link) throw new IdentityTakenError(identity.providerAlias, identity.subject);
+      if (!(await deps.accounts.getForUpdate(accountId, trx))) throw new RealmgateError('not_found', { status: 404, detail: `account ${accountId} does not exist` });
+      await addLink(deps, trx, accountId, identity, by, rule);
+      return 'linked' as const;
+    });
+  try {
+    return await run();
+  } catch (error) {
+    if ((error as { code?: string }).code !== '23505') throw error;
+    return run();
+  }
+}
+
+/** Thrown when removing a sign-in method would leave an account with none. */
+export class LastSignInMethodError extends RealmgateError {
+  constructor(accountId: string) {
+    super('last_sign_in_method', {
+      status: 409,
+      detail: `account ${accountId} has no other sign-in method`,
+      safeMessage: 'This is the only way to sign in to this account, so it cannot be removed. Add another sign-in method first.',
+    });
+  }
+}
+
+/**
+ * Removes a linked identity from an account, audited; the account row is locked so two unlinks at
+ * once cannot remove its last two methods. Throws `LastSignInMethodError` for the last method;
+ * false when no such link exists.
+ */
+export async function unlinkIdentity(deps: LinkingDeps, accountId: string, alias: string, subject: string, by: LinkActor): Promise<boolean> {
+  return deps.db.transaction(async (trx) => {
+    const account = await deps.accounts.getForUpdate(accountId, trx);
+    if (!account) return false;
+    const links = await deps.identities.listForAccountForUpdate(accountId, trx);
+    if (!links.some((l) => l.providerAlias === alias && l.subject === subject)) return false;
+    if (links.length + (account.hasPassword ? 1 : 0) <= 1) throw new LastSignInMethodError(accountId);
+    await deps.identities.unlink(accountId, alias, subject, trx);
+    await deps.audit.record(
+      { actor: by.actor, action: 'unlink', resourceType: 'user', resourceId: accountId, before: { provider: alias, subject }, after: null, requestId: by.requestId ?? null },
+      trx,
+    );
+    return true;
+  });
+}

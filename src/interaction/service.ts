@@ -1,0 +1,134 @@
+/**
+ * The interaction service: the narrow surface every `/interaction/*` page uses. It loads the
+ * interaction bound to this browser (the engine's signed interaction cookie must name it), keeps
+ * the state machine's state for it in the database, and finishes or aborts it at the engine.
+ */
+import type { Request, Response } from 'express';
+import type { CompletedIdentity } from '../federation/login-transactions.ts';
+import { RealmgateError } from '../errors.ts';
+import type { SignInMethod } from '../accounts/linking.ts';
+import type { InteractionStateRepository } from '../store/interaction-states.ts';
+import type { RealmgateLoginResult, TokenEngine } from '../token-server/engine.ts';
+
+type Details = Awaited<ReturnType<TokenEngine['provider']['interactionDetails']>>;
+
+/** An interaction as oidc-provider describes it. */
+export type InteractionDetails = Details;
+
+/** An upstream identity that signed in, waiting to be linked to the account it matched. */
+export interface PendingLink {
+  alias: string;
+  identity: CompletedIdentity;
+  /** The account with the identity's email, which the person must prove is theirs. */
+  accountId: string;
+  accountEmail: string;
+  /** The account's sign-in methods when the link was offered (what the page lists). */
+  methods: SignInMethod[];
+}
+
+/** The login the machine decided on: the account and how it signed in. */
+export interface DecidedLogin {
+  accountId: string;
+  result: RealmgateLoginResult;
+}
+
+/** What the state machine remembers of one interaction between requests. */
+export interface MachineState {
+  /** Set while link confirmation is pending; single use (taken when the link is made or refused). */
+  pendingLink?: PendingLink | undefined;
+  /** Set once an account is decided; the remaining steps run for it. */
+  login?: DecidedLogin | undefined;
+  /** Names of the steps this login has completed. */
+  completed?: string[] | undefined;
+  /** The person asked to see every way to sign in ("use another way"): no automatic redirect. */
+  chooseAnotherWay?: boolean | undefined;
+  /** The provider home-realm discovery last sent this browser to on its own (the remembered provider). */
+  autoRedirectedTo?: string | undefined;
+}
+
+/** One interaction loaded for this browser: the engine's view, its client and the machine's state. */
+export interface Interaction {
+  uid: string;
+  details: Details;
+  params: Record<string, unknown>;
+  prompt: string;
+  client: Record<string, unknown>;
+  state: MachineState;
+  expiresAt: Date;
+}
+
+/** Loads, saves and ends interactions; the only way pages reach the engine's interaction API. */
+export class InteractionService {
+  readonly #engine: TokenEngine;
+  readonly #states: InteractionStateRepository<MachineState>;
+
+  constructor(deps: { engine: TokenEngine; states: InteractionStateRepository<MachineState> }) {
+    this.#engine = deps.engine;
+    this.#states = deps.states;
+  }
+
+  /**
+   * The interaction named by the path, only when this browser's signed interaction cookie names
+   * it too: a uid alone (leaked in a link, planted in another browser) loads nothing.
+   */
+  async load(req: Request, res: Response): Promise<Interaction> {
+    let details: Details;
+    try {
+      details = await this.#engine.provider.interactionDetails(req, res);
+      if (details.uid !== req.params.uid) throw new Error('interaction uid does not match the interaction cookie');
+    } catch (cause) {
+      throw new RealmgateError('interaction_expired', { status: 400, detail: 'interaction not found, expired or not bound to this browser', cause });
+    }
+    const client = await this.#engine.provider.Client.find(String(details.params.client_id));
+    if (!client) throw new RealmgateError('bad_request', { detail: `client ${String(details.params.client_id)} no longer exists` });
+    return {
+      uid: details.uid,
+      details,
+      params: details.params as Record<string, unknown>,
+      prompt: details.prompt.name,
+      client: client.metadata() as Record<string, unknown>,
+      state: (await this.#states.get(details.uid)) ?? {},
+      expiresAt: new Date(details.exp * 1000),
+    };
+  }
+
+  /** Stores the interaction's state until the interaction expires. */
+  async save(interaction: Interaction): Promise<void> {
+    await this.#states.put(interaction.uid, interaction.state, interaction.expiresAt);
+  }
+
+  /**
+   * Takes the interaction's pending link out of the store (single use): undefined when another
+   * request already took it. The rest of the state is kept.
+   */
+  async takePendingLink(interaction: Interaction): Promise<PendingLink | undefined> {
+    const stored = await this.#states.take(interaction.uid);
+    const { pendingLink, ...rest } = stored ?? {};
+    interaction.state = rest;
+    if (Object.keys(rest).length) await this.save(interaction);
+    return pendingLink;
+  }
+
+  /** Finishes the login at the engine for the decided account; the application gets its code. */
+  async finishLogin(req: Request, res: Response, interaction: Interaction, login: DecidedLogin): Promise<void> {
+    await this.#states.delete(interaction.uid);
+    const selectAccount = interaction.prompt === 'select_account' || String(interaction.params.prompt ?? '').split(' ').includes('select_account');
+    await this.#engine.provider.interactionFinished(
+      req,
+      res,
+      { login: { accountId: login.accountId, amr: login.result.amr, remember: true }, realmgate: login.result, ...(selectAccount ? { select_account: {} } : {}) },
+      { mergeWithLastSubmission: false },
+    );
+  }
+
+  /** Finishes a non-login prompt (consent) with its result. */
+  async finishPrompt(req: Request, res: Response, result: Record<string, unknown>): Promise<void> {
+    await this.#engine.provider.interactionFinished(req, res, result, { mergeWithLastSubmission: true });
+  }
+
+  /** Ends the interaction with an OAuth error for the application (`access_denied` when the person cancelled). */
+  async abort(req: Request, res: Response, interaction: Pick<Interaction, 'uid'>, error: string, description: string): Promise<void> {
+    await this.#states.delete(interaction.uid);
+    await this.#engine.provider.interactionFinished(req, res, { error, error_description: description }, { mergeWithLastSubmission: false });
+  }
+}
