@@ -4,11 +4,13 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestDatabase, type TestDatabase } from '../support/database.ts';
 import { addOidcProvider, registerApp, type TestApp } from '../support/federation.ts';
 import { startTestServer, type TestServer } from '../support/server.ts';
-import { startUpstreamIdp, UPSTREAM_USERS, type UpstreamIdp } from '../support/upstream-idp.ts';
+import { addUser } from '../support/fixtures.ts';
+import { startUpstreamIdp, UPSTREAM_USERS, type UpstreamIdp, type UpstreamUser } from '../support/upstream-idp.ts';
 
 const CHROMIUM = '/usr/bin/chromium';
 const hasChromium = fs.existsSync(CHROMIUM);
 const alice = UPSTREAM_USERS[0]!;
+const carol: UpstreamUser = { ...alice, sub: 'carol-0003', email: 'carol@acme.example', password: 'carol-upstream', name: 'Carol Example', given_name: 'Carol' };
 
 describe.skipIf(!hasChromium)(
   hasChromium ? 'a federated login in headless Chromium' : `a federated login in headless Chromium (skipped: ${CHROMIUM} is not installed)`,
@@ -22,7 +24,7 @@ describe.skipIf(!hasChromium)(
     beforeAll(async () => {
       database = await createTestDatabase();
       server = await startTestServer(database.db);
-      idp = await startUpstreamIdp();
+      idp = await startUpstreamIdp({ users: [...UPSTREAM_USERS, carol] });
       await addOidcProvider(server.node, server.url, idp, { alias: 'acme', displayName: 'Acme Corp', domains: ['acme.example'] });
       await addOidcProvider(server.node, server.url, idp, { alias: 'globex', displayName: 'Globex', domains: ['globex.example'] });
       app = await registerApp(server.node, server.url, 'web');
@@ -71,11 +73,38 @@ describe.skipIf(!hasChromium)(
       const link = await database.db('external_identities').where({ provider_alias: 'acme', subject: alice.sub }).first();
       expect(link.account_id).toBe(claims.sub);
 
-      // The browser remembers the provider: a new login that needs the login prompt goes straight upstream.
+      // prompt=login without a hint shows the choice rather than the remembered provider, with "use another way".
       const again = await app.authorizationUrl({ prompt: 'login' });
       await page.goto(again.url.href);
+      await expect.poll(() => page.locator('[data-provider]').count()).toBe(2);
+      await context.close();
+    });
+
+    it('links a federated sign-in to the existing account after the person signs in to it with a password', async () => {
+      const local = await addUser(server.node, { email: 'carol@acme.example', password: 'carol-password-123' });
+      const context = await browser.newContext();
+      const page = await context.newPage();
+      let callback: URL | undefined;
+      await page.route(`${app.redirectUri}**`, async (route) => {
+        callback = new URL(route.request().url());
+        await route.fulfill({ status: 200, contentType: 'text/html', body: '<h1>Back at the application</h1>' });
+      });
+      const request = await app.authorizationUrl({ idp_hint: 'acme' });
+      await page.goto(request.url.href);
       await page.waitForURL(`${idp.issuer}/**`);
-      expect(await page.locator('#login').count()).toBe(1);
+      await page.fill('#login', carol.email);
+      await page.fill('#password', carol.password);
+      await page.click('#upstream-sign-in');
+
+      await page.waitForSelector('[data-link-method="local"]');
+      expect(await page.textContent('h1')).toBe('You already have an account');
+      await page.fill('input[name=password]', 'carol-password-123');
+      await page.click('[data-link-method="local"]');
+      await page.waitForURL(`${app.redirectUri}**`);
+      const claims = (await app.redeem(request, callback!)).claims()!;
+      expect(claims.sub).toBe(local.id);
+      expect(claims.idp).toBe('acme');
+      expect(await database.db('external_identities').where({ provider_alias: 'acme', subject: carol.sub }).first()).toMatchObject({ account_id: local.id });
       await context.close();
     });
   },
