@@ -92,7 +92,10 @@ export function mapClaims(
   const mappedEmail = text(email);
   const profile: MappedProfile = {
     email: mappedEmail ?? text(fallback.email),
-    emailVerified: mappedEmail ? flag(email_verified) : Boolean(fallback.emailVerified),
+    // Without an email_verified claim (SAML), the provider's own word on the address it normalised counts.
+    emailVerified: mappedEmail
+      ? email_verified !== undefined ? flag(email_verified) : mappedEmail === text(fallback.email) && Boolean(fallback.emailVerified)
+      : Boolean(fallback.emailVerified),
     name: text(name),
     givenName: text(given_name),
     familyName: text(family_name),
