@@ -96,6 +96,8 @@ function configuration(deps: EngineDeps, keySet: KeySet): Configuration {
       short: { httpOnly: true, sameSite: 'lax', signed: true },
     },
     scopes: [...SCOPES],
+    // OpenID Connect Prompt Create / Discovery: the prompts an application may send, select_account among them.
+    discovery: { prompt_values_supported: ['none', 'login', 'consent', 'select_account'] },
     claims: {
       openid: ['sub', 'idp', 'amr'],
       email: ['email', 'email_verified'],

@@ -51,7 +51,7 @@ export class HttpSession {
 }
 
 /** The action and hidden fields of the first `<form>` whose action matches `actionPattern`. */
-export function readForm(page: PageResponse, actionPattern: RegExp): { action: URL; fields: Record<string, string> } {
+export function readForm(page: PageResponse, actionPattern: RegExp, having: Record<string, string> = {}): { action: URL; fields: Record<string, string> } {
   const forms = [...page.body.matchAll(/<form\b([^>]*)>([\s\S]*?)<\/form>/g)];
   for (const [, attrs, inner] of forms) {
     const action = /action="([^"]*)"/.exec(attrs!)?.[1]?.replace(/&amp;/g, '&');
@@ -62,7 +62,8 @@ export function readForm(page: PageResponse, actionPattern: RegExp): { action: U
       const value = /value="([^"]*)"/.exec(input!)?.[1] ?? '';
       if (name) fields[name] = value.replace(/&amp;/g, '&').replace(/&quot;/g, '"').replace(/&#39;/g, "'");
     }
+    if (Object.entries(having).some(([name, value]) => fields[name] !== value)) continue;
     return { action: new URL(action, page.url), fields };
   }
-  throw new Error(`no form matching ${actionPattern} on ${page.url} (status ${page.status}):\n${page.body.slice(0, 2000)}`);
+  throw new Error(`no form matching ${actionPattern} ${JSON.stringify(having)} on ${page.url} (status ${page.status}):\n${page.body.slice(0, 2000)}`);
 }
