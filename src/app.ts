@@ -238,6 +238,7 @@ export async function createRealmgate(
       logger,
       metrics,
       displayName,
+      displayNames: (aliases) => services.providers.displayNames(aliases),
       loginPage: homeRealmLoginPage({ providers: services.providers }),
       federation: federation.flow,
       issuer: config.issuer,

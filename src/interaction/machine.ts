@@ -31,6 +31,8 @@ export interface MachineDeps {
   metrics: Metrics;
   /** A provider's display name, for pages (the alias when it is not known). */
   displayName(alias: string): string;
+  /** Display names of several providers, read from the store (for pages naming providers this node has not opened). */
+  displayNames(aliases: readonly string[]): Promise<Record<string, string>>;
 }
 
 /** A step of the interaction: pending or not for this interaction, and the page that resolves it. */
@@ -89,7 +91,15 @@ export async function authenticated(deps: MachineDeps, req: Request, res: Respon
     });
   }
   if (decision.type === 'confirm') {
-    interaction.state.pendingLink = { alias, identity, accountId: decision.account.id, accountEmail: decision.account.email ?? '', methods: decision.methods };
+    const aliases = [alias, ...decision.methods.flatMap((m) => (m.kind === 'provider' ? [m.alias] : []))];
+    interaction.state.pendingLink = {
+      alias,
+      identity,
+      accountId: decision.account.id,
+      accountEmail: decision.account.email ?? '',
+      methods: decision.methods,
+      displayNames: await deps.displayNames(aliases),
+    };
     deps.logger.info({ alias, uid: interaction.uid, account_id: decision.account.id }, 'federated sign-in matched an existing account; link confirmation asked');
     return advance(deps, req, res, interaction);
   }

@@ -24,6 +24,8 @@ export interface PendingLink {
   accountEmail: string;
   /** The account's sign-in methods when the link was offered (what the page lists). */
   methods: SignInMethod[];
+  /** Display names of the providers the page names (the pending one and the account's). */
+  displayNames: Record<string, string>;
 }
 
 /** The login the machine decided on: the account and how it signed in. */

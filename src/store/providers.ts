@@ -134,6 +134,13 @@ export class ProviderRepository {
     return rows.map((r) => this.#toRecord(r, domains.get(r.alias) ?? []));
   }
 
+  /** Display names of the given providers (one query, no secrets read), by alias. */
+  async displayNames(aliases: readonly string[]): Promise<Record<string, string>> {
+    if (!aliases.length) return {};
+    const rows = await this.#db('identity_providers').whereIn('alias', [...aliases]).select<{ alias: string; display_name: string }[]>('alias', 'display_name');
+    return Object.fromEntries(rows.map((r) => [r.alias, r.display_name]));
+  }
+
   /** The enabled provider that owns an email domain, if any. */
   async aliasForDomain(domain: string): Promise<string | undefined> {
     const row = await this.#db('provider_domains')

@@ -70,6 +70,8 @@ describe('link confirmation', () => {
     expect(confirm.status).toBe(200);
     expect(confirm.body).toContain('data-link-method="social"');
     expect(confirm.body).not.toContain('data-link-method="local"');
+    expect(confirm.body).toContain('Sign in with Social</button>');
+    expect(confirm.body).toContain('To use <strong>Acme Corp</strong> with it');
     const viaSocial = readForm(confirm, /\/federate$/);
     // The proof is a fresh sign-in at the other provider.
     const upstream = await browser.submit(viaSocial.action, viaSocial.fields);

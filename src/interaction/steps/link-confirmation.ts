@@ -13,6 +13,7 @@ export const linkConfirmationStep: InteractionStep = {
   pending: (interaction) => interaction.state.pendingLink !== undefined,
   render(deps: MachineDeps, res: Response, interaction: Interaction, notice?: string) {
     const pending = interaction.state.pendingLink!;
+    const name = (alias: string) => pending.displayNames[alias] ?? deps.displayName(alias);
     res
       .status(notice ? 400 : 200)
       .type('html')
@@ -22,10 +23,10 @@ export const linkConfirmationStep: InteractionStep = {
           uid: interaction.uid,
           csrf: deps.csrf.issue(interaction.uid),
           client_name: interaction.client.client_name ?? interaction.client.client_id,
-          provider_name: deps.displayName(pending.alias),
+          provider_name: name(pending.alias),
           email: pending.accountEmail,
           local: pending.methods.some((m) => m.kind === 'local'),
-          providers: pending.methods.flatMap((m) => (m.kind === 'provider' ? [{ alias: m.alias, display_name: deps.displayName(m.alias) }] : [])),
+          providers: pending.methods.flatMap((m) => (m.kind === 'provider' ? [{ alias: m.alias, display_name: name(m.alias) }] : [])),
           error: notice,
         }),
       );
