@@ -133,6 +133,8 @@ describe('binding every step to the browser that began it', () => {
       expect(page.body).toContain('start again');
     }
     expect(await loginFootprint(database.db)).toEqual(before);
+    // The browser that began it may use the same URL.
+    expect(isUpstreamLogin(await victim.browser.follow(`${server.url}/federation/corp/start?interaction=${uid}`), corp)).toBe(true);
   });
 
   it("refuses a completion URL made in one browser when opened in another", async () => {
