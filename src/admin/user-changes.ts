@@ -121,7 +121,11 @@ export async function deleteUser(deps: AdminDeps, actor: ChangeActor, id: string
  */
 export async function linkUserIdentity(deps: AdminDeps, actor: ChangeActor, id: string, body: unknown): Promise<{ outcome: 'linked' | 'unchanged'; identity: LinkedIdentity }> {
   const { value, problems } = parseIdentity(body);
-  if (value && !(await deps.services.providers.get(value.provider))) problems.push({ field: 'provider', message: `is not a provider alias: no provider "${value.provider}"` });
+  // An unknown provider is listed with the body's other problems, so one answer names them all.
+  const alias = (body as { provider?: unknown } | null)?.provider;
+  if (typeof alias === 'string' && alias && !problems.some((p) => p.field === 'provider') && !(await deps.services.providers.get(alias))) {
+    problems.push({ field: 'provider', message: `is not a provider alias: no provider "${alias}"` });
+  }
   if (!value || problems.length) throw invalidFields(problems);
   if (!(await deps.services.accounts.get(id))) throw notFound('user', id);
   const identity = {
