@@ -1,6 +1,7 @@
 import { providerTypes } from '../../providers/index.ts';
 import { AUDITED_RESOURCES } from './audit-routes.ts';
 import { CLIENT_ID_PATTERN } from './client-metadata.ts';
+import { MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH } from './user-json.ts';
 import { ALIAS_PATTERN, EMAIL_TRUST_VALUES, LINKING_VALUES, PROVISIONING_VALUES } from './provider-json.ts';
 
 /** A JSON Schema (2020-12, as OpenAPI 3.1 uses it). */
@@ -11,6 +12,7 @@ const str = (description?: string): JsonSchema => ({ type: 'string', ...(descrip
 const time: JsonSchema = { type: 'string', format: 'date-time' };
 const nullable = (schema: JsonSchema): JsonSchema => ({ oneOf: [schema, { type: 'null' }] });
 const strings: JsonSchema = { type: 'array', items: { type: 'string' } };
+const userName: JsonSchema = { type: 'string', minLength: 1, maxLength: 200 };
 
 /** A list page of `item`: the items and the cursor of the next page. */
 export function pageOf(item: string): JsonSchema {
@@ -171,17 +173,54 @@ export const schemas: Record<string, JsonSchema> = {
         required: ['claims', 'identities'],
         properties: {
           claims: { type: 'object', additionalProperties: true },
-          identities: {
-            type: 'array',
-            items: {
-              type: 'object',
-              required: ['provider', 'subject'],
-              properties: { provider: str(), subject: str(), email: nullable(str()), created_at: time, last_login_at: nullable(time) },
-            },
-          },
+          identities: { type: 'array', items: ref('Identity') },
         },
       },
     ],
+  },
+  Identity: {
+    type: 'object',
+    required: ['provider', 'subject', 'email', 'created_at', 'last_login_at'],
+    description: 'An upstream identity linked to an account.',
+    properties: {
+      provider: str('Provider alias.'),
+      subject: str('The subject at that provider.'),
+      email: nullable(str('The email it last signed in with; null for a pre-linked identity that never signed in.')),
+      created_at: time,
+      last_login_at: nullable(time),
+    },
+  },
+  UserCreate: {
+    type: 'object',
+    required: ['email', 'email_verified'],
+    additionalProperties: false,
+    properties: {
+      email: { type: 'string', format: 'email', maxLength: 320 },
+      email_verified: { type: 'boolean', description: 'Whether the address is known to belong to the person; tokens release it as `email_verified`.' },
+      password: { type: 'string', writeOnly: true, minLength: MIN_PASSWORD_LENGTH, maxLength: MAX_PASSWORD_LENGTH, description: 'Write-only; stored as a scrypt hash. Without one the account signs in only through linked identities.' },
+      name: nullable(userName),
+      given_name: nullable(userName),
+      family_name: nullable(userName),
+    },
+  },
+  UserPatch: {
+    type: 'object',
+    additionalProperties: false,
+    description: 'JSON Merge Patch (RFC 7396): null clears a name (and the email of an account without a password). `disabled: true` ends every session of the account.',
+    properties: {
+      email: nullable({ type: 'string', format: 'email', maxLength: 320 }),
+      email_verified: { type: 'boolean' },
+      disabled: { type: 'boolean' },
+      name: nullable(userName),
+      given_name: nullable(userName),
+      family_name: nullable(userName),
+    },
+  },
+  IdentityLink: {
+    type: 'object',
+    required: ['provider', 'subject'],
+    additionalProperties: false,
+    properties: { provider: str('Alias of an existing provider.'), subject: { type: 'string', minLength: 1, maxLength: 1024, description: 'The subject (`sub`, or SAML NameID) at that provider.' } },
   },
   Session: {
     type: 'object',

@@ -50,6 +50,7 @@ const mergePatch = ['application/merge-patch+json', 'application/json'];
 
 const alias = pathParam('alias', 'Provider alias.');
 const clientId = pathParam('client_id', 'OAuth client_id.');
+const userId = pathParam('id', 'Account id (the `sub`).');
 
 /** Every operation of the admin API, by OpenAPI path. */
 const paths: OpenApiDocument['paths'] = {
@@ -164,9 +165,55 @@ const paths: OpenApiDocument['paths'] = {
   },
   '/users': {
     get: { operationId: 'listUsers', summary: 'List local accounts', tags: ['users'], parameters: [param('limit'), param('cursor'), queryParam('email', 'Only accounts with this email (case-insensitive).')], responses: { '200': ok(pageOf('User'), 'A page of accounts.'), ...common } },
+    post: {
+      operationId: 'createUser',
+      summary: 'Create an account',
+      description: 'With `password` the account can sign in with that email and password at once; without one it signs in only through identities linked to it. Its `id` is the `sub` of its tokens. An email another password account uses is a 409.',
+      tags: ['users'],
+      requestBody: body(schemaRef('UserCreate'), 'The new account.'),
+      responses: { '201': ok(schemaRef('UserDetail'), 'Created; `Location` names it.'), ...common, '409': problem('Conflict') },
+    },
   },
   '/users/{id}': {
-    get: { operationId: 'getUser', summary: 'Get an account with its linked identities', tags: ['users'], parameters: [pathParam('id', 'Account id (the `sub`).')], responses: { '200': ok(schemaRef('UserDetail'), 'The account.'), ...common, '404': problem('NotFound') } },
+    get: { operationId: 'getUser', summary: 'Get an account with its linked identities', tags: ['users'], parameters: [userId], responses: { '200': ok(schemaRef('UserDetail'), 'The account.'), ...common, '404': problem('NotFound') } },
+    patch: {
+      operationId: 'patchUser',
+      summary: 'Change an account\'s profile, email or disabled flag',
+      description: 'JSON Merge Patch; null clears a name. `{"disabled": true}` ends every session of the account at once (its browsers must sign in again; grants without `offline_access` are revoked) and the engine refuses its tokens.',
+      tags: ['users'],
+      parameters: [userId],
+      requestBody: body(schemaRef('UserPatch'), 'The changes.', mergePatch),
+      responses: { '200': ok(schemaRef('UserDetail'), 'Changed.'), ...common, '404': problem('NotFound'), '409': problem('Conflict') },
+    },
+    delete: {
+      operationId: 'deleteUser',
+      summary: 'Delete an account',
+      description: 'Ends its sessions and removes its linked identities; the audit entry keeps what was removed.',
+      tags: ['users'],
+      parameters: [userId],
+      responses: { '204': noContent, ...common, '404': problem('NotFound') },
+    },
+  },
+  '/users/{id}/identities': {
+    post: {
+      operationId: 'linkUserIdentity',
+      summary: 'Pre-link an upstream identity',
+      description: 'Links `{provider, subject}` to the account, so the first sign-in of that subject through that provider reaches this account. The provider must exist (400 otherwise); an identity linked to another account is a 409; linking it again answers 200 and changes nothing. Audited as `link` with rule `admin`.',
+      tags: ['users'],
+      parameters: [userId],
+      requestBody: body(schemaRef('IdentityLink'), 'The identity.'),
+      responses: { '201': ok(schemaRef('Identity'), 'Linked; `Location` names it.'), '200': ok(schemaRef('Identity'), 'Already linked to this account.'), ...common, '404': problem('NotFound'), '409': problem('Conflict') },
+    },
+  },
+  '/users/{id}/identities/{alias}/{subject}': {
+    delete: {
+      operationId: 'unlinkUserIdentity',
+      summary: 'Unlink an upstream identity',
+      description: 'Removes the link; 409 when it is the account\'s last sign-in method (no password, no other identity). Audited as `unlink`.',
+      tags: ['users'],
+      parameters: [userId, pathParam('alias', 'Provider alias.'), pathParam('subject', 'Subject at that provider (URL-encoded).')],
+      responses: { '204': noContent, ...common, '404': problem('NotFound'), '409': problem('Conflict') },
+    },
   },
   '/sessions': {
     get: { operationId: 'listSessions', summary: 'List login sessions', tags: ['sessions'], parameters: [param('limit'), param('cursor'), queryParam('account_id', 'Only this account\'s sessions.'), queryParam('idp', 'Only sessions signed in through this provider alias (or `local`).')], responses: { '200': ok(pageOf('Session'), 'A page of unexpired sessions.'), ...common } },
@@ -234,7 +281,7 @@ export function openApiDocument(options: { issuer: string }): OpenApiDocument {
         Unauthorized: problemResponse('No valid access token (`WWW-Authenticate` says why).'),
         Forbidden: problemResponse('The access token lacks the `admin` scope.'),
         NotFound: problemResponse('No such resource.'),
-        Conflict: problemResponse('Conflicts with stored state (alias or client_id taken, domain owned by another provider).'),
+        Conflict: problemResponse('Conflicts with stored state (alias, client_id or password account email taken, domain owned by another provider, identity linked to another account, last sign-in method).'),
         PreconditionFailed: problemResponse('`If-Match` is stale; the current ETag is returned.'),
       },
     },

@@ -1,47 +1,23 @@
 import type { Router } from 'express';
 import { z } from 'zod';
-import type { Account } from '../accounts/accounts.ts';
-import { ExternalIdentityRepository, type LinkedIdentity } from '../accounts/external-identities.ts';
-import type { AdminDeps } from './context.ts';
+import { actorOf, type AdminDeps } from './context.ts';
 import { pageQuery, toPage } from './paging.ts';
 import { invalidFields, notFound } from './problems.ts';
-import { param, parseQuery } from './request.ts';
+import { bodyOf, param, parseQuery } from './request.ts';
+import { createUser, deleteUser, linkUserIdentity, patchUser, unlinkUserIdentity } from './user-changes.ts';
+import { identityJson, userJson } from './user-json.ts';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 const listQuery = z.strictObject({ ...pageQuery, email: z.string().min(1, 'must not be empty').optional() });
 
-/** A local account as the admin API lists it; `password_set` says whether it has a password, never the hash. */
-export function userJson(account: Account): Record<string, unknown> {
-  return {
-    id: account.id,
-    email: account.email,
-    email_verified: account.emailVerified,
-    name: account.name,
-    given_name: account.givenName,
-    family_name: account.familyName,
-    disabled: account.disabled,
-    password_set: account.hasPassword,
-    created_at: account.createdAt.toISOString(),
-    last_login_at: account.lastLoginAt?.toISOString() ?? null,
-  };
-}
-
-/** A linked upstream identity as the admin API shows it. */
-function identityJson(identity: LinkedIdentity): Record<string, unknown> {
-  return {
-    provider: identity.providerAlias,
-    subject: identity.subject,
-    email: identity.email,
-    created_at: identity.createdAt.toISOString(),
-    last_login_at: identity.lastLoginAt?.toISOString() ?? null,
-  };
-}
-
-/** `users` (local accounts, filtered by email) and `users/:id` with its claims and linked upstream identities. */
+/**
+ * `users` (local accounts: list by email, create), `users/:id` (read with claims and linked
+ * identities, merge-patch, delete) and `users/:id/identities` (pre-link, unlink). Every change is
+ * audited as resource type `user`.
+ */
 export function registerUserRoutes(router: Router, deps: AdminDeps): void {
-  const { accounts, db } = deps.services;
-  const identities = new ExternalIdentityRepository(db);
+  const { accounts, identities } = deps.services;
 
   router.get('/users', async (req, res) => {
     const q = parseQuery(listQuery, req);
@@ -50,10 +26,38 @@ export function registerUserRoutes(router: Router, deps: AdminDeps): void {
     res.json(toPage(rows, q.limit, (a) => a.id, userJson));
   });
 
+  router.post('/users', async (req, res) => {
+    const account = await createUser(deps, actorOf(res), bodyOf(req));
+    res.location(`${req.baseUrl}/users/${account.id}`);
+    res.status(201).json({ ...userJson(account), claims: account.claims, identities: [] });
+  });
+
   router.get('/users/:id', async (req, res) => {
     const id = param(req, 'id');
     const account = await accounts.get(id);
     if (!account) throw notFound('user', id);
     res.json({ ...userJson(account), claims: account.claims, identities: (await identities.listForAccount(id)).map(identityJson) });
+  });
+
+  router.patch('/users/:id', async (req, res) => {
+    const account = await patchUser(deps, actorOf(res), param(req, 'id'), bodyOf(req));
+    res.json({ ...userJson(account), claims: account.claims, identities: (await identities.listForAccount(account.id)).map(identityJson) });
+  });
+
+  router.delete('/users/:id', async (req, res) => {
+    await deleteUser(deps, actorOf(res), param(req, 'id'));
+    res.status(204).end();
+  });
+
+  router.post('/users/:id/identities', async (req, res) => {
+    const id = param(req, 'id');
+    const { outcome, identity } = await linkUserIdentity(deps, actorOf(res), id, bodyOf(req));
+    res.location(`${req.baseUrl}/users/${id}/identities/${encodeURIComponent(identity.providerAlias)}/${encodeURIComponent(identity.subject)}`);
+    res.status(outcome === 'linked' ? 201 : 200).json(identityJson(identity));
+  });
+
+  router.delete('/users/:id/identities/:alias/:subject', async (req, res) => {
+    await unlinkUserIdentity(deps, actorOf(res), param(req, 'id'), param(req, 'alias'), param(req, 'subject'));
+    res.status(204).end();
   });
 }

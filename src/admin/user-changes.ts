@@ -1,0 +1,148 @@
+import type { Knex } from 'knex';
+import { endAccountSessions } from '../accounts/account-sessions.ts';
+import { type Account, DuplicateEmailError, type NewAccount } from '../accounts/accounts.ts';
+import type { LinkedIdentity } from '../accounts/external-identities.ts';
+import { IdentityTakenError, LastSignInMethodError, linkIdentity, unlinkIdentity, type LinkingDeps } from '../accounts/linking.ts';
+import { hashPassword } from '../accounts/passwords.ts';
+import { RealmgateError } from '../errors.ts';
+import type { AdminDeps, ChangeActor } from './context.ts';
+import { AdminProblem, invalidFields, notFound } from './problems.ts';
+import { identityJson, parseIdentity, parseUserCreate, parseUserPatch, userJson } from './user-json.ts';
+
+/** A 409 for an email another password account already uses. */
+function emailTaken(email: string, cause: unknown): AdminProblem {
+  return new AdminProblem('conflict', `Another account with a password already uses ${email}.`, {
+    errors: [{ field: 'email', message: 'is already used by another account with a password' }],
+    cause,
+  });
+}
+
+/** Turns the account store's and linking's failures into problems; other errors pass unchanged. */
+function translate(error: unknown, email?: string | null): never {
+  if (error instanceof DuplicateEmailError) throw emailTaken(email ?? '', error);
+  // An update to an email another password account uses: the unique index decides.
+  if ((error as { code?: string }).code === '23505' && email) throw emailTaken(email, error);
+  if (error instanceof IdentityTakenError) {
+    throw new AdminProblem('conflict', 'That identity is already linked to another account; unlink it there first.', { errors: [{ field: 'subject', message: 'is linked to another account' }], cause: error });
+  }
+  if (error instanceof LastSignInMethodError) {
+    throw new AdminProblem('conflict', 'This is the account\'s last sign-in method, so it cannot be removed; add another one first.', { cause: error });
+  }
+  if (error instanceof RealmgateError && error.status === 404) throw new AdminProblem('not_found', error.message, { cause: error });
+  throw error;
+}
+
+/** The account locked for update inside `trx`, or a 404 (a malformed id is simply not found). */
+async function lockAccount(deps: AdminDeps, trx: Knex, id: string): Promise<Account> {
+  const account = await deps.services.accounts.getForUpdate(id, trx);
+  if (!account) throw notFound('user', id);
+  return account;
+}
+
+/** What linking needs, from the node's services and the admin audit log. */
+function linkingDeps(deps: AdminDeps): LinkingDeps {
+  return { db: deps.services.db, accounts: deps.services.accounts, identities: deps.services.identities, audit: deps.audit };
+}
+
+/** Creates a local account; with `password` it can sign in with it at once. Its `id` is the `sub` of its tokens. */
+export async function createUser(deps: AdminDeps, actor: ChangeActor, body: unknown): Promise<Account> {
+  const { value, problems } = parseUserCreate(body);
+  if (!value) throw invalidFields(problems);
+  // Hashing is deliberately slow: do it before the transaction holds anything.
+  const passwordHash = value.password === undefined ? null : await hashPassword(value.password);
+  const input: NewAccount = {
+    email: value.email,
+    emailVerified: value.email_verified,
+    name: value.name ?? null,
+    givenName: value.given_name ?? null,
+    familyName: value.family_name ?? null,
+    passwordHash,
+  };
+  return deps.services.db
+    .transaction(async (trx) => {
+      const account = await deps.services.accounts.create(input, trx);
+      await deps.audit.record({ ...actor, action: 'create', resourceType: 'user', resourceId: account.id, before: null, after: userJson(account) }, trx);
+      return account;
+    })
+    .catch((error: unknown) => translate(error, value.email));
+}
+
+/**
+ * Applies a JSON Merge Patch of `name`, `given_name`, `family_name`, `email`, `email_verified`
+ * and `disabled`; null clears a name. Disabling ends the account's sessions in the same
+ * transaction. A patch that changes nothing writes no audit entry.
+ */
+export async function patchUser(deps: AdminDeps, actor: ChangeActor, id: string, body: unknown): Promise<Account> {
+  const { value, problems } = parseUserPatch(body);
+  if (!value) throw invalidFields(problems);
+  return deps.services.db
+    .transaction(async (trx) => {
+      const before = await lockAccount(deps, trx, id);
+      if (value.email === null && before.hasPassword) {
+        throw invalidFields([{ field: 'email', message: 'cannot be removed from an account with a password: it is how the account signs in' }]);
+      }
+      const changes: NewAccount & { disabled?: boolean } = {
+        ...(value.email !== undefined ? { email: value.email } : {}),
+        ...(value.email_verified !== undefined ? { emailVerified: value.email_verified } : {}),
+        ...(value.name !== undefined ? { name: value.name } : {}),
+        ...(value.given_name !== undefined ? { givenName: value.given_name } : {}),
+        ...(value.family_name !== undefined ? { familyName: value.family_name } : {}),
+        ...(value.disabled !== undefined ? { disabled: value.disabled } : {}),
+      };
+      const after = (await deps.services.accounts.update(id, changes, trx))!;
+      if (after.disabled && value.disabled === true) await endAccountSessions(deps.services, id, trx);
+      const [was, is] = [userJson(before), userJson(after)];
+      if (JSON.stringify(was) !== JSON.stringify(is)) {
+        await deps.audit.record({ ...actor, action: 'update', resourceType: 'user', resourceId: id, before: was, after: is }, trx);
+      }
+      return after;
+    })
+    .catch((error: unknown) => translate(error, value.email));
+}
+
+/** Deletes an account: its sessions end and its links go with it (the audit entry lists them). */
+export async function deleteUser(deps: AdminDeps, actor: ChangeActor, id: string): Promise<void> {
+  await deps.services.db.transaction(async (trx) => {
+    const before = await lockAccount(deps, trx, id);
+    const identities = await deps.services.identities.listForAccount(id, trx);
+    await endAccountSessions(deps.services, id, trx);
+    await deps.services.accounts.delete(id, trx);
+    await deps.audit.record(
+      { ...actor, action: 'delete', resourceType: 'user', resourceId: id, before: { ...userJson(before), identities: identities.map(identityJson) }, after: null },
+      trx,
+    );
+  });
+}
+
+/**
+ * Pre-links an upstream identity an administrator knows (`{provider, subject}`), so its first
+ * sign-in reaches this account; audited as a link by rule `admin`. The provider must exist; an
+ * identity linked to another account is a 409; linking it again to this account changes nothing.
+ */
+export async function linkUserIdentity(deps: AdminDeps, actor: ChangeActor, id: string, body: unknown): Promise<{ outcome: 'linked' | 'unchanged'; identity: LinkedIdentity }> {
+  const { value, problems } = parseIdentity(body);
+  // An unknown provider is listed with the body's other problems, so one answer names them all.
+  const alias = (body as { provider?: unknown } | null)?.provider;
+  if (typeof alias === 'string' && alias && !problems.some((p) => p.field === 'provider') && !(await deps.services.providers.get(alias))) {
+    problems.push({ field: 'provider', message: `is not a provider alias: no provider "${alias}"` });
+  }
+  if (!value || problems.length) throw invalidFields(problems);
+  if (!(await deps.services.accounts.get(id))) throw notFound('user', id);
+  const identity = {
+    providerAlias: value.provider,
+    subject: value.subject,
+    profile: { email: null, emailVerified: false, name: null, givenName: null, familyName: null, claims: {} },
+    upstreamClaims: {},
+  };
+  const outcome = await linkIdentity(linkingDeps(deps), id, identity, actor, 'admin').catch((error: unknown) => translate(error));
+  const linked = (await deps.services.identities.listForAccount(id)).find((l) => l.providerAlias === value.provider && l.subject === value.subject);
+  // Linked a moment ago; gone only if a concurrent unlink or delete won the race.
+  if (!linked) throw notFound('identity', `${value.provider}/${value.subject}`);
+  return { outcome, identity: linked };
+}
+
+/** Removes a linked identity; 404 when the account has no such link, 409 when it is the last sign-in method. */
+export async function unlinkUserIdentity(deps: AdminDeps, actor: ChangeActor, id: string, alias: string, subject: string): Promise<void> {
+  const removed = await unlinkIdentity(linkingDeps(deps), id, alias, subject, actor).catch((error: unknown) => translate(error));
+  if (!removed) throw new AdminProblem('not_found', `User "${id}" has no identity ${alias}/${subject}.`);
+}
