@@ -99,6 +99,7 @@ export const schemas: Record<string, JsonSchema> = {
       ok: { type: 'boolean' },
       checks: {
         type: 'array',
+        description: '`kind`, `settings`, `open` (oidc: discovery and JWKS; saml: metadata and certificates), then what a login needs of the opened upstream (oidc: `id_token_signing_alg`, `token_endpoint_auth_method`).',
         items: { type: 'object', required: ['name', 'ok'], properties: { name: str(), ok: { type: 'boolean' }, detail: str() } },
       },
     },
