@@ -1,7 +1,7 @@
 import { providerTypes } from '../../providers/index.ts';
 import { AUDITED_RESOURCES } from './audit-routes.ts';
 import { CLIENT_ID_PATTERN } from './client-metadata.ts';
-import { ALIAS_PATTERN } from './provider-json.ts';
+import { ALIAS_PATTERN, MAX_DOMAINS_PER_PROVIDER } from './provider-json.ts';
 
 /** A JSON Schema (2020-12, as OpenAPI 3.1 uses it). */
 export type JsonSchema = { [keyword: string]: unknown };
@@ -29,7 +29,13 @@ const providerFields: Record<string, JsonSchema> = {
   kind: { type: 'string', enum: Object.keys(providerTypes), description: 'Upstream protocol; permanent.' },
   display_name: { type: 'string', minLength: 1, maxLength: 200 },
   enabled: { type: 'boolean', default: true },
-  domains: { type: 'array', items: { type: 'string', format: 'hostname' }, description: 'Email domains this provider owns for home-realm discovery; a domain belongs to one provider.' },
+  domains: {
+    type: 'array',
+    items: { type: 'string', format: 'hostname', maxLength: 253 },
+    maxItems: MAX_DOMAINS_PER_PROVIDER,
+    uniqueItems: true,
+    description: `Email domains this provider owns for home-realm discovery (at most ${MAX_DOMAINS_PER_PROVIDER}); a domain belongs to one provider.`,
+  },
   settings: { type: 'object', additionalProperties: true, description: 'Kind-specific settings, validated by the kind (`issuer`, `client_id`, `scopes`… for oidc; `metadata_url`… for saml).' },
   claim_mappings: { type: 'object', additionalProperties: { type: 'string' } },
 };
