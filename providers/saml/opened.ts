@@ -15,9 +15,10 @@ import { amrFor, attributeValues, attributesToClaims } from './attributes.ts';
 import type { IdpDescriptor } from './metadata.ts';
 import { checkAssertion, checkEnvelope, type ResponseExpectations, type VerifiedAssertion } from './response.ts';
 import { NAME_ID_FORMATS, type SamlSettings } from './settings.ts';
+import { SAML_MESSAGE_LIMITS, XmlLimitError, assertXmlWithinLimits } from './xml-limits.ts';
 
-/** Largest SAMLResponse accepted, base64 characters. */
-const MAX_RESPONSE_CHARS = 1024 * 1024;
+/** Largest SAMLResponse looked at, base64 characters (line breaks included); the decoded XML is then held to `SAML_MESSAGE_LIMITS`. */
+const MAX_RESPONSE_CHARS = Math.ceil((SAML_MESSAGE_LIMITS.maxBytes * 4) / 3) + 16 * 1024;
 
 /** Our side of one SAML provider: entity ID, endpoints and key pair. */
 export interface ServiceProvider {
@@ -120,6 +121,14 @@ export class OpenedSamlProvider implements OpenedProvider {
     const encoded = input.params.SAMLResponse;
     if (!encoded) throw new ProviderError('response_invalid', { alias: this.alias, detail: 'no SAMLResponse in the request' });
     if (encoded.length > MAX_RESPONSE_CHARS) throw new ProviderError('response_invalid', { alias: this.alias, detail: 'SAMLResponse is too large' });
+    const xml = Buffer.from(encoded, 'base64').toString('utf8');
+    // Before any parser (ours, then node-saml's and xml-crypto's): a deep or huge document is refused in one pass.
+    try {
+      assertXmlWithinLimits(xml, SAML_MESSAGE_LIMITS);
+    } catch (cause) {
+      if (!(cause instanceof XmlLimitError)) throw cause;
+      throw new ProviderError('response_invalid', { alias: this.alias, detail: `SAMLResponse refused before parsing: ${cause.message}`, cause });
+    }
     const expected: ResponseExpectations = {
       alias: this.alias,
       acsUrl: this.#sp.acsUrl,
@@ -128,7 +137,7 @@ export class OpenedSamlProvider implements OpenedProvider {
       clockSkewMs: this.#settings.clock_skew_seconds * 1000,
       nowMs: Date.now(),
     };
-    checkEnvelope(Buffer.from(encoded, 'base64').toString('utf8'), expected);
+    checkEnvelope(xml, expected);
 
     let verifiedXml: string;
     try {
