@@ -23,6 +23,7 @@ import { closeDatabase, databaseLocation, openDatabase } from './store/database.
 import { migrateLatest } from './store/migrate.ts';
 import { purgeExpiredPayloads } from './store/oidc-adapter.ts';
 import { ProviderRepository } from './store/providers.ts';
+import { refusedBodyPage } from './refused-bodies.ts';
 import { ReplayGuardRepository } from './store/replay-guard.ts';
 import { ResourceServerRepository } from './store/resource-servers.ts';
 import { Sealer, resolveMasterKey, verifyMasterKey } from './store/seal.ts';
@@ -212,7 +213,7 @@ export async function createRealmgate(
     }),
   );
   app.use(federation.routes);
-  app.use(['/interaction', '/federation'], pageErrorHandler({ views, logger }));
+  app.use(['/interaction', '/federation'], refusedBodyPage({ views, logger }), pageErrorHandler({ views, logger }));
   app.use((req, res) => engine.handle(req, res));
 
   const timers = [
