@@ -1,4 +1,5 @@
 import crypto from 'node:crypto';
+import * as xmlenc from 'xml-encryption';
 import { SAML, SamlStatusError, ValidateInResponseTo, type SamlConfig } from '@node-saml/passport-saml';
 import {
   ProviderError,
@@ -13,7 +14,7 @@ import {
 } from '../types.ts';
 import { amrFor, attributeValues, attributesToClaims } from './attributes.ts';
 import type { IdpDescriptor } from './metadata.ts';
-import { checkAssertion, checkEnvelope, type ResponseExpectations, type VerifiedAssertion } from './response.ts';
+import { checkAssertion, checkDecryptedAssertion, checkEnvelope, type ResponseExpectations, type VerifiedAssertion } from './response.ts';
 import { NAME_ID_FORMATS, type SamlSettings } from './settings.ts';
 import { SAML_MESSAGE_LIMITS, XmlLimitError, assertXmlWithinLimits } from './xml-limits.ts';
 
@@ -136,8 +137,10 @@ export class OpenedSamlProvider implements OpenedProvider {
       requestId,
       clockSkewMs: this.#settings.clock_skew_seconds * 1000,
       nowMs: Date.now(),
+      allowSha1: this.#settings.allow_sha1,
     };
-    checkEnvelope(xml, expected);
+    const { encryptedAssertions } = checkEnvelope(xml, expected);
+    for (const encrypted of encryptedAssertions) checkDecryptedAssertion(await this.#decrypt(encrypted), expected);
 
     let verifiedXml: string;
     try {
@@ -201,6 +204,17 @@ export class OpenedSamlProvider implements OpenedProvider {
         sessionIndex: assertion.sessionIndex,
       },
     };
+  }
+
+  /** Decrypts an `EncryptedAssertion` with the SP key; a failure is the response's. */
+  async #decrypt(encryptedXml: string): Promise<string> {
+    try {
+      return await new Promise<string>((resolve, reject) => {
+        xmlenc.decrypt(encryptedXml, { key: this.#sp.privateKeyPem }, (error, result) => (error ? reject(error) : resolve(result)));
+      });
+    } catch (cause) {
+      throw new ProviderError('response_invalid', { alias: this.alias, detail: `the encrypted assertion cannot be decrypted: ${(cause as Error).message}`, cause });
+    }
   }
 
   #ssoUrl(): string {

@@ -1,4 +1,5 @@
 import { providerTypes } from '../../providers/index.ts';
+import { samlSettingsJsonSchema } from '../../providers/saml/settings.ts';
 import { AUDITED_RESOURCES } from './audit-routes.ts';
 import { CLIENT_ID_PATTERN } from './client-metadata.ts';
 import { ALIAS_PATTERN, MAX_DOMAINS_PER_PROVIDER } from './provider-json.ts';
@@ -36,7 +37,7 @@ const providerFields: Record<string, JsonSchema> = {
     uniqueItems: true,
     description: `Email domains this provider owns for home-realm discovery (at most ${MAX_DOMAINS_PER_PROVIDER}); a domain belongs to one provider.`,
   },
-  settings: { type: 'object', additionalProperties: true, description: 'Kind-specific settings, validated by the kind (`issuer`, `client_id`, `scopes`… for oidc; `metadata_url`… for saml).' },
+  settings: { type: 'object', additionalProperties: true, description: 'Kind-specific settings, validated by the kind (`issuer`, `client_id`, `scopes`… for oidc; for saml see the `SamlSettings` schema).' },
   claim_mappings: { type: 'object', additionalProperties: { type: 'string' } },
 };
 
@@ -98,6 +99,7 @@ export const schemas: Record<string, JsonSchema> = {
     description: 'JSON Merge Patch (RFC 7396) of ProviderWrite: objects merge key by key, null removes a key, arrays replace. `secrets` sets or (null) removes the named secrets.',
     additionalProperties: true,
   },
+  SamlSettings: { description: 'The `settings` of a `saml` provider, with their defaults.', ...samlSettingsJsonSchema() },
   ProviderTestResult: {
     type: 'object',
     required: ['ok', 'checks'],

@@ -7,7 +7,7 @@ import { createTestDatabase, type TestDatabase } from '../support/database.ts';
 import { loginFootprint, registerApp, type TestApp } from '../support/federation.ts';
 import { HttpSession } from '../support/http-session.ts';
 import { addSamlProvider, answer, goToSamlIdp, postToAcs, spCertificateOf } from '../support/saml-federation.ts';
-import { TestSamlIdp, encodeResponse } from '../support/saml-idp.ts';
+import { TestSamlIdp, encodeResponse, encryptAssertion } from '../support/saml-idp.ts';
 import type { TestServer } from '../support/server.ts';
 
 /**
@@ -20,8 +20,8 @@ function xmlParsers(): { DOMParser: { prototype: { parseFromString: (...args: un
   return [...new Set(copies)];
 }
 
-function countParses(): { count: () => number } {
-  const spies = xmlParsers().map((m) => vi.spyOn(m.DOMParser.prototype, 'parseFromString'));
+function countParses(parsers = xmlParsers()): { count: () => number } {
+  const spies = parsers.map((m) => vi.spyOn(m.DOMParser.prototype, 'parseFromString'));
   return { count: () => spies.reduce((n, s) => n + s.mock.calls.length, 0) };
 }
 
@@ -101,6 +101,19 @@ describe('a SAMLResponse beyond the XML limits at the ACS', () => {
     const page = await postToAcs(browser, server.url, 'acme', encodeResponse(xml), request.relayState);
     expect(page.status).toBe(502);
     expect(parses.count()).toBe(0);
+  });
+
+  it('is refused before node-saml decrypts it when an encrypted assertion holds a deeply nested document', async () => {
+    // Anyone can encrypt to the SP certificate (it is in the SP metadata), so the plaintext is untrusted too.
+    const { browser, request, options } = await atIdp();
+    const deep = idp.assertionXml(options).replace('</saml:Assertion>', `${'<x>'.repeat(50_000)}${'</x>'.repeat(50_000)}</saml:Assertion>`);
+    const xml = idp.envelope(options, await encryptAssertion(deep, await spCertificateOf(server.node, 'acme')));
+    expect(xml.length).toBeLessThan(SAML_MESSAGE_LIMITS.maxBytes);
+    const here = createRequire(import.meta.url);
+    const nodeSaml = countParses([createRequire(here.resolve('@node-saml/node-saml'))('@xmldom/xmldom')]);
+    const page = await postToAcs(browser, server.url, 'acme', encodeResponse(xml), request.relayState);
+    expect(page.status).toBe(502);
+    expect(nodeSaml.count()).toBe(0);
   });
 
   it('still reaches the parsers for a response within the limits (the counter counts)', async () => {
