@@ -130,6 +130,11 @@ export const schemas: Record<string, JsonSchema> = {
       allowed_providers: { ...strings, description: 'Aliases this client may log in with; absent means all.' },
       local_login: { type: 'boolean', description: 'Offer the local password form (default true).' },
       require_consent: { type: 'boolean' },
+      claims_in_id_token: {
+        type: 'boolean',
+        default: false,
+        description: 'The ID token carries the claims of the granted scopes (`email`, `name`…) too, not only `sub`, `idp` and `amr`; userinfo serves them either way.',
+      },
       client_secret: {
         type: 'string',
         description: 'Write-only. Returned only in the response of the write that generated it (a confidential client written without one).',
