@@ -119,6 +119,12 @@ export function problemHandler(logger: Logger): ErrorRequestHandler {
       log.warn({ code: problem.code, status: problem.status, type: err.type, limit: (err as { limit?: number }).limit, length: (err as { length?: number }).length }, 'admin API request body refused');
       return sendProblem(res, problem);
     }
+    if (err instanceof URIError && (err as { status?: number }).status === 400) {
+      // express could not decode a path parameter (`%E0%A4%A`): the client's fault, not ours.
+      const problem = invalidFields([{ field: '(path)', message: 'is not valid percent-encoding' }], 'The URL path is not valid percent-encoding.');
+      log.warn({ code: problem.code, status: problem.status }, 'admin API request path refused');
+      return sendProblem(res, problem);
+    }
     const ref = newReference();
     log.error({ err, ref }, 'admin API request failed');
     sendProblem(res, new AdminProblem('internal', `The request failed (ref ${ref}).`));
