@@ -23,6 +23,7 @@ import { closeDatabase, databaseLocation, openDatabase } from './store/database.
 import { migrateLatest } from './store/migrate.ts';
 import { purgeExpiredPayloads } from './store/oidc-adapter.ts';
 import { ProviderRepository } from './store/providers.ts';
+import { createRateLimits, purgeExpiredRateLimits } from './rate-limits.ts';
 import { refusedBodyPage } from './refused-bodies.ts';
 import { ReplayGuardRepository } from './store/replay-guard.ts';
 import { ResourceServerRepository } from './store/resource-servers.ts';
@@ -93,6 +94,7 @@ export async function openServices(config: Config, options: StartOptions = {}): 
       maxFailuresPerAccount: config.loginThrottleMaxFailures,
       maxFailuresPerIp: config.loginThrottleMaxFailuresPerIp,
       windowSeconds: config.loginThrottleWindowSeconds,
+      maxDelaySeconds: config.loginMaxDelaySeconds,
     });
     const engine = await TokenEngine.create({
       issuer: config.issuer,
@@ -198,6 +200,13 @@ export async function createRealmgate(
     directives: { defaultSrc: ["'self'"], formAction: null, frameAncestors: ["'none'"], scriptSrc: ["'none'"] },
   });
   app.use(['/interaction', '/federation'], pageCsp);
+  // Rate limits (shared database counters), before the routes they protect.
+  const limits = createRateLimits(services, config.rateLimits);
+  app.post('/token', limits.token);
+  app.post('/interaction/:uid/discover', limits.discover);
+  app.get('/federation/:alias/start', limits.federationStart);
+  app.post('/interaction/:uid/federate', limits.federationStart);
+  app.use('/admin/api', limits.admin);
   const federation = createFederation(services);
   app.use('/admin/api', adminRoutes(services, { openContext: federation.context }));
   app.use(
@@ -264,6 +273,7 @@ export async function purge(services: Services): Promise<Record<string, number>>
     login_throttle: await services.throttle.purgeExpired(),
     login_transactions: await services.db('login_transactions').where('expires_at', '<', services.db.fn.now()).delete(),
     replay_guard: await new ReplayGuardRepository(services.db).purgeExpired(),
+    rate_limits: await purgeExpiredRateLimits(services.db),
     signing_keys: await services.keys.purgeRemoved(),
   };
   const total = Object.values(counts).reduce((a, b) => a + b, 0);
