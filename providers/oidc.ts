@@ -17,6 +17,7 @@ import {
   type OpenContext,
   type OpenedProvider,
   type Problem,
+  type ProviderReadinessCheck,
   type ProviderType,
   type StoredProvider,
   type UpstreamIdentity,
@@ -49,8 +50,12 @@ const settingsSchema = z.strictObject({
   token_endpoint_auth_method: z.enum(['client_secret_basic', 'client_secret_post', 'private_key_jwt', 'none']).default('client_secret_basic'),
   /** JWS algorithm of the private_key_jwt assertion; derived from the key when absent. */
   token_endpoint_auth_signing_alg: z.enum(SIGNING_ALGS).optional(),
-  /** Algorithm the upstream signs ID tokens with. */
-  id_token_signed_response_alg: z.enum(SIGNING_ALGS).default('RS256'),
+  /**
+   * Algorithm the upstream signs ID tokens with. Absent: taken from the upstream's discovery
+   * (`id_token_signing_alg_values_supported`: RS256 when listed, as OpenID Connect defaults to it,
+   * else the first listed one Realmgate verifies).
+   */
+  id_token_signed_response_alg: z.enum(SIGNING_ALGS).optional(),
   /** `query` (default) or `form_post`: how the upstream returns to `/federation/<alias>/callback`. */
   response_mode: z.enum(['query', 'form_post']).default('query'),
   /** Extra authorization request parameters, e.g. `{ "hd": "example.com" }` or `{ "prompt": "select_account" }`. */
@@ -67,6 +72,9 @@ const settingsSchema = z.strictObject({
 });
 
 type OidcSettings = z.infer<typeof settingsSchema>;
+
+/** A JWS algorithm Realmgate verifies upstream ID tokens with. */
+type SigningAlg = (typeof SIGNING_ALGS)[number];
 
 const SECRET_NAMES = ['client_secret', 'private_key'] as const;
 
@@ -175,6 +183,27 @@ function classify(alias: string, step: string, error: unknown): ProviderError {
   return new ProviderError('upstream_error', { alias, detail: `${step}: ${(error as Error)?.message ?? String(error)}`, cause: error });
 }
 
+/** Clock difference with an upstream tolerated when checking ID token times (`exp`, `nbf`, `iat`). */
+const CLOCK_SKEW_SECONDS = 30;
+
+/**
+ * The ID token algorithm to expect: the configured one, else the upstream's choice from its
+ * discovery document. Undefined when the upstream lists none that Realmgate verifies.
+ */
+export function idTokenAlgFor(settings: Pick<OidcSettings, 'id_token_signed_response_alg'>, server: oidc.ServerMetadata): SigningAlg | undefined {
+  if (settings.id_token_signed_response_alg) return settings.id_token_signed_response_alg;
+  const listed = server.id_token_signing_alg_values_supported;
+  if (!Array.isArray(listed) || !listed.length) return 'RS256';
+  if (listed.includes('RS256')) return 'RS256';
+  return listed.find((alg): alg is SigningAlg => (SIGNING_ALGS as readonly string[]).includes(alg));
+}
+
+/** The token endpoint authentication methods an upstream accepts (`client_secret_basic` when it does not say). */
+function authMethodsOf(server: oidc.ServerMetadata): string[] {
+  const listed = server.token_endpoint_auth_methods_supported;
+  return Array.isArray(listed) && listed.length ? listed : ['client_secret_basic'];
+}
+
 /** Claims of an ID token that only serve the protocol; they are not kept with the identity. */
 const PROTOCOL_CLAIMS = new Set(['aud', 'azp', 'exp', 'iat', 'nbf', 'jti', 'nonce', 'at_hash', 'c_hash', 's_hash']);
 
@@ -202,11 +231,14 @@ class OpenedOidcProvider implements OpenedProvider {
   readonly #config: oidc.Configuration;
   readonly #jwks: ReturnType<typeof jose.createRemoteJWKSet>;
   readonly #redirectUri: string;
+  /** The algorithm ID tokens must be signed with: configured, or chosen from discovery. */
+  readonly #idTokenAlg: SigningAlg;
 
-  constructor(provider: StoredProvider, settings: OidcSettings, config: oidc.Configuration, jwks: ReturnType<typeof jose.createRemoteJWKSet>, redirectUri: string) {
+  constructor(provider: StoredProvider, settings: OidcSettings, config: oidc.Configuration, jwks: ReturnType<typeof jose.createRemoteJWKSet>, redirectUri: string, idTokenAlg: SigningAlg) {
     this.alias = provider.alias;
     this.version = provider.version;
     this.#settings = settings;
+    this.#idTokenAlg = idTokenAlg;
     this.#config = config;
     this.#jwks = jwks;
     this.#redirectUri = redirectUri;
@@ -257,13 +289,21 @@ class OpenedOidcProvider implements OpenedProvider {
       await jose.jwtVerify(idToken, this.#jwks, {
         issuer: this.#config.serverMetadata().issuer,
         audience: this.#settings.client_id,
-        algorithms: [this.#settings.id_token_signed_response_alg],
-        clockTolerance: 30,
+        algorithms: [this.#idTokenAlg],
+        clockTolerance: CLOCK_SKEW_SECONDS,
       });
     } catch (error) {
       throw classify(this.alias, 'ID token signature', error);
     }
     const idClaims = tokens.claims()!;
+    // Neither openid-client nor jose (without maxTokenAge) refuses an ID token issued in the future.
+    const nowSeconds = Math.floor(Date.now() / 1000);
+    if (typeof idClaims.iat === 'number' && idClaims.iat > nowSeconds + CLOCK_SKEW_SECONDS) {
+      throw new ProviderError('response_invalid', {
+        alias: this.alias,
+        detail: `ID token iat ${idClaims.iat} is ${idClaims.iat - nowSeconds}s in the future (clock skew tolerated: ${CLOCK_SKEW_SECONDS}s)`,
+      });
+    }
     let userinfo: Record<string, unknown> = {};
     if (this.#settings.fetch_userinfo && this.#config.serverMetadata().userinfo_endpoint) {
       try {
@@ -283,6 +323,26 @@ class OpenedOidcProvider implements OpenedProvider {
       amr: Array.isArray(idClaims.amr) ? idClaims.amr.filter((v): v is string => typeof v === 'string') : undefined,
       upstreamSession: { issuer: idClaims.iss, subject: idClaims.sub, sessionId: typeof idClaims.sid === 'string' ? idClaims.sid : undefined },
     };
+  }
+
+  /**
+   * What a login needs from this upstream beyond discovery and the JWKS: it signs ID tokens
+   * with the algorithm expected, and accepts the token endpoint authentication method used.
+   */
+  readiness(): ProviderReadinessCheck[] {
+    const server = this.#config.serverMetadata();
+    const listed = server.id_token_signing_alg_values_supported;
+    const algOk = !Array.isArray(listed) || !listed.length || listed.includes(this.#idTokenAlg);
+    const methods = authMethodsOf(server);
+    const method = this.#settings.token_endpoint_auth_method;
+    return [
+      algOk
+        ? { name: 'id_token_signing_alg', ok: true, detail: `ID tokens signed ${this.#idTokenAlg}` }
+        : { name: 'id_token_signing_alg', ok: false, detail: `the upstream signs ID tokens with ${listed!.join(', ')}, not ${this.#idTokenAlg}: remove id_token_signed_response_alg or set one of these` },
+      methods.includes(method)
+        ? { name: 'token_endpoint_auth_method', ok: true, detail: method }
+        : { name: 'token_endpoint_auth_method', ok: false, detail: `the upstream's token endpoint accepts ${methods.join(', ')}, not ${method}` },
+    ];
   }
 
   /** The upstream's end_session URL with `client_id` (Realmgate does not keep upstream ID tokens). */
@@ -305,22 +365,29 @@ async function open(provider: StoredProvider, context: OpenContext): Promise<Ope
   }
   const issuer = new URL(settings.issuer);
   const redirectUri = context.endpointUrl(provider.alias, 'callback');
-  let config: oidc.Configuration;
+  const execute = issuer.protocol === 'http:' ? [oidc.allowInsecureRequests] : [];
+  const timeout = Math.ceil(context.timeoutMs / 1000);
+  const authentication = await clientAuthentication(settings, provider.secrets);
+  let discovered: oidc.Configuration;
   try {
-    config = await oidc.discovery(
-      issuer,
-      settings.client_id,
-      { id_token_signed_response_alg: settings.id_token_signed_response_alg, redirect_uris: [redirectUri] },
-      await clientAuthentication(settings, provider.secrets),
-      {
-        [oidc.customFetch]: context.fetch,
-        timeout: Math.ceil(context.timeoutMs / 1000),
-        execute: issuer.protocol === 'http:' ? [oidc.allowInsecureRequests] : [],
-      },
-    );
+    discovered = await oidc.discovery(issuer, settings.client_id, { redirect_uris: [redirectUri] }, authentication, { [oidc.customFetch]: context.fetch, timeout, execute });
   } catch (error) {
     throw new ProviderError('unavailable', { alias: provider.alias, detail: `discovery at ${settings.issuer} failed: ${classify(provider.alias, 'discovery', error).message}`, cause: error });
   }
+  const server = discovered.serverMetadata();
+  const idTokenAlg = idTokenAlgFor(settings, server);
+  if (!idTokenAlg) {
+    throw new ProviderError('unavailable', {
+      alias: provider.alias,
+      detail: `${settings.issuer} signs ID tokens only with ${server.id_token_signing_alg_values_supported!.join(', ')}; Realmgate verifies ${SIGNING_ALGS.join(', ')}`,
+    });
+  }
+  // The client metadata (the expected ID token alg among it) is fixed at construction: build it
+  // again now that discovery told us the algorithm.
+  const config = new oidc.Configuration(server, settings.client_id, { id_token_signed_response_alg: idTokenAlg, redirect_uris: [redirectUri] }, authentication);
+  config[oidc.customFetch] = context.fetch;
+  config.timeout = timeout;
+  for (const extension of execute) extension(config);
   const jwksUri = config.serverMetadata().jwks_uri;
   if (!jwksUri) throw new ProviderError('unavailable', { alias: provider.alias, detail: `${settings.issuer} publishes no jwks_uri` });
   // An ID token only ever arrives over the back channel from the token endpoint, so an unknown
@@ -336,7 +403,7 @@ async function open(provider: StoredProvider, context: OpenContext): Promise<Ope
   } catch (error) {
     throw new ProviderError('unavailable', { alias: provider.alias, detail: `JWKS at ${jwksUri} cannot be loaded: ${(error as Error).message}`, cause: error });
   }
-  return new OpenedOidcProvider(provider, settings, config, jwks, redirectUri);
+  return new OpenedOidcProvider(provider, settings, config, jwks, redirectUri, idTokenAlg);
 }
 
 /** Upstream OpenID Connect providers (`kind: "oidc"`). */

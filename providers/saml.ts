@@ -16,6 +16,7 @@ import { MAX_METADATA_BYTES, parseIdpMetadata, type IdpDescriptor } from './saml
 import { OpenedSamlProvider, type ServiceProvider } from './saml/opened.ts';
 import { NAME_ID_FORMATS, SAML_SECRET_NAMES, checkSamlSettings, type SamlSettings } from './saml/settings.ts';
 import { buildSpMetadata } from './saml/sp-metadata.ts';
+import { XmlLimitError, readTextWithin } from './saml/xml-limits.ts';
 
 /** Settings parsed for opening; an invalid stored row makes the provider unavailable. */
 function settingsOf(provider: StoredProvider): SamlSettings {
@@ -52,8 +53,14 @@ async function fetchMetadata(alias: string, url: string, context: OpenContext): 
     }
     if (!response.ok) throw new ProviderError('upstream_error', { alias, detail: `metadata_url ${url} answered HTTP ${response.status}${target.href !== url ? ` at ${target.href}` : ''}` });
     const declared = Number(response.headers.get('content-length') ?? 0);
-    if (declared > MAX_METADATA_BYTES) throw new ProviderError('upstream_error', { alias, detail: `metadata_url ${url} is larger than ${MAX_METADATA_BYTES} bytes` });
-    return response.text();
+    const tooLarge = () => new ProviderError('upstream_error', { alias, detail: `metadata_url ${url} is larger than ${MAX_METADATA_BYTES} bytes` });
+    if (declared > MAX_METADATA_BYTES) throw tooLarge();
+    try {
+      return await readTextWithin(response, MAX_METADATA_BYTES);
+    } catch (cause) {
+      if (cause instanceof XmlLimitError) throw tooLarge();
+      throw new ProviderError('upstream_unreachable', { alias, detail: `metadata_url ${url}: ${(cause as Error).message}`, cause });
+    }
   }
   throw new ProviderError('upstream_error', { alias, detail: `metadata_url ${url} redirects to ${target.href}, which is not http(s)` });
 }

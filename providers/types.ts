@@ -138,8 +138,21 @@ export interface OpenedProvider {
    * transaction. Rejects with `response_invalid` unless the provider allows unsolicited logins.
    */
   finishUnsolicitedLogin?(input: CallbackInput): Promise<UnsolicitedLogin>;
+  /**
+   * Optional: what a login needs from the upstream beyond opening it (the ID token algorithm it
+   * signs with, the token endpoint authentication it accepts), checked against what `open` loaded.
+   * No network; the admin API's provider test reports each check.
+   */
+  readiness?(): ProviderReadinessCheck[];
   /** Optional: releases timers or caches held by this opened provider. */
   close?(): void;
+}
+
+/** One check of `readiness`: a stable name, its outcome and what was found. */
+export interface ProviderReadinessCheck {
+  name: string;
+  ok: boolean;
+  detail?: string;
 }
 
 /** A validated unsolicited login and the application (client_id) the provider sends such logins to. */

@@ -29,6 +29,8 @@ import { closeDatabase, databaseLocation, openDatabase } from './store/database.
 import { migrateLatest } from './store/migrate.ts';
 import { purgeExpiredPayloads } from './store/oidc-adapter.ts';
 import { ProviderRepository } from './store/providers.ts';
+import { createRateLimits, purgeExpiredRateLimits } from './rate-limits.ts';
+import { refusedBodyPage } from './refused-bodies.ts';
 import { ReplayGuardRepository } from './store/replay-guard.ts';
 import { ResourceServerRepository } from './store/resource-servers.ts';
 import { Sealer, resolveMasterKey, verifyMasterKey } from './store/seal.ts';
@@ -106,6 +108,7 @@ export async function openServices(config: Config, options: StartOptions = {}): 
       maxFailuresPerAccount: config.loginThrottleMaxFailures,
       maxFailuresPerIp: config.loginThrottleMaxFailuresPerIp,
       windowSeconds: config.loginThrottleWindowSeconds,
+      maxDelaySeconds: config.loginMaxDelaySeconds,
     });
     const engine = await TokenEngine.create({
       issuer: config.issuer,
@@ -220,6 +223,14 @@ export async function createRealmgate(
     directives: { defaultSrc: ["'self'"], formAction: null, frameAncestors: ["'none'"], scriptSrc: ["'none'"] },
   });
   app.use(['/interaction', '/federation', '/account'], pageCsp);
+  // Rate limits (shared database counters), before the routes they protect.
+  const limits = createRateLimits(services, config.rateLimits);
+  app.post('/token', limits.token);
+  app.post('/interaction/:uid/discover', limits.discover);
+  app.get('/federation/:alias/start', limits.federationStart);
+  app.post('/interaction/:uid/federate', limits.federationStart);
+  app.get('/interaction/:uid/start/:alias', limits.federationStart);
+  app.use('/admin/api', limits.admin);
   const federation = createFederation(services);
   app.use('/admin/api', adminRoutes(services, { openContext: federation.context }));
   const interactions = new InteractionService({ engine, states: services.interactionStates });
@@ -246,7 +257,7 @@ export async function createRealmgate(
   );
   app.use(federation.routes);
   app.use(accountRoutes({ services, linking, federation: federation.flow, displayName }));
-  app.use(['/interaction', '/federation', '/account'], pageErrorHandler({ views, logger }));
+  app.use(['/interaction', '/federation', '/account'], refusedBodyPage({ views, logger }), pageErrorHandler({ views, logger }));
   app.use((req, res) => engine.handle(req, res));
 
   const timers = [
@@ -298,6 +309,7 @@ export async function purge(services: Services): Promise<Record<string, number>>
     login_transactions: await services.db('login_transactions').where('expires_at', '<', services.db.fn.now()).delete(),
     interaction_states: await services.interactionStates.purgeExpired(),
     replay_guard: await new ReplayGuardRepository(services.db).purgeExpired(),
+    rate_limits: await purgeExpiredRateLimits(services.db),
     signing_keys: await services.keys.purgeRemoved(),
   };
   const total = Object.values(counts).reduce((a, b) => a + b, 0);

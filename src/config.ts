@@ -39,6 +39,10 @@ export interface Config {
   readonly loginThrottleMaxFailuresPerIp: number;
   /** Window over which failed logins are counted. */
   readonly loginThrottleWindowSeconds: number;
+  /** Longest progressive delay after failed sign-ins for one account from any IP (the per-account backoff cap). */
+  readonly loginMaxDelaySeconds: number;
+  /** Requests per minute (0: no limit) at the token endpoint per client, at home-realm discovery, at federation start and at the admin API per IP. */
+  readonly rateLimits: { readonly tokenPerMinute: number; readonly discoverPerMinute: number; readonly federationStartPerMinute: number; readonly adminPerMinute: number };
 }
 
 const booleanText = z
@@ -47,6 +51,9 @@ const booleanText = z
 
 const positiveInt = (fallback: number) =>
   z.coerce.number({ error: 'must be a number' }).int('must be a whole number').positive('must be positive').default(fallback);
+
+const perMinute = (fallback: number) =>
+  z.coerce.number({ error: 'must be a number' }).int('must be a whole number').min(0, 'must not be negative (0 turns the limit off)').default(fallback);
 
 const envSchema = z.object({
   PORT: z.coerce.number({ error: 'must be a number' }).int().min(0).max(65535, 'must be a port number').default(3000),
@@ -81,6 +88,11 @@ const envSchema = z.object({
   REALMGATE_LOGIN_MAX_FAILURES: positiveInt(5),
   REALMGATE_LOGIN_MAX_FAILURES_PER_IP: positiveInt(50),
   REALMGATE_LOGIN_WINDOW_SECONDS: positiveInt(900),
+  REALMGATE_LOGIN_MAX_DELAY_SECONDS: positiveInt(60),
+  REALMGATE_RATE_LIMIT_TOKEN_PER_MINUTE: perMinute(600),
+  REALMGATE_RATE_LIMIT_DISCOVER_PER_MINUTE: perMinute(120),
+  REALMGATE_RATE_LIMIT_FEDERATION_START_PER_MINUTE: perMinute(120),
+  REALMGATE_RATE_LIMIT_ADMIN_PER_MINUTE: perMinute(600),
 });
 
 /** Thrown by `loadConfig` with every problem in the environment listed at once. */
@@ -142,6 +154,13 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     loginThrottleMaxFailures: e.REALMGATE_LOGIN_MAX_FAILURES,
     loginThrottleMaxFailuresPerIp: e.REALMGATE_LOGIN_MAX_FAILURES_PER_IP,
     loginThrottleWindowSeconds: e.REALMGATE_LOGIN_WINDOW_SECONDS,
+    loginMaxDelaySeconds: e.REALMGATE_LOGIN_MAX_DELAY_SECONDS,
+    rateLimits: Object.freeze({
+      tokenPerMinute: e.REALMGATE_RATE_LIMIT_TOKEN_PER_MINUTE,
+      discoverPerMinute: e.REALMGATE_RATE_LIMIT_DISCOVER_PER_MINUTE,
+      federationStartPerMinute: e.REALMGATE_RATE_LIMIT_FEDERATION_START_PER_MINUTE,
+      adminPerMinute: e.REALMGATE_RATE_LIMIT_ADMIN_PER_MINUTE,
+    }),
   };
   return Object.freeze(config);
 }

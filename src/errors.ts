@@ -16,6 +16,8 @@ const SAFE_MESSAGES: Record<string, string> = {
   bad_request: 'The request was not understood. Go back to the application and start again.',
   not_found: 'This page does not exist.',
   throttled: 'Too many failed sign-in attempts. Wait a few minutes and try again.',
+  payload_too_large: 'What was sent to this page is larger than it accepts. Go back to the application and start again.',
+  unsupported_media_type: 'What was sent to this page is in a form it does not read. Go back to the application and start again.',
   internal: 'Something went wrong on our side. Try again in a moment.',
 };
 

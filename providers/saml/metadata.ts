@@ -1,6 +1,6 @@
 import type { Element } from '@xmldom/xmldom';
 import { toCertificatePem } from './certificates.ts';
-import { NS_DSIG, NS_METADATA, NS_PROTOCOL, attributeOf, childElements, isElement, parseXml, textOf } from './xml.ts';
+import { NS_DSIG, NS_METADATA, NS_PROTOCOL, SAML_METADATA_LIMITS, XmlLimitError, assertXmlWithinLimits, attributeOf, childElements, isElement, parseXml, textOf } from './xml.ts';
 
 /** SAML 2.0 binding URNs Realmgate speaks. */
 export const BINDINGS = {
@@ -20,17 +20,22 @@ export interface IdpDescriptor {
 }
 
 /** Largest metadata document accepted, in bytes (per-entity metadata, not whole federations). */
-export const MAX_METADATA_BYTES = 5 * 1024 * 1024;
+export const MAX_METADATA_BYTES = SAML_METADATA_LIMITS.maxBytes;
 
 /**
  * Reads an IdP's metadata: an `EntityDescriptor`, or an `EntitiesDescriptor` holding one IdP (or
  * several, with `entityId` picking one). Throws with a message fit for an administrator.
  */
 export function parseIdpMetadata(xml: string, entityId?: string): IdpDescriptor {
-  if (Buffer.byteLength(xml) > MAX_METADATA_BYTES) throw new Error(`metadata is larger than ${MAX_METADATA_BYTES} bytes`);
+  try {
+    assertXmlWithinLimits(xml, SAML_METADATA_LIMITS);
+  } catch (error) {
+    if (error instanceof XmlLimitError) throw new Error(`metadata is refused: ${error.message}`, { cause: error });
+    throw error;
+  }
   let root: Element;
   try {
-    root = parseXml(xml).documentElement!;
+    root = parseXml(xml, SAML_METADATA_LIMITS).documentElement!;
   } catch (error) {
     throw new Error(`metadata is not well-formed XML: ${(error as Error).message}`, { cause: error });
   }

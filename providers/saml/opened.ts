@@ -1,4 +1,5 @@
 import crypto from 'node:crypto';
+import * as xmlenc from 'xml-encryption';
 import { SAML, SamlStatusError, ValidateInResponseTo, type SamlConfig } from '@node-saml/passport-saml';
 import {
   ProviderError,
@@ -13,11 +14,12 @@ import {
 } from '../types.ts';
 import { amrFor, attributeValues, attributesToClaims } from './attributes.ts';
 import type { IdpDescriptor } from './metadata.ts';
-import { checkAssertion, checkEnvelope, type ResponseExpectations, type VerifiedAssertion } from './response.ts';
+import { checkAssertion, checkDecryptedAssertion, checkEnvelope, type ResponseExpectations, type VerifiedAssertion } from './response.ts';
 import { NAME_ID_FORMATS, type SamlSettings } from './settings.ts';
+import { SAML_MESSAGE_LIMITS, XmlLimitError, assertXmlWithinLimits } from './xml-limits.ts';
 
-/** Largest SAMLResponse accepted, base64 characters. */
-const MAX_RESPONSE_CHARS = 1024 * 1024;
+/** Largest SAMLResponse looked at, base64 characters (line breaks included); the decoded XML is then held to `SAML_MESSAGE_LIMITS`. */
+const MAX_RESPONSE_CHARS = Math.ceil((SAML_MESSAGE_LIMITS.maxBytes * 4) / 3) + 16 * 1024;
 
 /** Our side of one SAML provider: entity ID, endpoints and key pair. */
 export interface ServiceProvider {
@@ -120,6 +122,14 @@ export class OpenedSamlProvider implements OpenedProvider {
     const encoded = input.params.SAMLResponse;
     if (!encoded) throw new ProviderError('response_invalid', { alias: this.alias, detail: 'no SAMLResponse in the request' });
     if (encoded.length > MAX_RESPONSE_CHARS) throw new ProviderError('response_invalid', { alias: this.alias, detail: 'SAMLResponse is too large' });
+    const xml = Buffer.from(encoded, 'base64').toString('utf8');
+    // Before any parser (ours, then node-saml's and xml-crypto's): a deep or huge document is refused in one pass.
+    try {
+      assertXmlWithinLimits(xml, SAML_MESSAGE_LIMITS);
+    } catch (cause) {
+      if (!(cause instanceof XmlLimitError)) throw cause;
+      throw new ProviderError('response_invalid', { alias: this.alias, detail: `SAMLResponse refused before parsing: ${cause.message}`, cause });
+    }
     const expected: ResponseExpectations = {
       alias: this.alias,
       acsUrl: this.#sp.acsUrl,
@@ -127,8 +137,10 @@ export class OpenedSamlProvider implements OpenedProvider {
       requestId,
       clockSkewMs: this.#settings.clock_skew_seconds * 1000,
       nowMs: Date.now(),
+      allowSha1: this.#settings.allow_sha1,
     };
-    checkEnvelope(Buffer.from(encoded, 'base64').toString('utf8'), expected);
+    const { encryptedAssertions } = checkEnvelope(xml, expected);
+    for (const encrypted of encryptedAssertions) checkDecryptedAssertion(await this.#decrypt(encrypted), expected);
 
     let verifiedXml: string;
     try {
@@ -193,6 +205,17 @@ export class OpenedSamlProvider implements OpenedProvider {
         sessionIndex: assertion.sessionIndex,
       },
     };
+  }
+
+  /** Decrypts an `EncryptedAssertion` with the SP key; a failure is the response's. */
+  async #decrypt(encryptedXml: string): Promise<string> {
+    try {
+      return await new Promise<string>((resolve, reject) => {
+        xmlenc.decrypt(encryptedXml, { key: this.#sp.privateKeyPem }, (error, result) => (error ? reject(error) : resolve(result)));
+      });
+    } catch (cause) {
+      throw new ProviderError('response_invalid', { alias: this.alias, detail: `the encrypted assertion cannot be decrypted: ${(cause as Error).message}`, cause });
+    }
   }
 
   #ssoUrl(): string {

@@ -1,4 +1,4 @@
-import type { Element } from '@xmldom/xmldom';
+import { XMLSerializer, type Element } from '@xmldom/xmldom';
 import { ProviderError } from '../types.ts';
 import { readAttributes, type SamlAttribute } from './attributes.ts';
 import { NS_ASSERTION, NS_DSIG, NS_PROTOCOL, attributeOf, childElements, isElement, onlyChild, parseXml, textOf } from './xml.ts';
@@ -23,6 +23,39 @@ export interface ResponseExpectations {
   requestId: string | undefined;
   clockSkewMs: number;
   nowMs: number;
+  /** Accept SHA-1 signature methods and digests (the provider's `allow_sha1`). */
+  allowSha1: boolean;
+}
+
+/** Signature method URIs that hash with SHA-1. */
+const SHA1_SIGNATURE_METHODS = new Set([
+  'http://www.w3.org/2000/09/xmldsig#rsa-sha1',
+  'http://www.w3.org/2000/09/xmldsig#dsa-sha1',
+  'http://www.w3.org/2000/09/xmldsig#hmac-sha1',
+  'http://www.w3.org/2001/04/xmldsig-more#ecdsa-sha1',
+]);
+/** The SHA-1 digest method URI. */
+const SHA1_DIGEST = 'http://www.w3.org/2000/09/xmldsig#sha1';
+
+/**
+ * Refuses SHA-1 in any XML signature under `root` (its `SignedInfo`: the signature method and
+ * each reference's digest) unless the provider allows it. Digests inside encryption (RSA-OAEP's
+ * `DigestMethod`) are not signatures and are left alone.
+ */
+function checkSignatureAlgorithms(root: Element, expected: ResponseExpectations, where: string): void {
+  if (expected.allowSha1) return;
+  const signedInfos = root.getElementsByTagNameNS(NS_DSIG, 'SignedInfo');
+  for (let i = 0; i < signedInfos.length; i++) {
+    const signedInfo = signedInfos.item(i)!;
+    const method = attributeOf(onlyChild(signedInfo, NS_DSIG, 'SignatureMethod'), 'Algorithm');
+    if (method && SHA1_SIGNATURE_METHODS.has(method)) {
+      throw invalid(expected, `the ${where} is signed with ${method}; SHA-1 is refused unless the provider sets allow_sha1`);
+    }
+    for (const reference of childElements(signedInfo, NS_DSIG, 'Reference')) {
+      const digest = attributeOf(onlyChild(reference, NS_DSIG, 'DigestMethod'), 'Algorithm');
+      if (digest === SHA1_DIGEST) throw invalid(expected, `the ${where} signature uses SHA-1 digests; SHA-1 is refused unless the provider sets allow_sha1`);
+    }
+  }
 }
 
 /** The facts of a verified assertion that make an upstream identity. */
@@ -52,9 +85,11 @@ function timeOf(value: string | undefined, label: string, expected: ResponseExpe
 /**
  * Checks the `<samlp:Response>` envelope before any signature work: it is a Response, sent to
  * our ACS (`Destination`), by the IdP (`Issuer`), answering our request or none (`InResponseTo`),
- * with a success status (else `upstream_error`).
+ * with a success status (else `upstream_error`), and no SHA-1 in its signatures unless allowed.
+ * Returns the `EncryptedAssertion` elements (serialised), whose content the caller decrypts and
+ * checks with `checkDecryptedAssertion` before node-saml sees it.
  */
-export function checkEnvelope(xml: string, expected: ResponseExpectations): void {
+export function checkEnvelope(xml: string, expected: ResponseExpectations): { encryptedAssertions: string[] } {
   let root: Element;
   try {
     root = parseXml(xml).documentElement!;
@@ -63,6 +98,7 @@ export function checkEnvelope(xml: string, expected: ResponseExpectations): void
   }
   if (!isElement(root, NS_PROTOCOL, 'Response')) throw invalid(expected, `SAMLResponse is a ${(root as Element).localName}, not a Response`);
   if (root.getAttribute('Version') !== '2.0') throw invalid(expected, 'SAMLResponse is not SAML 2.0');
+  checkSignatureAlgorithms(root, expected, 'Response');
 
   const destination = attributeOf(root, 'Destination');
   if (destination !== undefined && destination !== expected.acsUrl) {
@@ -95,6 +131,23 @@ export function checkEnvelope(xml: string, expected: ResponseExpectations): void
       detail: `the IdP answered ${value ?? '(no status)'}${nested ? ` / ${nested}` : ''}${message ? `: ${message}` : ''}`,
     });
   }
+  const serializer = new XMLSerializer();
+  return { encryptedAssertions: childElements(root, NS_ASSERTION, 'EncryptedAssertion').map((e) => serializer.serializeToString(e)) };
+}
+
+/**
+ * Checks a decrypted assertion before node-saml decrypts and parses it again: within the XML
+ * limits of a message (its plaintext is chosen by whoever encrypted it to our public SP
+ * certificate, not necessarily the IdP) and without SHA-1 in its signature unless allowed.
+ */
+export function checkDecryptedAssertion(decryptedXml: string, expected: ResponseExpectations): void {
+  let root: Element;
+  try {
+    root = parseXml(decryptedXml).documentElement!;
+  } catch (cause) {
+    throw new ProviderError('response_invalid', { alias: expected.alias, detail: `the encrypted assertion is refused: ${(cause as Error).message}`, cause });
+  }
+  checkSignatureAlgorithms(root, expected, 'encrypted Assertion');
 }
 
 function checkIssuer(issuer: Element, expected: ResponseExpectations, where: string): void {

@@ -45,6 +45,12 @@ const settingsSchema = z.strictObject({
   binding: z.enum(['redirect', 'post'], { error: 'must be redirect or post' }).default('redirect'),
   /** Every assertion must carry a valid IdP signature. */
   want_assertions_signed: z.boolean({ error: 'must be true or false' }).default(true),
+  /**
+   * Accept SHA-1 in the IdP's signatures (RSA-SHA1 and other *-sha1 signature methods, SHA-1
+   * digests). Off: such a response is refused before its signature is checked, as SHA-1 collisions
+   * are practical. Only for a legacy IdP that cannot sign with SHA-256.
+   */
+  allow_sha1: z.boolean({ error: 'must be true or false' }).default(false).describe('Accept SHA-1 signature methods and digests from a legacy IdP (refused by default).'),
   /** The whole Response must carry a valid IdP signature. */
   want_response_signed: z.boolean({ error: 'must be true or false' }).default(false),
   /** Accept unsolicited (IdP-initiated) responses. Off: only answers to our own AuthnRequests count. */
@@ -66,6 +72,12 @@ const settingsSchema = z.strictObject({
   /** How often a `metadata_url` is fetched again. */
   metadata_refresh_seconds: z.int({ error: 'must be a whole number' }).min(300, 'must be at least 300').max(604_800, 'must be at most 604800').default(86_400),
 });
+
+/** The JSON Schema of a `saml` provider's settings as written (for the OpenAPI document). */
+export function samlSettingsJsonSchema(): Record<string, unknown> {
+  const { $schema: _ignored, ...schema } = z.toJSONSchema(settingsSchema, { io: 'input', unrepresentable: 'any' }) as Record<string, unknown>;
+  return schema;
+}
 
 /** A `saml` provider's settings with defaults applied. */
 export type SamlSettings = z.output<typeof settingsSchema>;

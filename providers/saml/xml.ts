@@ -1,4 +1,7 @@
 import { DOMParser, type Document, type Element } from '@xmldom/xmldom';
+import { SAML_MESSAGE_LIMITS, assertXmlWithinLimits, type XmlLimits } from './xml-limits.ts';
+
+export { SAML_MESSAGE_LIMITS, SAML_METADATA_LIMITS, XmlLimitError, assertXmlWithinLimits, type XmlLimitBreach, type XmlLimits } from './xml-limits.ts';
 
 const ELEMENT_NODE = 1;
 
@@ -12,10 +15,13 @@ export const NS_METADATA = 'urn:oasis:names:tc:SAML:2.0:metadata';
 export const NS_DSIG = 'http://www.w3.org/2000/09/xmldsig#';
 
 /**
- * Parses an XML document strictly: any parser error or warning fails it, and a DOCTYPE is
- * refused outright (SAML messages and metadata never carry one; refusing it rules out entity tricks).
+ * Parses an XML document strictly: it must be within `limits` (a SAML message's by default:
+ * checked by `assertXmlWithinLimits` before the parser runs), any parser error or warning fails
+ * it, and a DOCTYPE is refused outright (SAML messages and metadata never carry one; refusing it
+ * rules out entity tricks).
  */
-export function parseXml(text: string): Document {
+export function parseXml(text: string, limits: Readonly<XmlLimits> = SAML_MESSAGE_LIMITS): Document {
+  assertXmlWithinLimits(text, limits);
   if (/<!DOCTYPE/i.test(text)) throw new Error('XML with a DOCTYPE is not accepted');
   const doc = new DOMParser({
     onError(level, message) {

@@ -1,6 +1,6 @@
 import type { Account, AccountRepository } from './accounts.ts';
 import { verifyAgainstDecoy, verifyPassword } from './passwords.ts';
-import type { LoginThrottle } from './throttle.ts';
+import { LoginThrottle } from './throttle.ts';
 
 /** The outcome of a password sign-in. */
 export type LocalLoginResult =
@@ -10,13 +10,14 @@ export type LocalLoginResult =
 
 /**
  * Checks an email and password. Unknown email, wrong password and disabled account look the
- * same and take the same time; repeated failures are throttled per account and per IP.
+ * same and take the same time; repeated failures are throttled per account, per account and IP,
+ * and per IP (see `LoginThrottle` for how).
  */
 export async function signInWithPassword(
   deps: { accounts: AccountRepository; throttle: LoginThrottle },
   input: { email: string; password: string; ip: string },
 ): Promise<LocalLoginResult> {
-  const keys = [`account:${input.email.trim().toLowerCase()}`, `ip:${input.ip}`];
+  const keys = LoginThrottle.keysFor(input.email, input.ip);
   const retryAfterSeconds = await deps.throttle.retryAfterSeconds(keys);
   if (retryAfterSeconds > 0) return { outcome: 'throttled', retryAfterSeconds };
 
@@ -26,7 +27,8 @@ export async function signInWithPassword(
     await deps.throttle.recordFailure(keys);
     return { outcome: 'failure' };
   }
-  await deps.throttle.reset([keys[0]!]);
+  // The account's own keys; the address keeps its count (it may be guessing at other accounts).
+  await deps.throttle.reset(keys.filter((k) => !k.startsWith('ip:')));
   await deps.accounts.touchLogin(found.account.id);
   return { outcome: 'success', account: found.account };
 }

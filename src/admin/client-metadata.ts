@@ -22,6 +22,7 @@ const clientBody = z
     allowed_providers: z.array(z.string().regex(ALIAS_PATTERN, 'must be a provider alias'), { error: 'must be an array of provider aliases' }).optional(),
     local_login: z.boolean({ error: 'must be true or false' }).optional(),
     require_consent: z.boolean({ error: 'must be true or false' }).optional(),
+    claims_in_id_token: z.boolean({ error: 'must be true or false' }).optional(),
   })
   .catchall(z.unknown());
 

@@ -1,8 +1,9 @@
 import { providerTypes } from '../../providers/index.ts';
+import { samlSettingsJsonSchema } from '../../providers/saml/settings.ts';
 import { AUDITED_RESOURCES } from './audit-routes.ts';
 import { CLIENT_ID_PATTERN } from './client-metadata.ts';
 import { MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH } from './user-json.ts';
-import { ALIAS_PATTERN, EMAIL_TRUST_VALUES, LINKING_VALUES, PROVISIONING_VALUES } from './provider-json.ts';
+import { ALIAS_PATTERN, EMAIL_TRUST_VALUES, LINKING_VALUES, MAX_DOMAINS_PER_PROVIDER, PROVISIONING_VALUES } from './provider-json.ts';
 
 /** A JSON Schema (2020-12, as OpenAPI 3.1 uses it). */
 export type JsonSchema = { [keyword: string]: unknown };
@@ -31,8 +32,14 @@ const providerFields: Record<string, JsonSchema> = {
   kind: { type: 'string', enum: Object.keys(providerTypes), description: 'Upstream protocol; permanent.' },
   display_name: { type: 'string', minLength: 1, maxLength: 200 },
   enabled: { type: 'boolean', default: true },
-  domains: { type: 'array', items: { type: 'string', format: 'hostname' }, description: 'Email domains this provider owns for home-realm discovery; a domain belongs to one provider.' },
-  settings: { type: 'object', additionalProperties: true, description: 'Kind-specific settings, validated by the kind (`issuer`, `client_id`, `scopes`… for oidc; `metadata_url`… for saml).' },
+  domains: {
+    type: 'array',
+    items: { type: 'string', format: 'hostname', maxLength: 253 },
+    maxItems: MAX_DOMAINS_PER_PROVIDER,
+    uniqueItems: true,
+    description: `Email domains this provider owns for home-realm discovery (at most ${MAX_DOMAINS_PER_PROVIDER}); a domain belongs to one provider.`,
+  },
+  settings: { type: 'object', additionalProperties: true, description: 'Kind-specific settings, validated by the kind (`issuer`, `client_id`, `scopes`… for oidc; for saml see the `SamlSettings` schema).' },
   claim_mappings: { type: 'object', additionalProperties: { type: 'string' } },
   email_trust: {
     type: 'string',
@@ -112,6 +119,7 @@ export const schemas: Record<string, JsonSchema> = {
     description: 'JSON Merge Patch (RFC 7396) of ProviderWrite: objects merge key by key, null removes a key, arrays replace. `secrets` sets or (null) removes the named secrets.',
     additionalProperties: true,
   },
+  SamlSettings: { description: 'The `settings` of a `saml` provider, with their defaults.', ...samlSettingsJsonSchema() },
   ProviderTestResult: {
     type: 'object',
     required: ['ok', 'checks'],
@@ -119,6 +127,7 @@ export const schemas: Record<string, JsonSchema> = {
       ok: { type: 'boolean' },
       checks: {
         type: 'array',
+        description: '`kind`, `settings`, `open` (oidc: discovery and JWKS; saml: metadata and certificates), then what a login needs of the opened upstream (oidc: `id_token_signing_alg`, `token_endpoint_auth_method`).',
         items: { type: 'object', required: ['name', 'ok'], properties: { name: str(), ok: { type: 'boolean' }, detail: str() } },
       },
     },
@@ -141,6 +150,11 @@ export const schemas: Record<string, JsonSchema> = {
       allowed_providers: { ...strings, description: 'Aliases this client may log in with; absent means all.' },
       local_login: { type: 'boolean', description: 'Offer the local password form (default true).' },
       require_consent: { type: 'boolean' },
+      claims_in_id_token: {
+        type: 'boolean',
+        default: false,
+        description: 'The ID token carries the claims of the granted scopes (`email`, `name`…) too, not only `sub`, `idp` and `amr`; userinfo serves them either way.',
+      },
       client_secret: {
         type: 'string',
         description: 'Write-only. Returned only in the response of the write that generated it (a confidential client written without one).',

@@ -216,7 +216,7 @@ const paths: OpenApiDocument['paths'] = {
     },
   },
   '/sessions': {
-    get: { operationId: 'listSessions', summary: 'List login sessions', tags: ['sessions'], parameters: [param('limit'), param('cursor'), queryParam('account_id', 'Only this account\'s sessions.'), queryParam('idp', 'Only sessions signed in through this provider alias (or `local`).')], responses: { '200': ok(pageOf('Session'), 'A page of unexpired sessions.'), ...common } },
+    get: { operationId: 'listSessions', summary: 'List login sessions', tags: ['sessions'], parameters: [param('limit'), param('cursor'), queryParam('account_id', 'Only this account\'s sessions (its id, a UUID).', { type: 'string', format: 'uuid' }), queryParam('idp', 'Only sessions signed in through this provider alias (or `local`).')], responses: { '200': ok(pageOf('Session'), 'A page of unexpired sessions.'), ...common } },
   },
   '/sessions/{id}': {
     delete: { operationId: 'endSession', summary: 'End a session', description: 'Signs the session out as a logout would: each application of the session gets a back-channel logout token, grants without `offline_access` are revoked with their tokens, and the browser must sign in again.', tags: ['sessions'], parameters: [pathParam('id', 'Session id.')], responses: { '204': noContent, ...common, '404': problem('NotFound') } },

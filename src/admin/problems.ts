@@ -2,6 +2,7 @@ import type { ErrorRequestHandler, Response } from 'express';
 import type { z } from 'zod';
 import { newReference } from '../errors.ts';
 import type { Logger } from '../logger.ts';
+import { isBodyParserError } from '../refused-bodies.ts';
 
 /** One invalid field of a request: `field` is a dotted path into the JSON body or a query parameter name. */
 export interface FieldProblem {
@@ -111,15 +112,35 @@ export function problemHandler(logger: Logger): ErrorRequestHandler {
   return (err: unknown, _req, res, next) => {
     if (res.headersSent) return next(err);
     if (err instanceof AdminProblem) return sendProblem(res, err);
-    const type = (err as { type?: string }).type;
-    if (type === 'entity.parse.failed') return sendProblem(res, new AdminProblem('malformed_json', 'The body could not be parsed as JSON.'));
-    if (type === 'entity.too.large') return sendProblem(res, new AdminProblem('payload_too_large', 'The body is larger than the admin API accepts.'));
-    if (type === 'charset.unsupported' || type === 'encoding.unsupported') {
-      return sendProblem(res, new AdminProblem('unsupported_media_type', 'The body must be UTF-8 JSON.'));
+    const log = (res.locals.log as Logger | undefined) ?? logger;
+    if (isBodyParserError(err)) {
+      const problem = bodyProblem(err.type);
+      // The sender's fault: one warn line with the code, never an error with a stack.
+      log.warn({ code: problem.code, status: problem.status, type: err.type, limit: (err as { limit?: number }).limit, length: (err as { length?: number }).length }, 'admin API request body refused');
+      return sendProblem(res, problem);
+    }
+    if (err instanceof URIError && (err as { status?: number }).status === 400) {
+      // express could not decode a path parameter (`%E0%A4%A`): the client's fault, not ours.
+      const problem = invalidFields([{ field: '(path)', message: 'is not valid percent-encoding' }], 'The URL path is not valid percent-encoding.');
+      log.warn({ code: problem.code, status: problem.status }, 'admin API request path refused');
+      return sendProblem(res, problem);
     }
     const ref = newReference();
-    const log = (res.locals.log as Logger | undefined) ?? logger;
     log.error({ err, ref }, 'admin API request failed');
     sendProblem(res, new AdminProblem('internal', `The request failed (ref ${ref}).`));
   };
+}
+
+/** The problem for a body-parser refusal: malformed JSON, too large, not UTF-8. */
+function bodyProblem(type: string): AdminProblem {
+  switch (type) {
+    case 'entity.too.large':
+    case 'parameters.too.many':
+      return new AdminProblem('payload_too_large', 'The body is larger than the admin API accepts (1 MB).');
+    case 'charset.unsupported':
+    case 'encoding.unsupported':
+      return new AdminProblem('unsupported_media_type', 'The body must be UTF-8 JSON.');
+    default:
+      return new AdminProblem('malformed_json', 'The body could not be parsed as JSON.');
+  }
 }

@@ -3,9 +3,13 @@ import { ProviderError, type OpenContext } from '../../providers/types.ts';
 import type { ProviderRepository } from '../store/providers.ts';
 import { notFound } from './problems.ts';
 
-/** One check of a provider test: its name, outcome and, when it failed, why. */
+/**
+ * One check of a provider test: its name, outcome and, when it failed, why. `kind`, `settings`
+ * and `open` come first; then the kind's readiness checks (OIDC: `id_token_signing_alg`,
+ * `token_endpoint_auth_method`).
+ */
 export interface ProviderCheck {
-  name: 'kind' | 'settings' | 'open';
+  name: string;
   ok: boolean;
   detail?: string;
 }
@@ -18,8 +22,10 @@ export interface ProviderTestResult {
 
 /**
  * Tests a stored provider the way a login would use it: its kind is known, its settings and
- * secrets pass the kind's checks, and it opens (OIDC: discovery and the JWKS; SAML: metadata and
- * certificates) through the federation's open context, so the SSRF guard and timeout apply.
+ * secrets pass the kind's checks, it opens (OIDC: discovery and the JWKS; SAML: metadata and
+ * certificates) through the federation's open context, so the SSRF guard and timeout apply, and
+ * what a login needs of the opened upstream holds (OIDC: it signs ID tokens with the algorithm
+ * expected and accepts the token endpoint authentication method).
  * The provider is opened afresh and closed again: the result is not cached, and a failure here
  * changes nothing for logins.
  */
@@ -42,8 +48,12 @@ export async function testProvider(
 
   try {
     const opened = await type.open(stored, deps.openContext);
-    opened.close?.();
     checks.push({ name: 'open', ok: true });
+    try {
+      checks.push(...(opened.readiness?.() ?? []));
+    } finally {
+      opened.close?.();
+    }
   } catch (error) {
     const code = error instanceof ProviderError ? error.code : 'unavailable';
     checks.push({ name: 'open', ok: false, detail: `${code}: ${(error as Error).message}` });

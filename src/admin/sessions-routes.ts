@@ -9,7 +9,7 @@ import { param, parseQuery } from './request.ts';
 
 const listQuery = z.strictObject({
   ...pageQuery,
-  account_id: z.string().optional(),
+  account_id: z.uuid({ error: 'must be an account id (the sub of its tokens, a UUID)' }).optional(),
   idp: z.string().optional(),
 });
 

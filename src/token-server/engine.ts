@@ -14,7 +14,18 @@ import type { LoginSessionRepository } from './login-sessions.ts';
 import { TTL } from './ttl.ts';
 
 /** Custom client metadata Realmgate understands, beside the standard OpenID Connect fields. */
-export const EXTRA_CLIENT_METADATA = ['allowed_providers', 'local_login', 'require_consent'] as const;
+export const EXTRA_CLIENT_METADATA = ['allowed_providers', 'local_login', 'require_consent', 'claims_in_id_token'] as const;
+
+/** Claims of the `openid` scope: what every ID token carries about the user. */
+const OPENID_CLAIMS = ['sub', 'idp', 'amr'] as const;
+
+/**
+ * True when the client asked for the claims of its granted scopes in the ID token too
+ * (`claims_in_id_token`, default false); otherwise they are served by userinfo only.
+ */
+function wantsClaimsInIdToken(ctx: KoaContextWithOIDC): boolean {
+  return (ctx.oidc?.client?.metadata() as { claims_in_id_token?: unknown } | undefined)?.claims_in_id_token === true;
+}
 
 /** Authorization parameters naming the upstream provider to use (home-realm discovery). */
 export const HOME_REALM_PARAMS = ['idp_hint', 'kc_idp_hint'] as const;
@@ -99,11 +110,14 @@ function configuration(deps: EngineDeps, keySet: KeySet): Configuration {
     // OpenID Connect Prompt Create / Discovery: the prompts an application may send, select_account among them.
     discovery: { prompt_values_supported: ['none', 'login', 'consent', 'select_account'] },
     claims: {
-      openid: ['sub', 'idp', 'amr'],
+      openid: [...OPENID_CLAIMS],
       email: ['email', 'email_verified'],
       profile: [...new Set(['name', 'given_name', 'family_name', 'groups', ...deps.extraClaims])],
     },
     responseTypes: ['code'],
+    // ID tokens may carry scope claims; `findAccount` releases them there only to clients with
+    // `claims_in_id_token` (the others get the `openid` claims, as oidc-provider's default does).
+    conformIdTokenClaims: false,
     // oidc-provider refuses special-use addresses (its SSRF guard); the operator may allow them.
     fetch: (url, options) => {
       if (deps.allowPrivateNetwork) delete (options as { dispatcher?: unknown }).dispatcher;
@@ -187,8 +201,10 @@ function configuration(deps: EngineDeps, keySet: KeySet): Configuration {
       const sessionUid = (token as { sessionUid?: string } | undefined)?.sessionUid ?? ctx.oidc.session?.uid;
       return {
         accountId: account.id,
-        async claims() {
+        async claims(use) {
           const login = sessionUid ? await loginSessions.get(sessionUid) : undefined;
+          const idp = login?.idp ?? (account.hasPassword ? 'local' : undefined);
+          if (use === 'id_token' && !wantsClaimsInIdToken(ctx)) return { sub: account.id, idp, amr: login?.amr };
           return {
             ...account.claims,
             sub: account.id,
@@ -197,7 +213,7 @@ function configuration(deps: EngineDeps, keySet: KeySet): Configuration {
             name: account.name ?? undefined,
             given_name: account.givenName ?? undefined,
             family_name: account.familyName ?? undefined,
-            idp: login?.idp ?? (account.hasPassword ? 'local' : undefined),
+            idp,
             amr: login?.amr,
           };
         },

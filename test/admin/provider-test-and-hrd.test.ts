@@ -32,7 +32,16 @@ describe('POST providers/<alias>/test', () => {
     const discoveryBefore = idp.hits.get('/.well-known/openid-configuration') ?? 0;
     const res = await api.post('/providers/acme/test');
     expect(res.status).toBe(200);
-    expect(res.body).toEqual({ ok: true, checks: [{ name: 'kind', ok: true }, { name: 'settings', ok: true }, { name: 'open', ok: true }] });
+    expect(res.body).toEqual({
+      ok: true,
+      checks: [
+        { name: 'kind', ok: true },
+        { name: 'settings', ok: true },
+        { name: 'open', ok: true },
+        { name: 'id_token_signing_alg', ok: true, detail: 'ID tokens signed RS256' },
+        { name: 'token_endpoint_auth_method', ok: true, detail: 'client_secret_basic' },
+      ],
+    });
     expect(idp.hits.get('/.well-known/openid-configuration')).toBe(discoveryBefore + 1);
     expect(idp.hits.get('/jwks')).toBeGreaterThan(0);
   });

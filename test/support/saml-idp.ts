@@ -55,6 +55,8 @@ export interface ResponseOptions {
   encryptTo?: string;
   /** Sign with this key instead of the IdP's current one. */
   signingKey?: TestKey;
+  /** Signature and digest algorithms of every signature (RSA-SHA256, SHA-256 by default). */
+  algorithms?: SignatureAlgorithms;
   /** A non-success top-level status, e.g. `urn:oasis:names:tc:SAML:2.0:status:Responder`: no assertion then. */
   status?: string;
   /** A second-level status code under `status`, e.g. `urn:oasis:names:tc:SAML:2.0:status:AuthnFailed`. */
@@ -89,18 +91,24 @@ function newId(): string {
   return `_${crypto.randomBytes(16).toString('hex')}`;
 }
 
+/** Signature and digest algorithm URIs of a signature; RSA-SHA256 with SHA-256 digests unless set. */
+export interface SignatureAlgorithms {
+  signatureAlgorithm?: string | undefined;
+  digestAlgorithm?: string | undefined;
+}
+
 /** Signs the root element `localName` of `xml`, the signature placed right after its Issuer. */
-export function signRoot(xml: string, localName: 'Assertion' | 'Response', key: TestKey): string {
+export function signRoot(xml: string, localName: 'Assertion' | 'Response', key: TestKey, algorithms: SignatureAlgorithms = {}): string {
   const sig = new SignedXml({
     privateKey: key.privateKeyPem,
     publicCert: key.certificatePem,
-    signatureAlgorithm: 'http://www.w3.org/2001/04/xmldsig-more#rsa-sha256',
+    signatureAlgorithm: algorithms.signatureAlgorithm ?? 'http://www.w3.org/2001/04/xmldsig-more#rsa-sha256',
     canonicalizationAlgorithm: 'http://www.w3.org/2001/10/xml-exc-c14n#',
   });
   sig.addReference({
     xpath: `/*[local-name(.)='${localName}']`,
     transforms: ['http://www.w3.org/2000/09/xmldsig#enveloped-signature', 'http://www.w3.org/2001/10/xml-exc-c14n#'],
-    digestAlgorithm: 'http://www.w3.org/2001/04/xmlenc#sha256',
+    digestAlgorithm: algorithms.digestAlgorithm ?? 'http://www.w3.org/2001/04/xmlenc#sha256',
   });
   sig.computeSignature(xml, {
     prefix: 'ds',
@@ -252,11 +260,11 @@ export class TestSamlIdp {
     let assertion = '';
     if (!o.status) {
       assertion = this.assertionXml(o);
-      if (o.signAssertion ?? true) assertion = signRoot(assertion, 'Assertion', key);
+      if (o.signAssertion ?? true) assertion = signRoot(assertion, 'Assertion', key, o.algorithms);
       if (o.encryptTo) assertion = await encryptAssertion(assertion, o.encryptTo);
     }
     let response = this.envelope(o, assertion);
-    if (o.signResponse) response = signRoot(response, 'Response', key);
+    if (o.signResponse) response = signRoot(response, 'Response', key, o.algorithms);
     return response;
   }
 

@@ -46,6 +46,11 @@ export async function startTestServer(db: Knex, env: Record<string, string> = {}
     REALMGATE_MASTER_KEY: TEST_MASTER_KEY,
     REALMGATE_ALLOW_PRIVATE_NETWORK: 'true',
     LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'silent',
+    // Suites sign in many times a minute from 127.0.0.1; the limits have their own test (test/security/rate-limits.test.ts).
+    REALMGATE_RATE_LIMIT_TOKEN_PER_MINUTE: '0',
+    REALMGATE_RATE_LIMIT_DISCOVER_PER_MINUTE: '0',
+    REALMGATE_RATE_LIMIT_FEDERATION_START_PER_MINUTE: '0',
+    REALMGATE_RATE_LIMIT_ADMIN_PER_MINUTE: '0',
     ...env,
   });
   const logger = options.logger ?? pino({ level: config.logLevel });

@@ -114,9 +114,12 @@ function memoryAdapterFactory(store: Map<string, StoredPayload>) {
   };
 }
 
-async function newSigningKey(): Promise<{ privateJwk: jose.JWK; privateKey: jose.CryptoKey }> {
-  const { privateKey } = await jose.generateKeyPair('RS256', { extractable: true });
-  const privateJwk = { ...(await jose.exportJWK(privateKey)), kid: crypto.randomUUID(), alg: 'RS256', use: 'sig' };
+/** The ID token algorithms a test upstream can sign with. */
+export type UpstreamSigningAlg = 'RS256' | 'ES256';
+
+async function newSigningKey(alg: UpstreamSigningAlg = 'RS256'): Promise<{ privateJwk: jose.JWK; privateKey: jose.CryptoKey }> {
+  const { privateKey } = await jose.generateKeyPair(alg, { extractable: true });
+  const privateJwk = { ...(await jose.exportJWK(privateKey)), kid: crypto.randomUUID(), alg, use: 'sig' };
   return { privateJwk, privateKey };
 }
 
@@ -139,14 +142,24 @@ function loginPage(uid: string, error?: string): string {
  * users who sign in with `login` (their email or sub) and password, consent granted automatically,
  * profile claims served from userinfo only (as oidc-provider does by default).
  */
-export async function startUpstreamIdp(options: { users?: readonly UpstreamUser[]; clients?: ClientMetadata[] } = {}): Promise<UpstreamIdp> {
+export async function startUpstreamIdp(
+  options: {
+    users?: readonly UpstreamUser[];
+    clients?: ClientMetadata[];
+    /** The only ID token algorithm it offers and signs with (RS256 unless set). */
+    signingAlg?: UpstreamSigningAlg;
+    /** The token endpoint authentication methods it accepts (oidc-provider's defaults unless set). */
+    clientAuthMethods?: NonNullable<Configuration['clientAuthMethods']>;
+  } = {},
+): Promise<UpstreamIdp> {
+  const signingAlg = options.signingAlg ?? 'RS256';
   const users = options.users ?? UPSTREAM_USERS;
   const store = new Map<string, StoredPayload>();
   const Adapter = memoryAdapterFactory(store);
   const cookieKeys = [crypto.randomBytes(32).toString('base64url')];
-  const foreign = await newSigningKey();
+  const foreign = await newSigningKey(signingAlg);
   const hits = new Map<string, number>();
-  let current = await newSigningKey();
+  let current = await newSigningKey(signingAlg);
   const tamper: UpstreamTampering = {};
   const stalled = new Set<() => void>();
 
@@ -158,7 +171,7 @@ export async function startUpstreamIdp(options: { users?: readonly UpstreamUser[
     let claims = jose.decodeJwt(idToken);
     if (tamper.idTokenClaims) claims = tamper.idTokenClaims(claims);
     const key = tamper.signWithForeignKey ? foreign.privateKey : current.privateKey;
-    return new jose.SignJWT(claims).setProtectedHeader({ alg: 'RS256', typ: 'JWT', kid: current.privateJwk.kid! }).sign(key);
+    return new jose.SignJWT(claims).setProtectedHeader({ alg: signingAlg, typ: 'JWT', kid: current.privateJwk.kid! }).sign(key);
   };
 
   const build = (): Provider => {
@@ -175,6 +188,9 @@ export async function startUpstreamIdp(options: { users?: readonly UpstreamUser[
         groups: ['groups'],
       },
       pkce: { required: () => true },
+      enabledJWA: { idTokenSigningAlgValues: [signingAlg] },
+      ...(options.clientAuthMethods ? { clientAuthMethods: options.clientAuthMethods } : {}),
+      clientDefaults: { grant_types: ['authorization_code'], response_types: ['code'], token_endpoint_auth_method: 'client_secret_basic', id_token_signed_response_alg: signingAlg },
       ttl: { AccessToken: 600, AuthorizationCode: 60, Grant: 3600, IdToken: 600, Interaction: 600, Session: 3600 },
       features: {
         devInteractions: { enabled: false },
@@ -254,7 +270,7 @@ export async function startUpstreamIdp(options: { users?: readonly UpstreamUser[
       store.set(`Client:${metadata.client_id}`, { payload: metadata as unknown as AdapterPayload, expiresAt: undefined });
     },
     async rotateSigningKey() {
-      current = await newSigningKey();
+      current = await newSigningKey(signingAlg);
       provider = build();
       handler = provider.callback();
     },

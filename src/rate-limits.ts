@@ -1,0 +1,149 @@
+/**
+ * Request rate limits on the endpoints an attacker can drive cheaply: the token endpoint (per
+ * client, else per IP), home-realm discovery (`POST /interaction/:uid/discover`, per IP: it tells
+ * which email domains belong to which provider), the start of a federated login (per IP: each
+ * start writes a login transaction and sends the browser upstream) and the admin API (per IP).
+ *
+ * The counters are rate-limiter-flexible's, kept in the shared database (its PostgreSQL store, on
+ * PostgreSQL and PGlite alike, through knex): with several nodes behind a load balancer, a limit
+ * counted in each node's memory would be N times the configured one. If the database cannot
+ * count (it is down), an in-memory limiter per node takes over rather than failing the request.
+ * An answer over the limit is a 429 with `Retry-After`, in the endpoint's own format.
+ */
+import type { Request, RequestHandler, Response } from 'express';
+import type { Knex } from 'knex';
+import { RateLimiterMemory, RateLimiterPostgres, RateLimiterRes } from 'rate-limiter-flexible';
+import { newReference } from './errors.ts';
+import type { Views } from './interaction/views.ts';
+import type { Logger } from './logger.ts';
+
+/** The table the counters live in (migration `20261202100000_rate_limits`). */
+const TABLE = 'rate_limits';
+
+/** Requests allowed per minute for each limited endpoint; 0 turns that limit off. */
+export interface RateLimitSettings {
+  tokenPerMinute: number;
+  discoverPerMinute: number;
+  federationStartPerMinute: number;
+  adminPerMinute: number;
+}
+
+/** The limiters as express middleware, mounted once in `app.ts`. */
+export interface RateLimits {
+  /** `POST /token`: per client (its HTTP Basic client_id), else per IP; an OAuth error body. */
+  token: RequestHandler;
+  /** `POST /interaction/:uid/discover`: per IP; the safe page. */
+  discover: RequestHandler;
+  /** `GET /federation/:alias/start` and `POST /interaction/:uid/federate`: per IP; the safe page. */
+  federationStart: RequestHandler;
+  /** `/admin/api/*`: per IP; problem+json. */
+  admin: RequestHandler;
+}
+
+/**
+ * rate-limiter-flexible's PostgreSQL store speaks node-postgres (`{ text, values }` with `$n`
+ * placeholders). This client runs the same statements through knex, so the store works on PGlite
+ * (knex-pglite) as on PostgreSQL, on the pool Realmgate already has.
+ */
+function knexStoreClient(db: Knex) {
+  return {
+    async query(q: { text: string; values?: unknown[] }): Promise<{ rows: unknown[]; rowCount: number }> {
+      const bindings: unknown[] = [];
+      const sql = q.text.replace(/\$(\d+)/g, (_, n: string) => {
+        bindings.push(q.values?.[Number(n) - 1] ?? null);
+        return '?';
+      });
+      const result = (await db.raw(sql, bindings as Knex.RawBinding[])) as { rows?: unknown[]; rowCount?: number; affectedRows?: number };
+      const rows = result.rows ?? [];
+      return { rows, rowCount: result.rowCount ?? result.affectedRows ?? rows.length };
+    },
+  };
+}
+
+/** The client_id of HTTP Basic client authentication, if the request carries it. */
+function basicClientId(req: Request): string | undefined {
+  const header = req.get('authorization');
+  if (!header?.toLowerCase().startsWith('basic ')) return undefined;
+  const decoded = Buffer.from(header.slice(6).trim(), 'base64').toString('utf8');
+  const colon = decoded.indexOf(':');
+  if (colon <= 0) return undefined;
+  try {
+    return decodeURIComponent(decoded.slice(0, colon)).slice(0, 200);
+  } catch {
+    return undefined;
+  }
+}
+
+/** How a limited endpoint answers 429. */
+type Refusal = (req: Request, res: Response, retryAfterSeconds: number) => void;
+
+/**
+ * Builds the limiters. `views` renders the page refusals; `logger` gets one warn line when a key
+ * first goes over its limit in a window (not one per refused request, which an attacker controls).
+ */
+export function createRateLimits(deps: { db: Knex; views: Views; logger: Logger }, settings: RateLimitSettings): RateLimits {
+  const storeClient = knexStoreClient(deps.db);
+  const build = (name: string, perMinute: number): RateLimiterPostgres | undefined =>
+    perMinute > 0
+      ? new RateLimiterPostgres({
+          storeClient,
+          storeType: 'client',
+          tableName: TABLE,
+          tableCreated: true,
+          clearExpiredByTimeout: false,
+          keyPrefix: name,
+          points: perMinute,
+          duration: 60,
+          insuranceLimiter: new RateLimiterMemory({ keyPrefix: name, points: perMinute, duration: 60 }),
+        })
+      : undefined;
+
+  const page: Refusal = (_req, res, retryAfter) => {
+    res.status(429).type('html').set('cache-control', 'no-store').set('retry-after', String(retryAfter));
+    res.send(deps.views.render('error.njk', { message: 'Too many requests came from your network. Wait a minute and try again.', ref: newReference() }));
+  };
+  const oauth: Refusal = (_req, res, retryAfter) => {
+    res.status(429).set('cache-control', 'no-store').set('retry-after', String(retryAfter));
+    res.json({ error: 'temporarily_unavailable', error_description: `Too many token requests; retry after ${retryAfter} seconds.` });
+  };
+  const problem: Refusal = (_req, res, retryAfter) => {
+    res.status(429).set('cache-control', 'no-store').set('retry-after', String(retryAfter)).type('application/problem+json');
+    res.send(JSON.stringify({ type: 'urn:realmgate:problem:too_many_requests', title: 'Too many requests', status: 429, detail: `Too many admin API requests; retry after ${retryAfter} seconds.` }));
+  };
+
+  const middleware = (name: string, perMinute: number, keyOf: (req: Request) => string, refuse: Refusal): RequestHandler => {
+    const limiter = build(name, perMinute);
+    if (!limiter) return (_req, _res, next) => next();
+    return (req, res, next) => {
+      const key = keyOf(req);
+      limiter.consume(key).then(
+        () => next(),
+        (rejection: unknown) => {
+          if (!(rejection instanceof RateLimiterRes)) return next(rejection);
+          const retryAfter = Math.max(1, Math.ceil(rejection.msBeforeNext / 1000));
+          if (rejection.consumedPoints === perMinute + 1) {
+            const log = (res.locals.log as Logger | undefined) ?? deps.logger;
+            log.warn({ limit: name, key, per_minute: perMinute, retry_after: retryAfter }, 'rate limit reached');
+          }
+          refuse(req, res, retryAfter);
+        },
+      );
+    };
+  };
+
+  const ip = (req: Request) => `ip:${req.ip ?? 'unknown'}`;
+  return {
+    token: middleware('token', settings.tokenPerMinute, (req) => {
+      const clientId = basicClientId(req);
+      return clientId ? `client:${clientId}` : ip(req);
+    }, oauth),
+    discover: middleware('discover', settings.discoverPerMinute, ip, page),
+    federationStart: middleware('federation_start', settings.federationStartPerMinute, ip, page),
+    admin: middleware('admin', settings.adminPerMinute, ip, problem),
+  };
+}
+
+/** Deletes counters whose window has ended (run by the periodic purge). */
+export async function purgeExpiredRateLimits(db: Knex): Promise<number> {
+  return db(TABLE).where('expire', '<', Date.now()).delete();
+}
