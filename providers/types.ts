@@ -78,9 +78,16 @@ export interface CallbackInput {
 export interface UpstreamSession {
   issuer?: string | undefined;
   subject?: string | undefined;
+  /** OIDC `sid` of the upstream session. */
   sessionId?: string | undefined;
+  /** SAML NameID, with its Format and qualifiers: a LogoutRequest must name the subject exactly. */
   nameId?: string | undefined;
+  nameIdFormat?: string | undefined;
+  nameQualifier?: string | undefined;
+  spNameQualifier?: string | undefined;
   sessionIndex?: string | undefined;
+  /** The upstream ID token, sent back as `id_token_hint` when signing out upstream. */
+  idToken?: string | undefined;
 }
 
 /** A signed-in upstream user, normalised across protocols. */

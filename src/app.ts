@@ -12,18 +12,18 @@ import { adminRoutes } from './admin/router.ts';
 import type { Config } from './config.ts';
 import { CsrfTokens } from './interaction/csrf.ts';
 import { createFederation } from './federation/index.ts';
-import { REFRESH_CHECK_INTERVAL_MS } from './federation/provider-refresh.ts';
 import { interactionRoutes, pageErrorHandler } from './interaction/routes.ts';
 import { createViews, type Views } from './interaction/views.ts';
+import type { Jobs } from './jobs/index.ts';
+import { nodeJobs } from './jobs/node-jobs.ts';
 import { createLogger, type Logger } from './logger.ts';
+import { LogoutOutbox } from './logout/outbox.ts';
 import { createMetrics, type Metrics } from './metrics.ts';
 import { operationsRoutes } from './operations.ts';
 import { ClientRepository } from './store/clients.ts';
 import { closeDatabase, databaseLocation, openDatabase } from './store/database.ts';
 import { migrateLatest } from './store/migrate.ts';
-import { purgeExpiredPayloads } from './store/oidc-adapter.ts';
 import { ProviderRepository } from './store/providers.ts';
-import { ReplayGuardRepository } from './store/replay-guard.ts';
 import { ResourceServerRepository } from './store/resource-servers.ts';
 import { Sealer, resolveMasterKey, verifyMasterKey } from './store/seal.ts';
 import { saveClient } from './token-server/clients.ts';
@@ -51,6 +51,8 @@ export interface Services {
   loginSessions: LoginSessionRepository;
   resourceServers: ResourceServerRepository;
   providers: ProviderRepository;
+  /** Back-channel logout deliveries to applications, shared by every node. */
+  outbox: LogoutOutbox;
   engine: TokenEngine;
 }
 
@@ -93,6 +95,7 @@ export async function openServices(config: Config, options: StartOptions = {}): 
       maxFailuresPerIp: config.loginThrottleMaxFailuresPerIp,
       windowSeconds: config.loginThrottleWindowSeconds,
     });
+    const outbox = new LogoutOutbox(db, { retryPeriodSeconds: config.logoutRetryPeriodSeconds });
     const engine = await TokenEngine.create({
       issuer: config.issuer,
       trustProxy: config.trustProxy !== false,
@@ -104,12 +107,14 @@ export async function openServices(config: Config, options: StartOptions = {}): 
       accounts,
       loginSessions,
       resourceServers,
+      outbox,
+      session: { lifetimeSeconds: config.sessionLifetimeSeconds, idleTimeoutSeconds: config.sessionIdleTimeoutSeconds },
       cookieKeys: [sealer.deriveKey('cookies')],
       views,
       logger,
       metrics,
     });
-    return { config, db, logger, metrics, sealer, views, csrf, clients, accounts, throttle, keys, loginSessions, resourceServers, providers, engine, ownsDb };
+    return { config, db, logger, metrics, sealer, views, csrf, clients, accounts, throttle, keys, loginSessions, resourceServers, providers, outbox, engine, ownsDb };
   } catch (error) {
     if (ownsDb) await closeDatabase(db);
     throw error;
@@ -170,6 +175,8 @@ function routeLabel(p: string): string {
 export interface Realmgate {
   app: Express;
   services: Services;
+  /** The node's periodic work (started with the node); `jobs.run(name)` runs one now. */
+  jobs: Jobs;
   /** Listens on `config.port`/`config.host` (or the given port); resolves with the bound URL. */
   listen(port?: number): Promise<string>;
   /** Stops timers, closes the HTTP server and, when it owns it, the database. */
@@ -215,23 +222,14 @@ export async function createRealmgate(
   app.use(['/interaction', '/federation'], pageErrorHandler({ views, logger }));
   app.use((req, res) => engine.handle(req, res));
 
-  const timers = [
-    setInterval(() => {
-      engine.refreshKeys().catch((err: unknown) => logger.error({ err }, 'signing key refresh failed'));
-    }, config.keyRefreshSeconds * 1000),
-    setInterval(() => {
-      purge(services).catch((err: unknown) => logger.error({ err }, 'purge of expired rows failed'));
-    }, config.purgeIntervalSeconds * 1000),
-    setInterval(() => {
-      federation.refreshDue().catch((err: unknown) => logger.error({ err }, 'provider refresh failed'));
-    }, REFRESH_CHECK_INTERVAL_MS),
-  ];
-  for (const t of timers) t.unref();
+  const jobs = nodeJobs(services, federation);
+  jobs.start();
 
   let server: http.Server | undefined;
   return {
     app,
     services,
+    jobs,
     listen(port = config.port) {
       return new Promise((resolve, reject) => {
         server = http.createServer(app);
@@ -244,7 +242,7 @@ export async function createRealmgate(
       });
     },
     async close() {
-      for (const t of timers) clearInterval(t);
+      await jobs.stop();
       if (server) {
         const closing = new Promise<void>((resolve) => server!.close(() => resolve()));
         server.closeIdleConnections();
@@ -255,17 +253,5 @@ export async function createRealmgate(
   };
 }
 
-/** Deletes expired engine artifacts, login rows, throttling rows and retired keys. */
-export async function purge(services: Services): Promise<Record<string, number>> {
-  const counts = {
-    oidc_payloads: await purgeExpiredPayloads(services.db),
-    login_sessions: await services.loginSessions.purgeExpired(),
-    login_throttle: await services.throttle.purgeExpired(),
-    login_transactions: await services.db('login_transactions').where('expires_at', '<', services.db.fn.now()).delete(),
-    replay_guard: await new ReplayGuardRepository(services.db).purgeExpired(),
-    signing_keys: await services.keys.purgeRemoved(),
-  };
-  const total = Object.values(counts).reduce((a, b) => a + b, 0);
-  if (total) services.logger.info({ purged: counts }, 'expired rows purged');
-  return counts;
-}
+/** Deletes expired rows (the CLI's `purge`); the purge job runs it on every node. */
+export { purge } from './jobs/purge.ts';
