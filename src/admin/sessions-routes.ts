@@ -68,7 +68,7 @@ async function endSession(deps: AdminDeps, actor: ChangeActor, uid: string): Pro
       },
       trx,
     );
-    return result ?? { ended: false, notified: [] };
+    return result ?? { ended: false, notified: [], clients: [] };
   });
   if (!ended) return false;
   logger.info({ session_uid: uid, notified: ended.notified }, 'session ended through the admin API');

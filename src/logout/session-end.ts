@@ -22,6 +22,8 @@ export interface SessionEnded {
   ended: boolean;
   /** client_ids queued for a back-channel logout token. */
   notified: string[];
+  /** Every application of the session and the `sid` it knows it by (for front-channel logout). */
+  clients: { clientId: string; sid: string | undefined }[];
 }
 
 /** The client_ids among `clientIds` that registered a back-channel logout URI. */
@@ -53,9 +55,10 @@ async function revokeGrants(trx: Knex, session: EndingSession): Promise<void> {
 export async function endSessionIn(trx: Knex, outbox: LogoutOutbox, session: EndingSession, reason: LogoutReason): Promise<SessionEnded> {
   await revokeGrants(trx, session);
   const deleted = await trx('oidc_payloads').where({ model: 'Session', uid: session.uid }).delete();
-  if (!deleted) return { ended: false, notified: [] };
+  if (!deleted) return { ended: false, notified: [], clients: [] };
+  const all = Object.entries(session.authorizations ?? {}).map(([clientId, a]) => ({ clientId, sid: a.sid }));
   const accountId = session.accountId;
-  if (!accountId) return { ended: true, notified: [] };
+  if (!accountId) return { ended: true, notified: [], clients: all };
   const clients = await backchannelClients(trx, Object.keys(session.authorizations ?? {}));
   const notices: LogoutNotice[] = clients.map((clientId) => ({
     sessionUid: session.uid,
@@ -65,7 +68,7 @@ export async function endSessionIn(trx: Knex, outbox: LogoutOutbox, session: End
     reason,
   }));
   await outbox.enqueue(trx, notices);
-  return { ended: true, notified: clients };
+  return { ended: true, notified: clients, clients: all };
 }
 
 /** `endSessionIn` in its own transaction. */
