@@ -30,6 +30,8 @@ export interface VerifiedAssertion {
   id: string;
   nameId: string;
   nameIdFormat: string | undefined;
+  nameQualifier: string | undefined;
+  spNameQualifier: string | undefined;
   sessionIndex: string | undefined;
   authnInstantMs: number;
   contextClassRefs: string[];
@@ -143,6 +145,8 @@ export function checkAssertion(verifiedXml: string, expected: ResponseExpectatio
     id,
     nameId,
     nameIdFormat: attributeOf(nameIdElement, 'Format'),
+    nameQualifier: attributeOf(nameIdElement, 'NameQualifier'),
+    spNameQualifier: attributeOf(nameIdElement, 'SPNameQualifier'),
     sessionIndex: attributeOf(statement, 'SessionIndex'),
     authnInstantMs,
     contextClassRefs,
