@@ -6,6 +6,7 @@
 import crypto from 'node:crypto';
 import { serve } from './serve.ts';
 import express, { type Request, type Response } from 'express';
+import * as jose from 'jose';
 import * as oidc from 'openid-client';
 
 const COOKIE = 'demo_app_sid';
@@ -32,8 +33,14 @@ function cookieOf(req: Request): string | undefined {
 }
 
 /** Starts the demo application at `baseUrl` (http://127.0.0.1:<port>), a client of Realmgate at `realmgateUrl`. */
-export async function startDemoApp(baseUrl: string, realmgateUrl: string, client: { clientId: string; clientSecret: string }): Promise<{ close(): Promise<void> }> {
+export async function startDemoApp(
+  baseUrl: string,
+  realmgateUrl: string,
+  client: { clientId: string; clientSecret: string },
+  options: { idpUrl?: string } = {},
+): Promise<{ close(): Promise<void> }> {
   const config = await oidc.discovery(new URL(realmgateUrl), client.clientId, client.clientSecret, undefined, { execute: [oidc.allowInsecureRequests] });
+  const realmgateKeys = jose.createRemoteJWKSet(new URL(config.serverMetadata().jwks_uri!));
   const visits = new Map<string, Visit>();
   const visitOf = (req: Request, res: Response): Visit => {
     let sid = cookieOf(req);
@@ -61,7 +68,10 @@ export async function startDemoApp(baseUrl: string, realmgateUrl: string, client
 through <strong>${escape(String(visit.claims.idp))}</strong> (amr: ${escape(JSON.stringify(visit.claims.amr))}).</p>
 <h2>ID token claims</h2><pre><code>${escape(JSON.stringify(visit.claims, null, 2))}</code></pre>
 <h2>UserInfo</h2><pre><code>${escape(JSON.stringify(visit.userinfo, null, 2))}</code></pre>
-<p><a class="button" href="/logout">Sign out</a> <a class="button" href="/login?prompt=login">Sign in again</a></p>`),
+<p><a class="button" href="/logout">Sign out</a> <a class="button" href="/login?prompt=login">Sign in again</a>
+${options.idpUrl ? `<a class="button" href="${escape(options.idpUrl)}/session/end">Sign out at the Demo IdP only</a>` : ''}</p>
+<p>Signing out here signs you out of Realmgate and the Demo IdP. Signing out at the Demo IdP only
+makes it tell Realmgate (back-channel logout), which tells this application: reload this page after it.</p>`),
     );
   });
 
@@ -103,6 +113,25 @@ through <strong>${escape(String(visit.claims.idp))}</strong> (amr: ${escape(JSON
     } catch (error) {
       const e = error as { error?: string; error_description?: string; message: string };
       res.status(400).type('html').send(page(`<p>Sign-in did not complete: <strong>${escape(e.error ?? e.message)}</strong> ${escape(e.error_description ?? '')}</p><p><a class="button" href="/">Back</a></p>`));
+    }
+  });
+
+  // Back-channel logout from Realmgate: a signed logout token naming the session (sid) that ended.
+  app.post('/backchannel-logout', express.urlencoded({ extended: false }), async (req, res) => {
+    try {
+      const token = String((req.body as Record<string, unknown>).logout_token ?? '');
+      const { payload } = await jose.jwtVerify(token, realmgateKeys, { issuer: config.serverMetadata().issuer, audience: client.clientId, typ: 'logout+jwt' });
+      if (!(payload.events as Record<string, unknown> | undefined)?.['http://schemas.openid.net/event/backchannel-logout']) throw new Error('not a logout token');
+      for (const visit of visits.values()) {
+        if (visit.claims && (visit.claims.sid === payload.sid || (!payload.sid && visit.claims.sub === payload.sub))) {
+          delete visit.claims;
+          delete visit.idToken;
+          delete visit.userinfo;
+        }
+      }
+      res.status(200).set('cache-control', 'no-store').end();
+    } catch (error) {
+      res.status(400).json({ error: 'invalid_request', error_description: (error as Error).message });
     }
   });
 

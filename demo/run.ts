@@ -48,6 +48,8 @@ async function registerApp(node: Realmgate, clientSecret: string): Promise<void>
       client_name: 'Demo application',
       redirect_uris: [`${APP_URL}/callback`],
       post_logout_redirect_uris: [`${APP_URL}/`],
+      backchannel_logout_uri: `${APP_URL}/backchannel-logout`,
+      backchannel_logout_session_required: true,
       grant_types: ['authorization_code'],
       response_types: ['code'],
       token_endpoint_auth_method: 'client_secret_basic',
@@ -66,7 +68,8 @@ async function main(): Promise<void> {
     client_id: 'realmgate',
     client_secret: upstreamSecret,
     redirect_uris: [`${REALMGATE_URL}/federation/${ALIAS}/callback`],
-    post_logout_redirect_uris: [`${REALMGATE_URL}/`],
+    // Signing out of the demo application signs out at the IdP too, which sends the browser back here.
+    post_logout_redirect_uris: [`${REALMGATE_URL}/federation/${ALIAS}/logged-out`],
     backchannel_logout_uri: `${REALMGATE_URL}/federation/${ALIAS}/backchannel-logout`,
     backchannel_logout_session_required: true,
   });
@@ -84,7 +87,7 @@ async function main(): Promise<void> {
   await registerProvider(node, upstreamSecret);
   await registerApp(node, appSecret);
 
-  const app = await startDemoApp(APP_URL, REALMGATE_URL, { clientId: 'demo-app', clientSecret: appSecret });
+  const app = await startDemoApp(APP_URL, REALMGATE_URL, { clientId: 'demo-app', clientSecret: appSecret }, { idpUrl: IDP_URL });
 
   const users = DEMO_USERS.map((u) => `${u.email} / ${u.password}`).join(', ');
   console.log(`

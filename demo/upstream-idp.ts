@@ -58,6 +58,11 @@ export async function startDemoIdp(issuer: string, client: ClientMetadata): Prom
   const jwk = { ...(await jose.exportJWK(privateKey)), kid: crypto.randomUUID(), alg: 'RS256', use: 'sig' };
   const configuration: Configuration = {
     clients: [client],
+    // Back-channel logout tokens go to Realmgate on 127.0.0.1, which oidc-provider's SSRF protection refuses by default.
+    fetch: (url, options) => {
+      delete (options as { dispatcher?: unknown }).dispatcher;
+      return globalThis.fetch(url, options);
+    },
     jwks: { keys: [jwk as NonNullable<Configuration['jwks']>['keys'][number]] },
     // Browsers scope cookies by host, not port: names of its own so they never collide with Realmgate's.
     cookies: { keys: [crypto.randomBytes(32).toString('base64url')], names: { session: '_demo_idp_session', interaction: '_demo_idp_interaction', resume: '_demo_idp_resume' } },

@@ -21,7 +21,15 @@ import {
   type ProviderType,
   type StoredProvider,
   type UpstreamIdentity,
+  type AcceptedUpstreamLogout,
+  type LogoutStart,
+  type ReceivesUpstreamLogout,
+  type ReplayStore,
+  type SignsOutUpstream,
+  type UpstreamLogoutInput,
+  type UpstreamSession,
 } from './types.ts';
+import { verifyLogoutToken } from './oidc/logout-token.ts';
 
 const SIGNING_ALGS = ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA'] as const;
 
@@ -224,7 +232,7 @@ function readTransaction(alias: string, transaction: Record<string, unknown>): O
 }
 
 /** An upstream OpenID Connect provider after discovery. */
-class OpenedOidcProvider implements OpenedProvider {
+class OpenedOidcProvider implements OpenedProvider, ReceivesUpstreamLogout, SignsOutUpstream {
   readonly alias: string;
   readonly version: number;
   readonly #settings: OidcSettings;
@@ -233,8 +241,9 @@ class OpenedOidcProvider implements OpenedProvider {
   readonly #redirectUri: string;
   /** The algorithm ID tokens must be signed with: configured, or chosen from discovery. */
   readonly #idTokenAlg: SigningAlg;
+  readonly #replay: ReplayStore | undefined;
 
-  constructor(provider: StoredProvider, settings: OidcSettings, config: oidc.Configuration, jwks: ReturnType<typeof jose.createRemoteJWKSet>, redirectUri: string, idTokenAlg: SigningAlg) {
+  constructor(provider: StoredProvider, settings: OidcSettings, config: oidc.Configuration, jwks: ReturnType<typeof jose.createRemoteJWKSet>, redirectUri: string, idTokenAlg: SigningAlg, replay: ReplayStore | undefined) {
     this.alias = provider.alias;
     this.version = provider.version;
     this.#settings = settings;
@@ -242,6 +251,7 @@ class OpenedOidcProvider implements OpenedProvider {
     this.#config = config;
     this.#jwks = jwks;
     this.#redirectUri = redirectUri;
+    this.#replay = replay;
   }
 
   /** The authorization URL with PKCE (S256), state (the transaction id) and nonce. */
@@ -321,7 +331,7 @@ class OpenedOidcProvider implements OpenedProvider {
       emailVerified: claims.email_verified === true || claims.email_verified === 'true',
       claims,
       amr: Array.isArray(idClaims.amr) ? idClaims.amr.filter((v): v is string => typeof v === 'string') : undefined,
-      upstreamSession: { issuer: idClaims.iss, subject: idClaims.sub, sessionId: typeof idClaims.sid === 'string' ? idClaims.sid : undefined },
+      upstreamSession: { issuer: idClaims.iss, subject: idClaims.sub, sessionId: typeof idClaims.sid === 'string' ? idClaims.sid : undefined, idToken },
     };
   }
 
@@ -345,15 +355,46 @@ class OpenedOidcProvider implements OpenedProvider {
     ];
   }
 
-  /** The upstream's end_session URL with `client_id` (Realmgate does not keep upstream ID tokens). */
-  async logoutUrl(_session: unknown, options: { postLogoutRedirectUri: string; state: string }): Promise<string | undefined> {
-    if (!this.#settings.upstream_logout || !this.#config.serverMetadata().end_session_endpoint) return undefined;
-    return oidc.buildEndSessionUrl(this.#config, {
-      client_id: this.#settings.client_id,
-      post_logout_redirect_uri: options.postLogoutRedirectUri,
-      state: options.state,
-    }).href;
+  /**
+   * Validates a back-channel logout token (§2.6, see `oidc/logout-token.ts`), or a front-channel
+   * logout's `iss` and `sid` (unsigned by design: it can only end sessions, and only that `sid`).
+   */
+  async acceptLogout(input: UpstreamLogoutInput): Promise<AcceptedUpstreamLogout> {
+    const issuer = this.#config.serverMetadata().issuer;
+    if (input.channel === 'backchannel') {
+      if (!this.#replay) throw new ProviderError('unavailable', { alias: this.alias, detail: 'back-channel logout needs the shared replay store in the open context' });
+      const match = await verifyLogoutToken(input.logoutToken, {
+        alias: this.alias,
+        issuer,
+        clientId: this.#settings.client_id,
+        algorithms: [this.#idTokenAlg],
+        jwks: this.#jwks,
+        replay: this.#replay,
+      });
+      return { match };
+    }
+    if (input.channel === 'frontchannel') {
+      if (input.params.iss !== issuer) throw new ProviderError('response_invalid', { alias: this.alias, detail: `front-channel logout iss ${JSON.stringify(input.params.iss ?? null)} is not ${issuer}` });
+      if (!input.params.sid) throw new ProviderError('response_invalid', { alias: this.alias, detail: 'front-channel logout without sid' });
+      return { match: { issuer, sessionId: input.params.sid } };
+    }
+    throw new ProviderError('response_invalid', { alias: this.alias, detail: 'a SAML logout message sent to an OpenID Connect provider' });
   }
+
+  /** The upstream's end_session URL with `id_token_hint` (when kept), `client_id`, the return URL and `state`. */
+  async startLogout(session: UpstreamSession, request: { transactionId: string; returnUrl: string }): Promise<LogoutStart | undefined> {
+    if (!this.#settings.upstream_logout || !this.#config.serverMetadata().end_session_endpoint) return undefined;
+    const params: Record<string, string> = {
+      client_id: this.#settings.client_id,
+      post_logout_redirect_uri: request.returnUrl,
+      state: request.transactionId,
+    };
+    if (session.idToken) params.id_token_hint = session.idToken;
+    return { type: 'redirect', url: oidc.buildEndSessionUrl(this.#config, params).href, transaction: {} };
+  }
+
+  /** Nothing to check beyond the `state` that found the transaction: the upstream sends no signed answer. */
+  async finishLogout(): Promise<void> {}
 }
 
 /** Discovery and the JWKS, once; failures are `unavailable`. */
@@ -403,7 +444,7 @@ async function open(provider: StoredProvider, context: OpenContext): Promise<Ope
   } catch (error) {
     throw new ProviderError('unavailable', { alias: provider.alias, detail: `JWKS at ${jwksUri} cannot be loaded: ${(error as Error).message}`, cause: error });
   }
-  return new OpenedOidcProvider(provider, settings, config, jwks, redirectUri, idTokenAlg);
+  return new OpenedOidcProvider(provider, settings, config, jwks, redirectUri, idTokenAlg, context.replay);
 }
 
 /** Upstream OpenID Connect providers (`kind: "oidc"`). */

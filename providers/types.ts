@@ -105,9 +105,16 @@ export interface CallbackInput {
 export interface UpstreamSession {
   issuer?: string | undefined;
   subject?: string | undefined;
+  /** OIDC `sid` of the upstream session. */
   sessionId?: string | undefined;
+  /** SAML NameID, with its Format and qualifiers: a LogoutRequest must name the subject exactly. */
   nameId?: string | undefined;
+  nameIdFormat?: string | undefined;
+  nameQualifier?: string | undefined;
+  spNameQualifier?: string | undefined;
   sessionIndex?: string | undefined;
+  /** The upstream ID token, sent back as `id_token_hint` when signing out upstream. */
+  idToken?: string | undefined;
 }
 
 /** A signed-in upstream user, normalised across protocols. */
@@ -131,8 +138,6 @@ export interface OpenedProvider {
   startLogin(request: LoginRequest): Promise<LoginStart>;
   /** Validates the upstream's answer against the stored transaction and returns the identity. */
   finishLogin(input: CallbackInput, transaction: Record<string, unknown>): Promise<UpstreamIdentity>;
-  /** Optional: where to send the browser to end the upstream session. */
-  logoutUrl?(session: UpstreamSession, options: { postLogoutRedirectUri: string; state: string }): Promise<string | undefined>;
   /**
    * Optional: validates an unsolicited answer (SAML IdP-initiated login) that belongs to no login
    * transaction. Rejects with `response_invalid` unless the provider allows unsolicited logins.
@@ -153,6 +158,80 @@ export interface ProviderReadinessCheck {
   name: string;
   ok: boolean;
   detail?: string;
+}
+
+/** How to send the browser to the upstream (or back to it): a redirect, or an auto-posting form. */
+export type BrowserSend =
+  | { type: 'redirect'; url: string }
+  | { type: 'post-form'; action: string; fields: Record<string, string> };
+
+/** A logout message from the upstream, as a logout route received it. */
+export type UpstreamLogoutInput =
+  /** OIDC Back-Channel Logout: the `logout_token` POSTed to `/federation/<alias>/backchannel-logout`. */
+  | { channel: 'backchannel'; logoutToken: string }
+  /** OIDC Front-Channel Logout: `iss` and `sid` in the query of `/federation/<alias>/frontchannel-logout`. */
+  | { channel: 'frontchannel'; params: Record<string, string> }
+  /** A SAML LogoutRequest at `/federation/<alias>/saml/slo`: query (HTTP-Redirect, with the raw query string for its signature) or form (HTTP-POST). */
+  | { channel: 'saml'; binding: 'redirect' | 'post'; params: Record<string, string>; rawQuery: string };
+
+/** Which local sessions an upstream logout ends: those whose stored upstream session matches every field given. */
+export interface UpstreamLogoutMatch {
+  issuer: string;
+  /** OIDC `sid`. */
+  sessionId?: string | undefined;
+  /** OIDC `sub`: with no `sid`, every session of the subject at that issuer. */
+  subject?: string | undefined;
+  /** SAML NameID with its Format and qualifiers (absent qualifiers match absent ones only). */
+  nameId?: { value: string; format: string | undefined; nameQualifier: string | undefined; spNameQualifier: string | undefined } | undefined;
+  /** SAML SessionIndex values; when present, only those sessions. */
+  sessionIndexes?: string[] | undefined;
+}
+
+/** A validated upstream logout: what to end, and (SAML) how to answer the upstream once it is done. */
+export interface AcceptedUpstreamLogout {
+  match: UpstreamLogoutMatch;
+  /** The answer to the upstream (a signed LogoutResponse to its SLO endpoint), when the protocol answers. */
+  respond?(outcome: { success: boolean }): Promise<BrowserSend>;
+}
+
+/**
+ * Capability: the provider's upstream can end Realmgate's sessions (OIDC back- and front-channel
+ * logout, SAML IdP-initiated single logout). `acceptLogout` validates the message in full and
+ * rejects with `response_invalid` or `replayed`; it never ends anything itself.
+ */
+export interface ReceivesUpstreamLogout {
+  acceptLogout(input: UpstreamLogoutInput): Promise<AcceptedUpstreamLogout>;
+}
+
+/** The upstream sign-out to send the browser to, and what `finishLogout` needs back (stored sealed). */
+export type LogoutStart = BrowserSend & { transaction: Record<string, unknown> };
+
+/**
+ * Capability: Realmgate can end the user's session at the upstream when they sign out of an
+ * application (OIDC RP-initiated logout, SAML SP-initiated single logout).
+ */
+export interface SignsOutUpstream {
+  /**
+   * The upstream sign-out for a local session that came from `session`; undefined when the
+   * provider's `upstream_logout` setting is off or the upstream offers no logout endpoint.
+   * `returnUrl` is Realmgate's endpoint the upstream sends the browser back to (OIDC
+   * `post_logout_redirect_uri`; a SAML IdP answers at the SP's advertised SLO endpoint instead);
+   * `transactionId` round-trips as OAuth `state` or SAML `RelayState`.
+   */
+  startLogout(session: UpstreamSession, request: { transactionId: string; returnUrl: string }): Promise<LogoutStart | undefined>;
+  /** Validates the upstream's answer on the return URL (SAML: a signed LogoutResponse answering the stored request). */
+  finishLogout(input: CallbackInput, transaction: Record<string, unknown>): Promise<void>;
+}
+
+/** True when the opened provider can receive upstream logout. */
+export function receivesUpstreamLogout(provider: OpenedProvider): provider is OpenedProvider & ReceivesUpstreamLogout {
+  return typeof (provider as Partial<ReceivesUpstreamLogout>).acceptLogout === 'function';
+}
+
+/** True when the opened provider can sign the user out upstream. */
+export function signsOutUpstream(provider: OpenedProvider): provider is OpenedProvider & SignsOutUpstream {
+  const candidate = provider as Partial<SignsOutUpstream>;
+  return typeof candidate.startLogout === 'function' && typeof candidate.finishLogout === 'function';
 }
 
 /** A validated unsolicited login and the application (client_id) the provider sends such logins to. */

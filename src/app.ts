@@ -12,7 +12,6 @@ import { adminRoutes } from './admin/router.ts';
 import type { Config } from './config.ts';
 import { CsrfTokens } from './interaction/csrf.ts';
 import { createFederation } from './federation/index.ts';
-import { REFRESH_CHECK_INTERVAL_MS } from './federation/provider-refresh.ts';
 import { ExternalIdentityRepository } from './accounts/external-identities.ts';
 import { accountClientMetadata, accountRoutes } from './account/routes.ts';
 import { homeRealmLoginPage } from './interaction/login-page.ts';
@@ -21,17 +20,18 @@ import { InteractionService, type MachineState } from './interaction/service.ts'
 import { AuditLog } from './store/audit.ts';
 import { InteractionStateRepository } from './store/interaction-states.ts';
 import { createViews, type Views } from './interaction/views.ts';
+import type { Jobs } from './jobs/index.ts';
+import { nodeJobs } from './jobs/node-jobs.ts';
 import { createLogger, type Logger } from './logger.ts';
+import { LogoutOutbox } from './logout/outbox.ts';
 import { createMetrics, type Metrics } from './metrics.ts';
 import { operationsRoutes } from './operations.ts';
 import { ClientRepository } from './store/clients.ts';
 import { closeDatabase, databaseLocation, openDatabase } from './store/database.ts';
 import { migrateLatest } from './store/migrate.ts';
-import { purgeExpiredPayloads } from './store/oidc-adapter.ts';
 import { ProviderRepository } from './store/providers.ts';
-import { createRateLimits, purgeExpiredRateLimits } from './rate-limits.ts';
+import { createRateLimits } from './rate-limits.ts';
 import { refusedBodyPage } from './refused-bodies.ts';
-import { ReplayGuardRepository } from './store/replay-guard.ts';
 import { ResourceServerRepository } from './store/resource-servers.ts';
 import { Sealer, resolveMasterKey, verifyMasterKey } from './store/seal.ts';
 import { saveClient } from './token-server/clients.ts';
@@ -64,6 +64,8 @@ export interface Services {
   loginSessions: LoginSessionRepository;
   resourceServers: ResourceServerRepository;
   providers: ProviderRepository;
+  /** Back-channel logout deliveries to applications, shared by every node. */
+  outbox: LogoutOutbox;
   engine: TokenEngine;
 }
 
@@ -110,6 +112,7 @@ export async function openServices(config: Config, options: StartOptions = {}): 
       windowSeconds: config.loginThrottleWindowSeconds,
       maxDelaySeconds: config.loginMaxDelaySeconds,
     });
+    const outbox = new LogoutOutbox(db, { retryPeriodSeconds: config.logoutRetryPeriodSeconds });
     const engine = await TokenEngine.create({
       issuer: config.issuer,
       trustProxy: config.trustProxy !== false,
@@ -121,6 +124,8 @@ export async function openServices(config: Config, options: StartOptions = {}): 
       accounts,
       loginSessions,
       resourceServers,
+      outbox,
+      session: { lifetimeSeconds: config.sessionLifetimeSeconds, idleTimeoutSeconds: config.sessionIdleTimeoutSeconds },
       cookieKeys: [sealer.deriveKey('cookies')],
       views,
       logger,
@@ -128,7 +133,7 @@ export async function openServices(config: Config, options: StartOptions = {}): 
     });
     return {
       config, db, logger, metrics, sealer, views, csrf, clients, accounts, identities, audit, interactionStates,
-      throttle, keys, loginSessions, resourceServers, providers, engine, ownsDb,
+      throttle, keys, loginSessions, resourceServers, providers, outbox, engine, ownsDb,
     };
   } catch (error) {
     if (ownsDb) await closeDatabase(db);
@@ -195,6 +200,8 @@ function routeLabel(p: string): string {
 export interface Realmgate {
   app: Express;
   services: Services;
+  /** The node's periodic work (started with the node); `jobs.run(name)` runs one now. */
+  jobs: Jobs;
   /** Listens on `config.port`/`config.host` (or the given port); resolves with the bound URL. */
   listen(port?: number): Promise<string>;
   /** Stops timers, closes the HTTP server and, when it owns it, the database. */
@@ -260,23 +267,14 @@ export async function createRealmgate(
   app.use(['/interaction', '/federation', '/account'], refusedBodyPage({ views, logger }), pageErrorHandler({ views, logger }));
   app.use((req, res) => engine.handle(req, res));
 
-  const timers = [
-    setInterval(() => {
-      engine.refreshKeys().catch((err: unknown) => logger.error({ err }, 'signing key refresh failed'));
-    }, config.keyRefreshSeconds * 1000),
-    setInterval(() => {
-      purge(services).catch((err: unknown) => logger.error({ err }, 'purge of expired rows failed'));
-    }, config.purgeIntervalSeconds * 1000),
-    setInterval(() => {
-      federation.refreshDue().catch((err: unknown) => logger.error({ err }, 'provider refresh failed'));
-    }, REFRESH_CHECK_INTERVAL_MS),
-  ];
-  for (const t of timers) t.unref();
+  const jobs = nodeJobs(services, federation);
+  jobs.start();
 
   let server: http.Server | undefined;
   return {
     app,
     services,
+    jobs,
     listen(port = config.port) {
       return new Promise((resolve, reject) => {
         server = http.createServer(app);
@@ -289,7 +287,7 @@ export async function createRealmgate(
       });
     },
     async close() {
-      for (const t of timers) clearInterval(t);
+      await jobs.stop();
       if (server) {
         const closing = new Promise<void>((resolve) => server!.close(() => resolve()));
         server.closeIdleConnections();
@@ -300,19 +298,5 @@ export async function createRealmgate(
   };
 }
 
-/** Deletes expired engine artifacts, login rows, throttling rows and retired keys. */
-export async function purge(services: Services): Promise<Record<string, number>> {
-  const counts = {
-    oidc_payloads: await purgeExpiredPayloads(services.db),
-    login_sessions: await services.loginSessions.purgeExpired(),
-    login_throttle: await services.throttle.purgeExpired(),
-    login_transactions: await services.db('login_transactions').where('expires_at', '<', services.db.fn.now()).delete(),
-    interaction_states: await services.interactionStates.purgeExpired(),
-    replay_guard: await new ReplayGuardRepository(services.db).purgeExpired(),
-    rate_limits: await purgeExpiredRateLimits(services.db),
-    signing_keys: await services.keys.purgeRemoved(),
-  };
-  const total = Object.values(counts).reduce((a, b) => a + b, 0);
-  if (total) services.logger.info({ purged: counts }, 'expired rows purged');
-  return counts;
-}
+/** Deletes expired rows (the CLI's `purge`); the purge job runs it on every node. */
+export { purge } from './jobs/purge.ts';

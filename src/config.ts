@@ -43,6 +43,16 @@ export interface Config {
   readonly loginMaxDelaySeconds: number;
   /** Requests per minute (0: no limit) at the token endpoint per client, at home-realm discovery, at federation start and at the admin API per IP. */
   readonly rateLimits: { readonly tokenPerMinute: number; readonly discoverPerMinute: number; readonly federationStartPerMinute: number; readonly adminPerMinute: number };
+  /** Longest a browser session at Realmgate lasts from sign-in, however active. */
+  readonly sessionLifetimeSeconds: number;
+  /** A browser session unused for this long ends (every request the session makes restarts it). */
+  readonly sessionIdleTimeoutSeconds: number;
+  /** How often each node looks for back-channel logout deliveries that are due. */
+  readonly logoutDeliveryIntervalSeconds: number;
+  /** Delay before the first retry of a failed back-channel logout; each next retry waits twice as long (at most an hour), with jitter. */
+  readonly logoutRetryInitialSeconds: number;
+  /** How long a failed back-channel logout is retried before it is given up (status `failed`). */
+  readonly logoutRetryPeriodSeconds: number;
 }
 
 const booleanText = z
@@ -93,6 +103,11 @@ const envSchema = z.object({
   REALMGATE_RATE_LIMIT_DISCOVER_PER_MINUTE: perMinute(120),
   REALMGATE_RATE_LIMIT_FEDERATION_START_PER_MINUTE: perMinute(120),
   REALMGATE_RATE_LIMIT_ADMIN_PER_MINUTE: perMinute(600),
+  REALMGATE_SESSION_LIFETIME_SECONDS: positiveInt(14 * 24 * 3600),
+  REALMGATE_SESSION_IDLE_TIMEOUT_SECONDS: positiveInt(24 * 3600),
+  REALMGATE_LOGOUT_DELIVERY_INTERVAL_SECONDS: positiveInt(5),
+  REALMGATE_LOGOUT_RETRY_INITIAL_SECONDS: positiveInt(10),
+  REALMGATE_LOGOUT_RETRY_PERIOD_SECONDS: positiveInt(24 * 3600),
 });
 
 /** Thrown by `loadConfig` with every problem in the environment listed at once. */
@@ -161,6 +176,11 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       federationStartPerMinute: e.REALMGATE_RATE_LIMIT_FEDERATION_START_PER_MINUTE,
       adminPerMinute: e.REALMGATE_RATE_LIMIT_ADMIN_PER_MINUTE,
     }),
+    sessionLifetimeSeconds: e.REALMGATE_SESSION_LIFETIME_SECONDS,
+    sessionIdleTimeoutSeconds: Math.min(e.REALMGATE_SESSION_IDLE_TIMEOUT_SECONDS, e.REALMGATE_SESSION_LIFETIME_SECONDS),
+    logoutDeliveryIntervalSeconds: e.REALMGATE_LOGOUT_DELIVERY_INTERVAL_SECONDS,
+    logoutRetryInitialSeconds: e.REALMGATE_LOGOUT_RETRY_INITIAL_SECONDS,
+    logoutRetryPeriodSeconds: e.REALMGATE_LOGOUT_RETRY_PERIOD_SECONDS,
   };
   return Object.freeze(config);
 }

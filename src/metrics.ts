@@ -1,4 +1,4 @@
-import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 
 /** Realmgate's Prometheus metrics, one registry per server instance. */
 export interface Metrics {
@@ -7,6 +7,10 @@ export interface Metrics {
   httpDuration: Histogram<'method' | 'route'>;
   tokensIssued: Counter<'grant_type'>;
   logins: Counter<'idp' | 'outcome'>;
+  /** Back-channel logout attempts by application and outcome (`delivered`, `retry`, `failed`). */
+  logoutDeliveries: Counter<'client_id' | 'outcome'>;
+  /** Deliveries in the logout outbox waiting to be sent or retried (every node's view of the shared outbox). */
+  logoutDeliveriesPending: Gauge;
 }
 
 /** Creates the registry with default process metrics and Realmgate's own counters. */
@@ -38,6 +42,17 @@ export function createMetrics(): Metrics {
       name: 'realmgate_logins_total',
       help: 'Sign-in attempts by identity provider (local for passwords) and outcome',
       labelNames: ['idp', 'outcome'],
+      registers: [registry],
+    }),
+    logoutDeliveries: new Counter({
+      name: 'realmgate_logout_deliveries_total',
+      help: 'Back-channel logout delivery attempts by client_id and outcome (delivered, retry, failed)',
+      labelNames: ['client_id', 'outcome'],
+      registers: [registry],
+    }),
+    logoutDeliveriesPending: new Gauge({
+      name: 'realmgate_logout_deliveries_pending',
+      help: 'Back-channel logout deliveries waiting to be sent or retried',
       registers: [registry],
     }),
   };

@@ -11,7 +11,14 @@ import {
   type StoredProvider,
   type UnsolicitedLogin,
   type UpstreamIdentity,
+  type AcceptedUpstreamLogout,
+  type LogoutStart,
+  type ReceivesUpstreamLogout,
+  type SignsOutUpstream,
+  type UpstreamLogoutInput,
+  type UpstreamSession,
 } from '../types.ts';
+import { acceptSamlLogout, finishSamlLogout, startSamlLogout, type SamlLogoutContext } from './logout.ts';
 import { amrFor, attributeValues, attributesToClaims } from './attributes.ts';
 import type { IdpDescriptor } from './metadata.ts';
 import { checkAssertion, checkDecryptedAssertion, checkEnvelope, type ResponseExpectations, type VerifiedAssertion } from './response.ts';
@@ -37,7 +44,7 @@ interface SamlTransaction {
 }
 
 /** A `saml` provider opened for one `(alias, version)`: IdP resolved, keys loaded. */
-export class OpenedSamlProvider implements OpenedProvider {
+export class OpenedSamlProvider implements OpenedProvider, ReceivesUpstreamLogout, SignsOutUpstream {
   readonly alias: string;
   readonly version: number;
   readonly #settings: SamlSettings;
@@ -48,6 +55,8 @@ export class OpenedSamlProvider implements OpenedProvider {
   readonly #binding: 'redirect' | 'post';
   /** node-saml configured for validating responses; the same for every response, so built once. */
   readonly #responseValidator: SAML;
+  /** What single logout (`logout.ts`) needs of this provider. */
+  readonly #logout: SamlLogoutContext;
 
   constructor(provider: StoredProvider, settings: SamlSettings, idp: IdpDescriptor, sp: ServiceProvider, replay: ReplayStore) {
     this.alias = provider.alias;
@@ -58,6 +67,22 @@ export class OpenedSamlProvider implements OpenedProvider {
     this.#replay = replay;
     this.#binding = settings.binding === 'post' ? (idp.sso.post ? 'post' : 'redirect') : idp.sso.redirect ? 'redirect' : 'post';
     this.#responseValidator = this.#saml({});
+    this.#logout = { alias: this.alias, settings, idp, sp, replay, saml: (overrides) => this.#saml(overrides ?? {}) };
+  }
+
+  /** Validates an IdP-initiated LogoutRequest (HTTP-Redirect or HTTP-POST, signed); see `logout.ts`. */
+  acceptLogout(input: UpstreamLogoutInput): Promise<AcceptedUpstreamLogout> {
+    return acceptSamlLogout(this.#logout, input);
+  }
+
+  /** A signed LogoutRequest to the IdP's single logout endpoint; undefined when `upstream_logout` is off or the IdP has none. */
+  startLogout(session: UpstreamSession, request: { transactionId: string }): Promise<LogoutStart | undefined> {
+    return startSamlLogout(this.#logout, session, request.transactionId);
+  }
+
+  /** Validates the IdP's LogoutResponse to the stored request. */
+  finishLogout(input: CallbackInput, transaction: Record<string, unknown>): Promise<void> {
+    return finishSamlLogout(this.#logout, input, transaction);
   }
 
   /** Builds an AuthnRequest signed with the SP key, for the configured binding; RelayState is the transaction id. */
@@ -202,6 +227,9 @@ export class OpenedSamlProvider implements OpenedProvider {
         issuer: this.#idp.entityId,
         subject,
         nameId: assertion.nameId,
+        nameIdFormat: assertion.nameIdFormat,
+        nameQualifier: assertion.nameQualifier,
+        spNameQualifier: assertion.spNameQualifier,
         sessionIndex: assertion.sessionIndex,
       },
     };

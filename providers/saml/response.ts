@@ -63,6 +63,8 @@ export interface VerifiedAssertion {
   id: string;
   nameId: string;
   nameIdFormat: string | undefined;
+  nameQualifier: string | undefined;
+  spNameQualifier: string | undefined;
   sessionIndex: string | undefined;
   authnInstantMs: number;
   contextClassRefs: string[];
@@ -196,6 +198,8 @@ export function checkAssertion(verifiedXml: string, expected: ResponseExpectatio
     id,
     nameId,
     nameIdFormat: attributeOf(nameIdElement, 'Format'),
+    nameQualifier: attributeOf(nameIdElement, 'NameQualifier'),
+    spNameQualifier: attributeOf(nameIdElement, 'SPNameQualifier'),
     sessionIndex: attributeOf(statement, 'SessionIndex'),
     authnInstantMs,
     contextClassRefs,

@@ -63,6 +63,8 @@ const settingsSchema = z.strictObject({
   name_id_format: nameIdFormat.default('unspecified'),
   /** An attribute (Name or FriendlyName) whose value is the stable subject instead of the NameID; needed for transient NameIDs. */
   subject_attribute: z.string().min(1, 'must not be empty').optional(),
+  /** Send a signed LogoutRequest to the IdP's single logout endpoint when the user signs out of an application. */
+  upstream_logout: z.boolean({ error: 'must be true or false' }).default(true),
   /** AuthnContextClassRef values to request (with comparison `exact`); absent asks for none. */
   requested_authn_context: z.array(z.string().min(1, 'must not be empty')).min(1, 'must not be empty').optional(),
   /** Our entity ID at this IdP; defaults to the SP metadata URL `<issuer>/federation/<alias>/saml/metadata`. */

@@ -1,43 +1,37 @@
 import type { Knex } from 'knex';
+import { endSessionIn, type EndingSession } from '../logout/session-end.ts';
+import type { LogoutOutbox } from '../logout/outbox.ts';
 
-/** What ending an account's sessions removed. */
+/** What ending an account's sessions did. */
 export interface EndedAccountSessions {
-  /** Uids of the engine sessions that were signed in to the account. */
+  /** Uids of the engine sessions that were signed in to the account and ended now. */
   sessionUids: string[];
-  /** Grants revoked with their tokens (those that do not outlive logout: no `offline_access`). */
-  revokedGrantIds: string[];
-}
-
-/** The part of an engine Session payload this reads (oidc-provider's Session model). */
-interface SessionPayload {
-  uid?: string;
-  authorizations?: Record<string, { grantId?: string; persistsLogout?: boolean }>;
+  /** client_ids queued for a back-channel logout notice, per session. */
+  notified: Record<string, string[]>;
 }
 
 /**
- * Ends every session of an account, as disabling or deleting it must: the token engine's
- * `Session` payloads signed in to it are deleted (its browsers must sign in again), the grants of
- * those sessions that do not outlive logout are revoked with their codes and tokens, and its
- * `login_sessions` rows go. Offline grants are kept here; the engine refuses them anyway once the
- * account is disabled or gone, because `findAccount` no longer finds it.
- *
- * This is the one place that ends an account's sessions: run it in the transaction of the change
- * that requires it (`trx`). It does not notify applications yet; the durable back-channel logout
- * fan-out will be routed through this function when it lands, so callers need not change.
+ * Ends every session of an account, as disabling or deleting it must: each engine session signed
+ * in to it ends through the logout fan-out (its grants that do not outlive logout revoked, a
+ * back-channel logout notice queued for each of its applications), and its `login_sessions` rows
+ * go. Offline grants are kept; the engine refuses them anyway once the account is disabled or
+ * gone, because `findAccount` no longer finds it. Run it in the transaction of the change that
+ * requires it (`trx`), so the notices exist exactly when the change does.
  */
-export async function endAccountSessions(services: { db: Knex }, accountId: string, trx: Knex = services.db): Promise<EndedAccountSessions> {
+export async function endAccountSessions(services: { db: Knex; outbox: LogoutOutbox }, accountId: string, trx: Knex = services.db): Promise<EndedAccountSessions> {
   const rows = await trx('oidc_payloads')
     .where({ model: 'Session' })
     .whereRaw("payload->>'accountId' = ?", [accountId])
-    .select<{ id: string; payload: SessionPayload }[]>('id', 'payload');
-  const revokedGrantIds = [
-    ...new Set(rows.flatMap((row) => Object.values(row.payload.authorizations ?? {}).filter((a) => a.grantId && !a.persistsLogout).map((a) => a.grantId!))),
-  ];
-  if (revokedGrantIds.length) {
-    await trx('oidc_payloads').whereIn('grant_id', revokedGrantIds).delete();
-    await trx('oidc_payloads').where({ model: 'Grant' }).whereIn('id', revokedGrantIds).delete();
+    .forUpdate()
+    .select<{ uid: string; payload: EndingSession }[]>('uid', 'payload');
+  const ended: EndedAccountSessions = { sessionUids: [], notified: {} };
+  for (const row of rows) {
+    const uid = row.payload.uid ?? row.uid;
+    const result = await endSessionIn(trx, services.outbox, { ...row.payload, uid }, 'admin');
+    if (!result.ended) continue;
+    ended.sessionUids.push(uid);
+    ended.notified[uid] = result.notified;
   }
-  if (rows.length) await trx('oidc_payloads').where({ model: 'Session' }).whereIn('id', rows.map((r) => r.id)).delete();
   await trx('login_sessions').where({ account_id: accountId }).delete();
-  return { sessionUids: rows.map((r) => r.payload.uid).filter((uid): uid is string => typeof uid === 'string'), revokedGrantIds };
+  return ended;
 }

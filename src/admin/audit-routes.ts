@@ -7,7 +7,7 @@ import { invalidFields } from './problems.ts';
 import { parseQuery } from './request.ts';
 
 /** Resource types that appear in the audit log. */
-export const AUDITED_RESOURCES = ['provider', 'client', 'session', 'user'] as const;
+export const AUDITED_RESOURCES = ['provider', 'client', 'session', 'user', 'logout_delivery'] as const;
 
 const listQuery = z.strictObject({
   ...pageQuery,

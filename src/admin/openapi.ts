@@ -217,9 +217,47 @@ const paths: OpenApiDocument['paths'] = {
   },
   '/sessions': {
     get: { operationId: 'listSessions', summary: 'List login sessions', tags: ['sessions'], parameters: [param('limit'), param('cursor'), queryParam('account_id', 'Only this account\'s sessions (its id, a UUID).', { type: 'string', format: 'uuid' }), queryParam('idp', 'Only sessions signed in through this provider alias (or `local`).')], responses: { '200': ok(pageOf('Session'), 'A page of unexpired sessions.'), ...common } },
+    delete: {
+      operationId: 'endSessions',
+      summary: 'End every session of an account or a provider',
+      description: 'Ends each signed-in session of `account_id`, or of provider `idp` (the kill switch for a compromised IdP), or of both together, as `DELETE sessions/{id}` would: each with its back-channel logout notices. At least one filter is required.',
+      tags: ['sessions'],
+      parameters: [queryParam('account_id', 'End this account\'s sessions.'), queryParam('idp', 'End the sessions signed in through this provider alias (or `local`).')],
+      responses: { '200': ok(schemaRef('SessionsEnded'), 'How many sessions ended.'), ...common },
+    },
   },
   '/sessions/{id}': {
-    delete: { operationId: 'endSession', summary: 'End a session', description: 'Signs the session out as a logout would: each application of the session gets a back-channel logout token, grants without `offline_access` are revoked with their tokens, and the browser must sign in again.', tags: ['sessions'], parameters: [pathParam('id', 'Session id.')], responses: { '204': noContent, ...common, '404': problem('NotFound') } },
+    get: { operationId: 'getSession', summary: 'Get a session and its logout deliveries', description: 'A session, signed in or ended, with the back-channel logout delivery of each of its applications.', tags: ['sessions'], parameters: [pathParam('id', 'Session id.')], responses: { '200': ok(schemaRef('SessionDetail'), 'The session.'), ...common, '404': problem('NotFound') } },
+    delete: { operationId: 'endSession', summary: 'End a session', description: 'Signs the session out as a logout would: each application of the session gets a back-channel logout token (queued in the logout outbox, see `logout-deliveries`), grants without `offline_access` are revoked with their tokens, and the browser must sign in again.', tags: ['sessions'], parameters: [pathParam('id', 'Session id.')], responses: { '204': noContent, ...common, '404': problem('NotFound') } },
+  },
+  '/logout-deliveries': {
+    get: {
+      operationId: 'listLogoutDeliveries',
+      summary: 'List back-channel logout deliveries',
+      description: 'The logout outbox: one delivery per application of each ended session, oldest first.',
+      tags: ['sessions'],
+      parameters: [
+        param('limit'),
+        param('cursor'),
+        queryParam('status', 'Only deliveries in this state.', { type: 'string', enum: ['pending', 'delivered', 'failed'] }),
+        queryParam('client_id', 'Only deliveries to this application.'),
+        queryParam('session', 'Only deliveries for this session id.'),
+      ],
+      responses: { '200': ok(pageOf('LogoutDelivery'), 'A page of deliveries.'), ...common },
+    },
+  },
+  '/logout-deliveries/{id}': {
+    get: { operationId: 'getLogoutDelivery', summary: 'Get a back-channel logout delivery', tags: ['sessions'], parameters: [pathParam('id', 'Delivery id.')], responses: { '200': ok(schemaRef('LogoutDelivery'), 'The delivery.'), ...common, '404': problem('NotFound') } },
+  },
+  '/logout-deliveries/{id}/retry': {
+    post: {
+      operationId: 'retryLogoutDelivery',
+      summary: 'Send a logout delivery again',
+      description: 'Queues the delivery now with a fresh retry period: a failed one once its application is fixed, or a pending one sooner. Audited.',
+      tags: ['sessions'],
+      parameters: [pathParam('id', 'Delivery id.')],
+      responses: { '202': ok(schemaRef('LogoutDelivery'), 'Queued.'), ...common, '404': problem('NotFound') },
+    },
   },
   '/hrd/explain': {
     get: {

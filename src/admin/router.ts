@@ -7,6 +7,7 @@ import { requireAdminToken } from './auth.ts';
 import { registerClientRoutes } from './clients-routes.ts';
 import type { AdminDeps } from './context.ts';
 import { registerHrdRoutes } from './hrd-routes.ts';
+import { registerLogoutDeliveryRoutes } from './logout-deliveries-routes.ts';
 import { openApiDocument } from './openapi.ts';
 import { AdminProblem, problemHandler } from './problems.ts';
 import { registerProviderRoutes } from './providers-routes.ts';
@@ -71,6 +72,7 @@ export function adminRoutes(services: Services, options: { openContext: OpenCont
   registerClientRoutes(router, deps);
   registerUserRoutes(router, deps);
   registerSessionRoutes(router, deps);
+  registerLogoutDeliveryRoutes(router, deps);
   registerHrdRoutes(router, deps);
   registerAuditRoutes(router, deps);
 

@@ -8,6 +8,9 @@ import { ProviderCache } from './provider-cache.ts';
 import { refreshDueProviders, refreshProvider, type RefreshStatus } from './provider-refresh.ts';
 import { federationRoutes } from './routes.ts';
 import { samlRoutes } from './saml-routes.ts';
+import { logoutRoutes } from './logout-routes.ts';
+import { LogoutTransactionStore } from '../logout/logout-transactions.ts';
+import { signOutUpstream } from '../logout/upstream-signout.ts';
 import { createOpenContext } from './upstream-fetch.ts';
 
 /** The federation part of a node: its provider cache, upstream login flow and routes. */
@@ -43,6 +46,9 @@ export function createFederation(services: Services, options: { context?: Partia
   const routes = express.Router();
   routes.use(federationRoutes({ ...flow, issuer: services.config.issuer }));
   routes.use(samlRoutes({ ...flow, providers: services.providers, clients: services.clients, context, issuer: services.config.issuer }));
+  const logout = { cache, loginSessions: services.loginSessions, logoutTransactions: new LogoutTransactionStore(services.db, services.sealer), context, views: services.views, logger: services.logger };
+  routes.use(logoutRoutes({ ...logout, services, clients: services.clients, issuer: services.config.issuer }));
+  services.engine.onLogout((sessionUid, location) => signOutUpstream(logout, sessionUid, location));
   const refreshDeps = { providers: services.providers, context, logger: services.logger };
   return {
     cache,

@@ -76,7 +76,10 @@ export function knexAdapter(db: Knex, clients: ClientRepository): AdapterFactory
   };
 }
 
-/** Deletes expired token-engine rows; returns how many went. */
+/**
+ * Deletes expired token-engine rows; returns how many went. Sessions are left to the session
+ * expiry job, which ends them with their logout notices.
+ */
 export async function purgeExpiredPayloads(db: Knex): Promise<number> {
-  return db('oidc_payloads').where('expires_at', '<', db.fn.now()).delete();
+  return db('oidc_payloads').where('expires_at', '<', db.fn.now()).whereNot('model', 'Session').delete();
 }

@@ -1,5 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import Provider, { errors, interactionPolicy, type Configuration, type KoaContextWithOIDC } from 'oidc-provider';
+import type { UpstreamSession } from '../../providers/types.ts';
 import type { Logger } from '../logger.ts';
 import type { Metrics } from '../metrics.ts';
 import type { AccountRepository } from '../accounts/accounts.ts';
@@ -12,9 +13,11 @@ import type { Knex } from 'knex';
 import type { SigningKeyStore, KeySet } from './keys.ts';
 import type { LoginSessionRepository } from './login-sessions.ts';
 import { TTL } from './ttl.ts';
+import { routeEngineLogoutThroughOutbox, sessionTtl } from '../logout/engine-hooks.ts';
+import type { LogoutOutbox } from '../logout/outbox.ts';
 
 /** Custom client metadata Realmgate understands, beside the standard OpenID Connect fields. */
-export const EXTRA_CLIENT_METADATA = ['allowed_providers', 'local_login', 'require_consent', 'claims_in_id_token'] as const;
+export const EXTRA_CLIENT_METADATA = ['allowed_providers', 'local_login', 'require_consent', 'claims_in_id_token', 'frontchannel_logout_uri', 'frontchannel_logout_session_required'] as const;
 
 /** Claims of the `openid` scope: what every ID token carries about the user. */
 const OPENID_CLAIMS = ['sub', 'idp', 'amr'] as const;
@@ -37,7 +40,7 @@ export const SCOPES = ['openid', 'offline_access', 'profile', 'email', 'admin'] 
 export interface RealmgateLoginResult {
   idp: string;
   amr: string[];
-  upstream?: { issuer?: string; subject?: string; sessionId?: string; nameId?: string; sessionIndex?: string };
+  upstream?: UpstreamSession | undefined;
 }
 
 /** Everything the token engine needs, built once by the server. */
@@ -54,6 +57,10 @@ export interface EngineDeps {
   accounts: AccountRepository;
   loginSessions: LoginSessionRepository;
   resourceServers: ResourceServerRepository;
+  /** The logout outbox: every ended session queues its back-channel notices there. */
+  outbox: LogoutOutbox;
+  /** Session lifetime from sign-in, and inactivity timeout. */
+  session: { lifetimeSeconds: number; idleTimeoutSeconds: number };
   cookieKeys: Buffer[];
   views: Views;
   logger: Logger;
@@ -62,9 +69,27 @@ export interface EngineDeps {
 
 type NodeHandler = (req: IncomingMessage, res: ServerResponse) => void;
 
+/** How the browser continues after a local logout, instead of going straight to `location`. */
+export type LogoutContinuation =
+  | { type: 'redirect'; url: string }
+  | { type: 'html'; body: string; contentSecurityPolicy?: string | undefined };
+
+/**
+ * Called after RP-initiated logout ended session `sessionUid` and was about to send the browser
+ * to `location` (the application's post_logout_redirect_uri with its state, or the signed-out
+ * page): answers how to continue (sign-out at the upstream first), or undefined to go on.
+ */
+export type AfterLogout = (sessionUid: string, location: string) => Promise<LogoutContinuation | undefined>;
+
 const validateExtraMetadata = (_ctx: KoaContextWithOIDC | undefined, key: string, value: unknown): void => {
   if (value === undefined) return;
-  if (key === 'allowed_providers') {
+  if (key === 'frontchannel_logout_uri') {
+    // OpenID Connect Front-Channel Logout 1.0 §2: an absolute http(s) URL without a fragment, loaded in an iframe at logout.
+    const url = typeof value === 'string' && URL.canParse(value) ? new URL(value) : undefined;
+    if (!url || (url.protocol !== 'https:' && url.protocol !== 'http:') || url.hash) {
+      throw new errors.InvalidClientMetadata('frontchannel_logout_uri must be an absolute http(s) URL without a fragment');
+    }
+  } else if (key === 'allowed_providers') {
     if (!Array.isArray(value) || !value.every((v) => typeof v === 'string')) {
       throw new errors.InvalidClientMetadata('allowed_providers must be an array of provider aliases');
     }
@@ -146,7 +171,7 @@ function configuration(deps: EngineDeps, keySet: KeySet): Configuration {
       IdToken: TTL.idToken,
       RefreshToken: TTL.refreshToken,
       Interaction: TTL.interaction,
-      Session: TTL.session,
+      Session: sessionTtl(deps.session),
       Grant: TTL.grant,
     },
     interactions: { url: (_ctx, interaction) => `/interaction/${interaction.uid}`, policy: interactionPolicyWithAccountSelection() },
@@ -242,6 +267,7 @@ export class TokenEngine {
   #provider: Provider;
   #handler: NodeHandler;
   #fingerprint: string;
+  #afterLogout: AfterLogout | undefined;
 
   private constructor(deps: EngineDeps, keySet: KeySet) {
     this.#deps = deps;
@@ -263,6 +289,11 @@ export class TokenEngine {
   /** Node request handler for the engine's routes. */
   readonly handle: NodeHandler = (req, res) => this.#handler(req, res);
 
+  /** Sets what happens after an RP-initiated logout ends a session (federation signs out upstream). */
+  onLogout(handler: AfterLogout): void {
+    this.#afterLogout = handler;
+  }
+
   /** Rebuilds the engine when the stored key set changed; true when it did. */
   async refreshKeys(): Promise<boolean> {
     const fingerprint = await this.#deps.keys.fingerprint();
@@ -275,12 +306,34 @@ export class TokenEngine {
     return true;
   }
 
+  /** After end_session confirm destroyed the session, lets `onLogout`'s handler take the browser on. */
+  async #continueLogout(ctx: KoaContextWithOIDC): Promise<void> {
+    const session = ctx.oidc?.session as { uid?: string; destroyed?: boolean } | undefined;
+    const location = ctx.response.get('location');
+    if (ctx.oidc?.route !== 'end_session_confirm' || ctx.status !== 303 || !session?.destroyed || !session.uid || !location || !this.#afterLogout) return;
+    // An account switch logs the old account out on the way back into the authorization: not a sign-out.
+    if (new URL(location, this.#deps.issuer).pathname.startsWith('/auth')) return;
+    const next = await this.#afterLogout(session.uid, location);
+    if (!next) return;
+    if (next.type === 'redirect') {
+      ctx.status = 303;
+      ctx.redirect(next.url);
+      return;
+    }
+    ctx.remove('location');
+    ctx.status = 200;
+    ctx.type = 'html';
+    if (next.contentSecurityPolicy) ctx.set('content-security-policy', next.contentSecurityPolicy);
+    ctx.body = next.body;
+  }
+
   #build(keySet: KeySet): Provider {
     const deps = this.#deps;
     const provider = new Provider(deps.issuer, configuration(deps, keySet));
     provider.proxy = deps.trustProxy;
     provider.use(async (ctx, next) => {
       await next();
+      await this.#continueLogout(ctx as unknown as KoaContextWithOIDC);
       // After a login interaction resumes, remember how this session signed in (idp, amr, upstream).
       const result = ctx.oidc?.result as { login?: { accountId: string }; realmgate?: RealmgateLoginResult } | undefined;
       const session = ctx.oidc?.session;
@@ -300,12 +353,7 @@ export class TokenEngine {
     provider.on('server_error', (_ctx: KoaContextWithOIDC, err: Error) => {
       deps.logger.error({ err }, 'token engine server error');
     });
-    provider.on('backchannel.error', (_ctx: KoaContextWithOIDC, err: Error, client: { clientId: string }) => {
-      deps.logger.warn({ err, client_id: client.clientId }, 'back-channel logout delivery failed');
-    });
-    provider.on('backchannel.success', (_ctx: KoaContextWithOIDC, client: { clientId: string }) => {
-      deps.logger.info({ client_id: client.clientId }, 'back-channel logout delivered');
-    });
+    routeEngineLogoutThroughOutbox(provider, { db: deps.db, outbox: deps.outbox });
     return provider;
   }
 }

@@ -1,4 +1,5 @@
 import type { Knex } from 'knex';
+import type { UpstreamSession } from '../../providers/types.ts';
 import { TTL } from './ttl.ts';
 
 /** How one engine session signed in, and the upstream session it came from (if federated). */
@@ -7,13 +8,7 @@ export interface LoginSession {
   accountId: string;
   idp: string;
   amr: string[];
-  upstream?: {
-    issuer?: string | undefined;
-    subject?: string | undefined;
-    sessionId?: string | undefined;
-    nameId?: string | undefined;
-    sessionIndex?: string | undefined;
-  } | undefined;
+  upstream?: UpstreamSession | undefined;
 }
 
 /** A stored login session with its lifetime, as the admin API lists it. */
@@ -32,6 +27,10 @@ interface LoginSessionRow {
   upstream_session_id: string | null;
   name_id: string | null;
   session_index: string | null;
+  name_id_format: string | null;
+  name_qualifier: string | null;
+  sp_name_qualifier: string | null;
+  upstream_id_token: string | null;
   created_at: Date;
   expires_at: Date;
 }
@@ -51,6 +50,10 @@ const toLoginSession = (row: LoginSessionRow): LoginSession => ({
         sessionId: orUndefined(row.upstream_session_id),
         nameId: orUndefined(row.name_id),
         sessionIndex: orUndefined(row.session_index),
+        nameIdFormat: orUndefined(row.name_id_format),
+        nameQualifier: orUndefined(row.name_qualifier),
+        spNameQualifier: orUndefined(row.sp_name_qualifier),
+        idToken: orUndefined(row.upstream_id_token),
       }
     : undefined,
 });
@@ -75,6 +78,10 @@ export class LoginSessionRepository {
       upstream_session_id: login.upstream?.sessionId ?? null,
       name_id: login.upstream?.nameId ?? null,
       session_index: login.upstream?.sessionIndex ?? null,
+      name_id_format: login.upstream?.nameIdFormat ?? null,
+      name_qualifier: login.upstream?.nameQualifier ?? null,
+      sp_name_qualifier: login.upstream?.spNameQualifier ?? null,
+      upstream_id_token: login.upstream?.idToken ?? null,
       created_at: this.#db.fn.now(),
       expires_at: new Date(Date.now() + Math.max(TTL.session, TTL.refreshToken) * 1000),
     };
@@ -92,7 +99,7 @@ export class LoginSessionRepository {
    * session while refresh tokens need it), ordered by uid, after `afterUid`, filtered by account
    * or provider alias.
    */
-  async list(options: { limit: number; afterUid?: string | undefined; accountId?: string | undefined; idp?: string | undefined }): Promise<LoginSessionRecord[]> {
+  async list(options: { limit: number; afterUid?: string | undefined; uid?: string | undefined; accountId?: string | undefined; idp?: string | undefined }): Promise<LoginSessionRecord[]> {
     const now = this.#db.fn.now();
     const q = this.#db('login_sessions')
       .whereExists((s) =>
@@ -104,9 +111,16 @@ export class LoginSessionRepository {
       .orderBy('session_uid')
       .limit(options.limit);
     if (options.afterUid) q.where('session_uid', '>', options.afterUid);
+    if (options.uid) q.where('session_uid', options.uid);
     if (options.accountId) q.where('account_id', options.accountId);
     if (options.idp) q.where('idp', options.idp);
     return (await q.select<LoginSessionRow[]>()).map((row) => ({ ...toLoginSession(row), createdAt: row.created_at, expiresAt: row.expires_at }));
+  }
+
+  /** The stored row of a session, signed in or not (its row outlives it while refresh tokens need it). */
+  async record(sessionUid: string): Promise<LoginSessionRecord | undefined> {
+    const row = await this.#db('login_sessions').where({ session_uid: sessionUid }).first<LoginSessionRow | undefined>();
+    return row && { ...toLoginSession(row), createdAt: row.created_at, expiresAt: row.expires_at };
   }
 
   /** Forgets how a session signed in (the session is ending); true when a row went. */

@@ -1,3 +1,4 @@
+import { signsOutUpstream } from '../../providers/types.ts';
 import * as oidc from 'openid-client';
 import * as jose from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -101,16 +102,20 @@ describe('a federated login through an upstream OpenID Connect provider', () => 
     }
   });
 
-  it('gives the upstream end_session URL for signing out there', async () => {
+  it('gives the upstream end_session URL for signing out there, with the ID token as hint', async () => {
     const ready = await new ProviderCache({
       providers: server.node.services.providers,
       context: createOpenContext(server.config),
       logger: server.node.services.logger,
     }).get('acme');
-    const logout = new URL((await ready.opened.logoutUrl!({ subject: alice.sub }, { postLogoutRedirectUri: `${server.url}/federation/acme/logged-out`, state: 'xyz' }))!);
+    if (!signsOutUpstream(ready.opened)) throw new Error('oidc providers sign out upstream');
+    const start = await ready.opened.startLogout({ subject: alice.sub, idToken: 'header.payload.signature' }, { returnUrl: `${server.url}/federation/acme/logged-out`, transactionId: 'xyz' });
+    if (start?.type !== 'redirect') throw new Error('an OIDC sign-out is a redirect');
+    const logout = new URL(start.url);
     expect(logout.origin + logout.pathname).toBe(`${idp.issuer}/session/end`);
     expect(Object.fromEntries(logout.searchParams)).toEqual({
       client_id: upstreamClientFor('acme').clientId,
+      id_token_hint: 'header.payload.signature',
       post_logout_redirect_uri: `${server.url}/federation/acme/logged-out`,
       state: 'xyz',
     });

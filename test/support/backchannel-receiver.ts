@@ -5,6 +5,10 @@ import type { AddressInfo } from 'node:net';
 export interface BackchannelReceiver {
   url: string;
   tokens: string[];
+  /** While true the application is down: it answers 503 and records nothing. */
+  down: boolean;
+  /** Requests refused while down. */
+  refused: number;
   /** Resolves with the next token received (or one already waiting). */
   next(): Promise<string>;
   close(): Promise<void>;
@@ -19,6 +23,11 @@ export async function startBackchannelReceiver(): Promise<BackchannelReceiver> {
     let body = '';
     req.on('data', (c: Buffer) => (body += c.toString()));
     req.on('end', () => {
+      if (receiver.down) {
+        receiver.refused++;
+        res.writeHead(503).end();
+        return;
+      }
       const token = new URLSearchParams(body).get('logout_token');
       if (req.method !== 'POST' || !token) {
         res.writeHead(400).end();
@@ -31,10 +40,13 @@ export async function startBackchannelReceiver(): Promise<BackchannelReceiver> {
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const { port } = server.address() as AddressInfo;
-  return {
+  const receiver: BackchannelReceiver = {
     url: `http://127.0.0.1:${port}/backchannel-logout`,
     tokens,
+    down: false,
+    refused: 0,
     next: () => (consumed < tokens.length ? Promise.resolve(tokens[consumed++]!) : new Promise((resolve) => waiting.push(resolve))),
-    close: () => new Promise((resolve) => server.close(() => resolve())),
+    close: () => new Promise((resolve) => { server.close(() => resolve()); server.closeAllConnections(); }),
   };
+  return receiver;
 }

@@ -98,7 +98,7 @@ export interface SignatureAlgorithms {
 }
 
 /** Signs the root element `localName` of `xml`, the signature placed right after its Issuer. */
-export function signRoot(xml: string, localName: 'Assertion' | 'Response', key: TestKey, algorithms: SignatureAlgorithms = {}): string {
+export function signRoot(xml: string, localName: 'Assertion' | 'Response' | 'LogoutRequest' | 'LogoutResponse', key: TestKey, algorithms: SignatureAlgorithms = {}): string {
   const sig = new SignedXml({
     privateKey: key.privateKeyPem,
     publicCert: key.certificatePem,
@@ -330,6 +330,104 @@ export class TestSamlIdp {
       xml,
     };
   }
+}
+
+/** What a test may vary in a LogoutRequest from the IdP; defaults make a valid one. */
+export interface LogoutRequestOptions {
+  /** The SP's SLO URL: the Destination (`null` leaves it out). */
+  destination: string | null;
+  nameId: string;
+  nameIdFormat?: string;
+  nameQualifier?: string;
+  spNameQualifier?: string;
+  sessionIndex?: string;
+  issuer?: string;
+  id?: string;
+  issueInstant?: Date;
+  notOnOrAfter?: Date;
+}
+
+/** A logout message (request or response) as the test IdP received it from Realmgate. */
+export interface ReceivedLogoutMessage {
+  kind: string;
+  id: string;
+  destination: string;
+  issuer: string;
+  inResponseTo: string | undefined;
+  status: string | undefined;
+  nameId: string | undefined;
+  nameIdFormat: string | undefined;
+  sessionIndex: string | undefined;
+  relayState: string | undefined;
+  /** The HTTP-Redirect query signature, verified with the SP certificate. */
+  signatureValid: boolean;
+}
+
+/** Builds a LogoutRequest XML (unsigned). */
+export function logoutRequestXml(idp: TestSamlIdp, o: LogoutRequestOptions): string {
+  const attrs = [
+    o.nameIdFormat ? ` Format="${xmlEscape(o.nameIdFormat)}"` : '',
+    o.nameQualifier ? ` NameQualifier="${xmlEscape(o.nameQualifier)}"` : '',
+    o.spNameQualifier ? ` SPNameQualifier="${xmlEscape(o.spNameQualifier)}"` : '',
+  ].join('');
+  const destination = o.destination === null ? '' : ` Destination="${xmlEscape(o.destination)}"`;
+  const notOnOrAfter = ` NotOnOrAfter="${iso(o.notOnOrAfter ?? new Date(Date.now() + 5 * 60_000))}"`;
+  return `<samlp:LogoutRequest xmlns:samlp="${NS.samlp}" xmlns:saml="${NS.saml}" ID="${o.id ?? newId()}" Version="2.0" IssueInstant="${iso(o.issueInstant ?? new Date())}"${destination}${notOnOrAfter}>` +
+    `<saml:Issuer>${xmlEscape(o.issuer ?? idp.entityId)}</saml:Issuer>` +
+    `<saml:NameID${attrs}>${xmlEscape(o.nameId)}</saml:NameID>` +
+    (o.sessionIndex ? `<samlp:SessionIndex>${xmlEscape(o.sessionIndex)}</samlp:SessionIndex>` : '') +
+    `</samlp:LogoutRequest>`;
+}
+
+/** Builds a LogoutResponse XML (unsigned) answering `inResponseTo`. */
+export function logoutResponseXml(idp: TestSamlIdp, o: { destination: string; inResponseTo: string; status?: string; issuer?: string }): string {
+  return `<samlp:LogoutResponse xmlns:samlp="${NS.samlp}" xmlns:saml="${NS.saml}" ID="${newId()}" Version="2.0" IssueInstant="${iso(new Date())}" Destination="${xmlEscape(o.destination)}" InResponseTo="${xmlEscape(o.inResponseTo)}">` +
+    `<saml:Issuer>${xmlEscape(o.issuer ?? idp.entityId)}</saml:Issuer>` +
+    `<samlp:Status><samlp:StatusCode Value="${o.status ?? 'urn:oasis:names:tc:SAML:2.0:status:Success'}"/></samlp:Status>` +
+    `</samlp:LogoutResponse>`;
+}
+
+/**
+ * An HTTP-Redirect binding URL for `xml` (`SAMLRequest` or `SAMLResponse`), deflated, with the
+ * query signature over `SAML…&RelayState&SigAlg` made with `key` (none when `key` is null).
+ */
+export function redirectBindingUrl(target: string, param: 'SAMLRequest' | 'SAMLResponse', xml: string, options: { key: TestKey | null; relayState?: string }): URL {
+  const enc = encodeURIComponent;
+  const parts = [`${param}=${enc(zlib.deflateRawSync(Buffer.from(xml, 'utf8')).toString('base64'))}`];
+  if (options.relayState !== undefined) parts.push(`RelayState=${enc(options.relayState)}`);
+  if (options.key) {
+    parts.push(`SigAlg=${enc('http://www.w3.org/2001/04/xmldsig-more#rsa-sha256')}`);
+    const signature = crypto.sign('sha256', Buffer.from(parts.join('&')), options.key.privateKeyPem).toString('base64');
+    parts.push(`Signature=${enc(signature)}`);
+  }
+  return new URL(`${target}?${parts.join('&')}`);
+}
+
+/** Reads a LogoutRequest or LogoutResponse from Realmgate's HTTP-Redirect URL and checks its query signature. */
+export function readLogoutMessage(received: URL, spCertificatePem: string): ReceivedLogoutMessage {
+  const params = received.searchParams;
+  const param = params.has('SAMLRequest') ? 'SAMLRequest' : 'SAMLResponse';
+  const xml = zlib.inflateRawSync(Buffer.from(params.get(param)!, 'base64')).toString('utf8');
+  const raw = new Map(received.search.slice(1).split('&').map((p) => [p.split('=')[0]!, p] as const));
+  const signed = [param, 'RelayState', 'SigAlg'].filter((k) => raw.has(k)).map((k) => raw.get(k)!).join('&');
+  const signature = params.get('Signature');
+  const signatureValid = !!signature && crypto.verify('sha256', Buffer.from(signed), spCertificatePem, Buffer.from(signature, 'base64'));
+  const root = new DOMParser().parseFromString(xml, 'application/xml').documentElement!;
+  const nameId = root.getElementsByTagNameNS(NS.saml, 'NameID')[0];
+  const status = root.getElementsByTagNameNS(NS.samlp, 'StatusCode')[0];
+  return {
+    kind: root.localName ?? '',
+    id: root.getAttribute('ID')!,
+    destination: root.getAttribute('Destination') ?? '',
+    issuer: root.getElementsByTagNameNS(NS.saml, 'Issuer')[0]?.textContent ?? '',
+    inResponseTo: root.getAttribute('InResponseTo') ?? undefined,
+    status: status?.getAttribute('Value') ?? undefined,
+    nameId: nameId?.textContent ?? undefined,
+    nameIdFormat: nameId?.getAttribute('Format') ?? undefined,
+    sessionIndex: root.getElementsByTagNameNS(NS.samlp, 'SessionIndex')[0]?.textContent ?? undefined,
+    relayState: params.get('RelayState') ?? undefined,
+    signatureValid,
+  };
 }
 
 /** Base64 of a response XML, as a form field. */

@@ -64,6 +64,11 @@ export interface UpstreamIdp {
   readonly signingKid: string;
   /** Misbehaviour switches; assign fields to change what the next request sees. */
   tamper: UpstreamTampering;
+  /**
+   * Signs `claims` as a JWT with the upstream's current key (header `typ: logout+jwt`), or with a
+   * key it does not publish: for hand-made logout tokens.
+   */
+  signJwt(claims: jose.JWTPayload, options?: { foreignKey?: boolean }): Promise<string>;
   /** Number of requests each path received (`/token`, `/jwks`, `/.well-known/openid-configuration`...). */
   readonly hits: Map<string, number>;
   close(): Promise<void>;
@@ -177,6 +182,11 @@ export async function startUpstreamIdp(
   const build = (): Provider => {
     const configuration: Configuration = {
       adapter: Adapter,
+      // Back-channel logout tokens go to Realmgate on 127.0.0.1, which oidc-provider's SSRF protection refuses.
+      fetch: (url, options) => {
+        delete (options as { dispatcher?: unknown }).dispatcher;
+        return globalThis.fetch(url, options);
+      },
       jwks: { keys: [current.privateJwk as NonNullable<Configuration['jwks']>['keys'][number]] },
       // Browsers scope cookies by host, not port: the upstream's names must not collide with Realmgate's.
       cookies: { keys: cookieKeys, names: { session: '_upstream_session', interaction: '_upstream_interaction', resume: '_upstream_interaction_resume' } },
@@ -265,6 +275,10 @@ export async function startUpstreamIdp(
     tamper,
     get signingKid() {
       return current.privateJwk.kid!;
+    },
+    signJwt(claims, options = {}) {
+      const key = options.foreignKey ? foreign.privateKey : current.privateKey;
+      return new jose.SignJWT(claims).setProtectedHeader({ alg: 'RS256', typ: 'logout+jwt', kid: current.privateJwk.kid! }).sign(key);
     },
     addClient(metadata) {
       store.set(`Client:${metadata.client_id}`, { payload: metadata as unknown as AdapterPayload, expiresAt: undefined });

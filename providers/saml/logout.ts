@@ -1,0 +1,195 @@
+/**
+ * SAML 2.0 Single Logout for one opened provider, on node-saml's logout methods:
+ * - IdP-initiated: a LogoutRequest over HTTP-Redirect or HTTP-POST must be signed (node-saml
+ *   accepts an unsigned redirect message, so the signature is required here first) with one of
+ *   the IdP's certificates; Destination, Issuer, IssueInstant, NotOnOrAfter are checked and its ID
+ *   is used once; the answer is a signed LogoutResponse to the IdP's SLO endpoint.
+ * - SP-initiated: a signed LogoutRequest naming the NameID exactly as the IdP sent it (Format and
+ *   qualifiers) and its SessionIndex; the IdP's LogoutResponse must answer that request.
+ * Message size is bounded before any parser sees the XML.
+ */
+import crypto from 'node:crypto';
+import zlib from 'node:zlib';
+import type { SAML } from '@node-saml/passport-saml';
+import { ProviderError, type AcceptedUpstreamLogout, type BrowserSend, type CallbackInput, type LogoutStart, type ReplayStore, type UpstreamLogoutInput, type UpstreamSession } from '../types.ts';
+import type { IdpDescriptor } from './metadata.ts';
+import type { ServiceProvider } from './opened.ts';
+import type { SamlSettings } from './settings.ts';
+import { NS_ASSERTION, NS_PROTOCOL, attributeOf, childElements, isElement, onlyChild, parseXml, textOf } from './xml.ts';
+
+/** Largest logout message accepted, as XML bytes (a LogoutRequest is a NameID, a few indexes and a signature). */
+export const MAX_LOGOUT_MESSAGE_BYTES = 64 * 1024;
+
+/** How old a LogoutRequest's IssueInstant may be; its ID is remembered this long. */
+const MAX_REQUEST_AGE_MS = 10 * 60 * 1000;
+
+const SUCCESS = 'urn:oasis:names:tc:SAML:2.0:status:Success';
+
+/** What the logout steps need of the opened provider. */
+export interface SamlLogoutContext {
+  alias: string;
+  settings: SamlSettings;
+  idp: IdpDescriptor;
+  sp: ServiceProvider;
+  replay: ReplayStore;
+  /** node-saml configured for this provider (signing key, IdP certificates, logout URL), with overrides. */
+  saml(overrides?: { generateUniqueId?: () => string }): SAML;
+}
+
+const invalid = (alias: string, detail: string, cause?: unknown) => new ProviderError('response_invalid', { alias, detail, cause });
+
+/**
+ * The XML of a logout message, bounded before parsing: base64 (inflated for HTTP-Redirect, with
+ * the inflated size capped), at most MAX_LOGOUT_MESSAGE_BYTES. A local guard: the shared SAML
+ * pre-scan of XML size and depth (providers/saml/xml.ts) is to be called here once it exists.
+ */
+export function boundedLogoutXml(alias: string, encoded: string, binding: 'redirect' | 'post'): string {
+  if (encoded.length > (MAX_LOGOUT_MESSAGE_BYTES * 4) / 3 + 4) throw invalid(alias, 'logout message too large');
+  const raw = Buffer.from(encoded, 'base64');
+  let xml: Buffer;
+  try {
+    xml = binding === 'redirect' ? zlib.inflateRawSync(raw, { maxOutputLength: MAX_LOGOUT_MESSAGE_BYTES }) : raw;
+  } catch (cause) {
+    throw invalid(alias, 'logout message cannot be inflated, or inflates past the size limit', cause);
+  }
+  if (xml.length > MAX_LOGOUT_MESSAGE_BYTES) throw invalid(alias, 'logout message too large');
+  return xml.toString('utf8');
+}
+
+/** The fields of a LogoutRequest or LogoutResponse Realmgate checks itself. */
+interface LogoutMessage {
+  kind: 'LogoutRequest' | 'LogoutResponse';
+  id: string;
+  issueInstantMs: number;
+  destination: string | undefined;
+  issuer: string | undefined;
+  notOnOrAfterMs: number | undefined;
+  inResponseTo: string | undefined;
+  status: string | undefined;
+  nameId: { value: string; format: string | undefined; nameQualifier: string | undefined; spNameQualifier: string | undefined } | undefined;
+  sessionIndexes: string[];
+}
+
+function readMessage(alias: string, xml: string): LogoutMessage {
+  let root;
+  try {
+    root = parseXml(xml).documentElement!;
+  } catch (cause) {
+    throw invalid(alias, `logout message is not well-formed XML: ${(cause as Error).message}`, cause);
+  }
+  const kind = isElement(root, NS_PROTOCOL, 'LogoutRequest') ? 'LogoutRequest' : isElement(root, NS_PROTOCOL, 'LogoutResponse') ? 'LogoutResponse' : undefined;
+  if (!kind) throw invalid(alias, `expected a LogoutRequest or LogoutResponse, got ${root.localName}`);
+  const time = (name: string) => {
+    const value = attributeOf(root, name);
+    if (value === undefined) return undefined;
+    const ms = Date.parse(value);
+    if (Number.isNaN(ms)) throw invalid(alias, `${kind} ${name} is not a time`);
+    return ms;
+  };
+  const nameIdElement = onlyChild(root, NS_ASSERTION, 'NameID');
+  const nameIdValue = textOf(nameIdElement);
+  const statusCode = onlyChild(onlyChild(root, NS_PROTOCOL, 'Status') ?? root, NS_PROTOCOL, 'StatusCode');
+  const id = attributeOf(root, 'ID');
+  const issueInstantMs = time('IssueInstant');
+  if (!id || issueInstantMs === undefined) throw invalid(alias, `${kind} lacks ID or IssueInstant`);
+  return {
+    kind,
+    id,
+    issueInstantMs,
+    destination: attributeOf(root, 'Destination'),
+    issuer: textOf(onlyChild(root, NS_ASSERTION, 'Issuer')),
+    notOnOrAfterMs: time('NotOnOrAfter'),
+    inResponseTo: attributeOf(root, 'InResponseTo'),
+    status: attributeOf(statusCode, 'Value'),
+    nameId: nameIdValue
+      ? { value: nameIdValue, format: attributeOf(nameIdElement, 'Format'), nameQualifier: attributeOf(nameIdElement, 'NameQualifier'), spNameQualifier: attributeOf(nameIdElement, 'SPNameQualifier') }
+      : undefined,
+    sessionIndexes: childElements(root, NS_PROTOCOL, 'SessionIndex').map((el) => textOf(el)).filter((v): v is string => !!v),
+  };
+}
+
+/** Destination, Issuer and validity window of a message from the IdP. */
+function checkEnvelope(ctx: SamlLogoutContext, message: LogoutMessage): void {
+  const skewMs = ctx.settings.clock_skew_seconds * 1000;
+  const now = Date.now();
+  if (message.destination !== ctx.sp.sloUrl) throw invalid(ctx.alias, `${message.kind} Destination ${JSON.stringify(message.destination ?? null)} is not ${ctx.sp.sloUrl}`);
+  if (message.issuer !== ctx.idp.entityId) throw invalid(ctx.alias, `${message.kind} Issuer ${JSON.stringify(message.issuer ?? null)} is not ${ctx.idp.entityId}`);
+  if (message.issueInstantMs > now + skewMs) throw invalid(ctx.alias, `${message.kind} IssueInstant lies in the future`);
+  if (message.issueInstantMs < now - MAX_REQUEST_AGE_MS - skewMs) throw invalid(ctx.alias, `${message.kind} IssueInstant is too old`);
+  if (message.notOnOrAfterMs !== undefined && message.notOnOrAfterMs <= now - skewMs) throw invalid(ctx.alias, `${message.kind} NotOnOrAfter has passed`);
+}
+
+/** node-saml's signature check of a logout message; the redirect binding's query signature is required first. */
+async function checkSignature(ctx: SamlLogoutContext, binding: 'redirect' | 'post', params: Record<string, string>, rawQuery: string): Promise<void> {
+  try {
+    if (binding === 'redirect') {
+      if (!params.Signature || !params.SigAlg) throw new Error('the message is not signed (no Signature and SigAlg)');
+      await ctx.saml().validateRedirectAsync(params, rawQuery);
+    } else {
+      if (!params.SAMLRequest) throw new Error('only LogoutRequests are accepted over HTTP-POST');
+      await ctx.saml().validatePostRequestAsync({ SAMLRequest: params.SAMLRequest });
+    }
+  } catch (cause) {
+    if (cause instanceof ProviderError) throw cause;
+    throw invalid(ctx.alias, `logout message rejected: ${(cause as Error).message}`, cause);
+  }
+}
+
+/** Validates an IdP-initiated LogoutRequest and returns the sessions it ends and how to answer. */
+export async function acceptSamlLogout(ctx: SamlLogoutContext, input: UpstreamLogoutInput): Promise<AcceptedUpstreamLogout> {
+  if (input.channel !== 'saml' || !input.params.SAMLRequest) throw invalid(ctx.alias, 'a SAML provider receives logout as a SAML LogoutRequest');
+  const message = readMessage(ctx.alias, boundedLogoutXml(ctx.alias, input.params.SAMLRequest, input.binding));
+  if (message.kind !== 'LogoutRequest') throw invalid(ctx.alias, 'expected a LogoutRequest');
+  await checkSignature(ctx, input.binding, input.params, input.rawQuery);
+  checkEnvelope(ctx, message);
+  if (!message.nameId) throw invalid(ctx.alias, 'LogoutRequest without a NameID (encrypted NameIDs are not supported)');
+  const key = `saml-logout:${crypto.createHash('sha256').update(`${ctx.idp.entityId}\n${message.id}`).digest('base64url')}`;
+  if (!(await ctx.replay.rememberOnce(key, new Date(Date.now() + MAX_REQUEST_AGE_MS * 2)))) {
+    throw new ProviderError('replayed', { alias: ctx.alias, detail: `LogoutRequest ${message.id} was already used` });
+  }
+  const relayState = input.params.RelayState;
+  return {
+    match: { issuer: ctx.idp.entityId, nameId: message.nameId, sessionIndexes: message.sessionIndexes.length ? message.sessionIndexes : undefined },
+    respond: async ({ success }): Promise<BrowserSend> => {
+      if (!ctx.idp.slo.redirect) throw new ProviderError('unavailable', { alias: ctx.alias, detail: 'the IdP has no HTTP-Redirect single logout endpoint to answer at' });
+      const url = await ctx.saml().getLogoutResponseUrlAsync({ ID: message.id } as never, relayState ?? '', {}, success);
+      return { type: 'redirect', url };
+    },
+  };
+}
+
+/** A signed LogoutRequest for the upstream session, over HTTP-Redirect; undefined when `upstream_logout` is off or the IdP has no SLO endpoint. */
+export async function startSamlLogout(ctx: SamlLogoutContext, session: UpstreamSession, transactionId: string): Promise<LogoutStart | undefined> {
+  if (!ctx.settings.upstream_logout || !ctx.idp.slo.redirect || !session.nameId) return undefined;
+  const requestId = `_${crypto.randomBytes(20).toString('hex')}`;
+  const saml = ctx.saml({ generateUniqueId: () => requestId });
+  const url = await saml.getLogoutUrlAsync(
+    {
+      issuer: ctx.idp.entityId,
+      nameID: session.nameId,
+      nameIDFormat: session.nameIdFormat ?? 'urn:oasis:names:tc:SAML:1.1:nameid-format:unspecified',
+      nameQualifier: session.nameQualifier,
+      spNameQualifier: session.spNameQualifier,
+      sessionIndex: session.sessionIndex,
+    } as never,
+    transactionId,
+    {},
+  );
+  return { type: 'redirect', url, transaction: { saml_request_id: requestId } };
+}
+
+/** Validates the IdP's LogoutResponse (HTTP-Redirect, signed) to the request stored in `transaction`. */
+export async function finishSamlLogout(ctx: SamlLogoutContext, input: CallbackInput, transaction: Record<string, unknown>): Promise<void> {
+  const requestId = transaction.saml_request_id;
+  if (typeof requestId !== 'string') throw new ProviderError('transaction_invalid', { alias: ctx.alias, detail: 'the logout transaction has no SAML request ID' });
+  const encoded = input.params.SAMLResponse;
+  if (!encoded) throw invalid(ctx.alias, 'no SAMLResponse');
+  const binding = input.url.searchParams.has('SAMLResponse') ? 'redirect' : 'post';
+  if (binding !== 'redirect') throw invalid(ctx.alias, 'LogoutResponses are accepted over HTTP-Redirect only');
+  const message = readMessage(ctx.alias, boundedLogoutXml(ctx.alias, encoded, binding));
+  if (message.kind !== 'LogoutResponse') throw invalid(ctx.alias, 'expected a LogoutResponse');
+  if (message.inResponseTo !== requestId) throw invalid(ctx.alias, `LogoutResponse InResponseTo ${JSON.stringify(message.inResponseTo ?? null)} does not answer ${requestId}`);
+  await checkSignature(ctx, 'redirect', input.params, input.url.search.slice(1));
+  checkEnvelope(ctx, message);
+  if (message.status !== SUCCESS) throw new ProviderError('upstream_error', { alias: ctx.alias, detail: `LogoutResponse status ${message.status ?? 'missing'}` });
+}

@@ -1,0 +1,40 @@
+import type { Services } from '../app.ts';
+import { endExpiredSessions } from '../logout/session-end.ts';
+import { purgeExpiredPayloads } from '../store/oidc-adapter.ts';
+import { purgeExpiredRateLimits } from '../rate-limits.ts';
+import { ReplayGuardRepository } from '../store/replay-guard.ts';
+
+/** How long settled (delivered or dead-lettered) logout deliveries stay visible in the admin API. */
+export const SETTLED_DELIVERY_RETENTION_SECONDS = 30 * 24 * 3600;
+
+/** Sessions ended per run of the expiry job; the next run takes the rest. */
+const EXPIRED_SESSIONS_PER_RUN = 500;
+
+/**
+ * Ends sessions past their lifetime or inactivity timeout, each with its logout notices, so
+ * applications hear of an expiry as they hear of a logout. Returns how many ended.
+ */
+export async function endExpired(services: Pick<Services, 'db' | 'outbox' | 'logger'>): Promise<number> {
+  const ended = await endExpiredSessions(services.db, services.outbox, EXPIRED_SESSIONS_PER_RUN);
+  if (ended) services.logger.info({ sessions: ended }, 'expired sessions ended');
+  return ended;
+}
+
+/** Deletes expired engine artifacts, login rows, interaction states, throttling and rate-limit rows, settled deliveries and retired keys (expired sessions are ended first). */
+export async function purge(services: Services): Promise<Record<string, number>> {
+  const counts = {
+    sessions_ended: await endExpired(services),
+    oidc_payloads: await purgeExpiredPayloads(services.db),
+    login_sessions: await services.loginSessions.purgeExpired(),
+    login_throttle: await services.throttle.purgeExpired(),
+    login_transactions: await services.db('login_transactions').where('expires_at', '<', services.db.fn.now()).delete(),
+    interaction_states: await services.interactionStates.purgeExpired(),
+    replay_guard: await new ReplayGuardRepository(services.db).purgeExpired(),
+    rate_limits: await purgeExpiredRateLimits(services.db),
+    logout_deliveries: await services.outbox.purgeSettled(new Date(Date.now() - SETTLED_DELIVERY_RETENTION_SECONDS * 1000)),
+    signing_keys: await services.keys.purgeRemoved(),
+  };
+  const total = Object.values(counts).reduce((a, b) => a + b, 0);
+  if (total) services.logger.info({ purged: counts }, 'expired rows purged');
+  return counts;
+}

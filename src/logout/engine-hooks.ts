@@ -1,0 +1,41 @@
+/**
+ * Where logout meets oidc-provider. The engine sends back-channel logout tokens itself, once, and
+ * forgets a failure; Realmgate replaces that with its outbox: the Client model's delivery does
+ * nothing, and ending a Session (RP-initiated logout, a change of account) goes through
+ * `endSession`, which deletes it and queues every notice in one transaction. oidc-provider has no
+ * hook for either, so both are set on the models of each provider instance the engine builds.
+ */
+import type { Knex } from 'knex';
+import type Provider from 'oidc-provider';
+import type { KoaContextWithOIDC } from 'oidc-provider';
+import type { LogoutOutbox } from './outbox.ts';
+import { endSession, type EndingSession } from './session-end.ts';
+
+interface SessionModel extends EndingSession {
+  destroyed?: boolean;
+}
+
+/** Routes the engine's session ending and back-channel logout through the outbox. */
+export function routeEngineLogoutThroughOutbox(provider: Provider, deps: { db: Knex; outbox: LogoutOutbox }): void {
+  const clientPrototype = provider.Client.prototype as unknown as { backchannelLogout(sub: string, sid: string | undefined): Promise<void> };
+  // The notice was queued when the session ended (below); the engine's own single attempt is not made.
+  clientPrototype.backchannelLogout = async () => undefined;
+  const sessionPrototype = provider.Session.prototype as unknown as { destroy(): Promise<void> };
+  sessionPrototype.destroy = async function destroy(this: SessionModel): Promise<void> {
+    await endSession(deps.db, deps.outbox, { uid: this.uid, accountId: this.accountId, authorizations: this.authorizations }, 'rp_logout');
+    this.destroyed = true;
+  };
+}
+
+/**
+ * The Session time-to-live oidc-provider asks for on every save: the inactivity timeout, but
+ * never past the session's lifetime counted from sign-in (the session is saved on each request
+ * it makes, so inactivity restarts the clock and the lifetime caps it).
+ */
+export function sessionTtl(options: { lifetimeSeconds: number; idleTimeoutSeconds: number }) {
+  return (_ctx: KoaContextWithOIDC, session: { loginTs?: number | undefined }): number => {
+    if (!session.loginTs) return options.idleTimeoutSeconds;
+    const left = session.loginTs + options.lifetimeSeconds - Math.floor(Date.now() / 1000);
+    return Math.max(1, Math.min(options.idleTimeoutSeconds, left));
+  };
+}

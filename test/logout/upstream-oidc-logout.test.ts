@@ -1,0 +1,251 @@
+import crypto from 'node:crypto';
+import * as jose from 'jose';
+import * as oidc from 'openid-client';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startBackchannelReceiver, type BackchannelReceiver } from '../support/backchannel-receiver.ts';
+import { createTestDatabase, type TestDatabase } from '../support/database.ts';
+import { within } from '../support/eventually.ts';
+import { addOidcProvider, federatedLogin, registerApp, upstreamClientFor, type TestApp } from '../support/federation.ts';
+import { HttpSession, readForm, type PageResponse } from '../support/http-session.ts';
+import { startTestServer, type TestServer } from '../support/server.ts';
+import { startUpstreamIdp, UPSTREAM_USERS, type UpstreamIdp } from '../support/upstream-idp.ts';
+
+const [alice, bob] = UPSTREAM_USERS as [(typeof UPSTREAM_USERS)[number], (typeof UPSTREAM_USERS)[number]];
+const BCL_EVENT = { 'http://schemas.openid.net/event/backchannel-logout': {} };
+
+let database: TestDatabase;
+let server: TestServer;
+let idp: UpstreamIdp;
+let receiver: BackchannelReceiver;
+let mail: TestApp;
+let calendar: TestApp;
+
+beforeAll(async () => {
+  database = await createTestDatabase();
+  server = await startTestServer(database.db, { REALMGATE_LOGOUT_DELIVERY_INTERVAL_SECONDS: '1' });
+  idp = await startUpstreamIdp();
+  receiver = await startBackchannelReceiver();
+  await addOidcProvider(server.node, server.url, idp, { alias: 'acme', upstreamClient: { frontchannel_logout_uri: `${server.url}/federation/acme/frontchannel-logout` } as object });
+  for (const id of ['mail', 'calendar']) {
+    const app = await registerApp(server.node, server.url, id, {
+      backchannel_logout_uri: `${receiver.url}?client=${id}`,
+      backchannel_logout_session_required: true,
+      frontchannel_logout_uri: `http://127.0.0.1:1/${id}/frontchannel-logout`,
+      frontchannel_logout_session_required: true,
+      post_logout_redirect_uris: [`http://127.0.0.1:1/${id}/signed-out`],
+    });
+    if (id === 'mail') mail = app;
+    else calendar = app;
+  }
+});
+
+afterAll(async () => {
+  await server?.close();
+  await idp?.close();
+  await receiver?.close();
+  await database?.close();
+});
+
+/** A browser signed in through acme at both applications (one Realmgate session); its session uid, upstream sid and the apps' tokens. */
+async function signedInToBoth(user: typeof alice) {
+  const browser = new HttpSession();
+  const first = await federatedLogin(mail, idp, user, { params: { idp_hint: 'acme' }, browser });
+  const second = await federatedLogin(calendar, idp, user, { params: { idp_hint: 'acme' }, browser });
+  const row = await database.db('login_sessions').where({ account_id: first.claims.sub }).orderBy('created_at', 'desc').first<{ session_uid: string; upstream_session_id: string }>();
+  return { browser, sessionUid: row!.session_uid, upstreamSid: row!.upstream_session_id, sub: first.claims.sub, sids: { mail: first.claims.sid, calendar: second.claims.sid } as Record<string, unknown>, idToken: first.tokens.id_token! };
+}
+
+/** Whether the engine session `uid` is still signed in. */
+async function isActive(uid: string): Promise<boolean> {
+  return !!(await database.db('oidc_payloads').where({ model: 'Session', uid }).first());
+}
+
+/** Signs the browser out at the upstream IdP itself (its own logout page), which sends Realmgate a logout token. */
+async function signOutAtUpstream(browser: HttpSession): Promise<PageResponse> {
+  const confirm = await browser.follow(`${idp.issuer}/session/end`);
+  const form = readForm(confirm, /\/session\/end\/confirm$/);
+  return browser.submit(form.action, { ...form.fields, logout: 'yes' });
+}
+
+/** Posts a logout token to Realmgate's back-channel endpoint for acme. */
+async function postLogoutToken(token: string): Promise<Response> {
+  return fetch(`${server.url}/federation/acme/backchannel-logout`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/x-www-form-urlencoded' },
+    body: new URLSearchParams({ logout_token: token }),
+  });
+}
+
+/** Claims of a logout token acme would send about `sid`/`sub`; `overrides` may set a claim to undefined to drop it. */
+function logoutClaims(overrides: Record<string, unknown>): jose.JWTPayload {
+  const now = Math.floor(Date.now() / 1000);
+  const claims: Record<string, unknown> = { iss: idp.issuer, aud: upstreamClientFor('acme').clientId, iat: now, exp: now + 120, jti: crypto.randomUUID(), events: BCL_EVENT, ...overrides };
+  return Object.fromEntries(Object.entries(claims).filter(([, v]) => v !== undefined));
+}
+
+describe('upstream OIDC back-channel logout', () => {
+  it('ends exactly the session that came from the upstream session, and both its applications get a valid logout token', async () => {
+    const ended = await signedInToBoth(alice);
+    const otherOfAlice = await signedInToBoth(alice);
+    const ofBob = await signedInToBoth(bob);
+    const tokensBefore = receiver.tokens.length;
+
+    const back = await signOutAtUpstream(ended.browser);
+    expect(back.status).toBe(200);
+    expect(await isActive(ended.sessionUid)).toBe(false);
+    expect(await isActive(otherOfAlice.sessionUid)).toBe(true);
+    expect(await isActive(ofBob.sessionUid)).toBe(true);
+
+    const jwks = jose.createRemoteJWKSet(new URL(`${server.url}/jwks`));
+    const audiences = [];
+    for (let i = 0; i < 2; i++) {
+      const { payload } = await jose.jwtVerify(await within('a logout token', receiver.next()), jwks, { issuer: server.url, typ: 'logout+jwt' });
+      expect(payload).toMatchObject({ sub: ended.sub, events: BCL_EVENT, sid: ended.sids[payload.aud as string] });
+      audiences.push(payload.aud);
+    }
+    expect(audiences.sort()).toEqual(['calendar', 'mail']);
+    expect(receiver.tokens.length).toBe(tokensBefore + 2);
+    const reasons = await database.db('logout_deliveries').where({ session_uid: ended.sessionUid }).pluck('reason');
+    expect(reasons).toEqual(['upstream_logout', 'upstream_logout']);
+  });
+
+  it('ends every session of the upstream subject when the token names no sid, and accepts a token without exp', async () => {
+    const one = await signedInToBoth(bob);
+    const two = await signedInToBoth(bob);
+    const res = await postLogoutToken(await idp.signJwt(logoutClaims({ sub: bob.sub, exp: undefined })));
+    expect(res.status).toBe(200);
+    expect(await isActive(one.sessionUid)).toBe(false);
+    expect(await isActive(two.sessionUid)).toBe(false);
+  });
+
+  it('refuses invalid logout tokens with the JSON error and changes nothing', async () => {
+    const victim = await signedInToBoth(alice);
+    const sid = victim.upstreamSid;
+    const replayed = await idp.signJwt(logoutClaims({ sid: 'no-such-session' }));
+    expect((await postLogoutToken(replayed)).status).toBe(200);
+    const deliveriesBefore = await database.db('logout_deliveries').count({ n: '*' });
+    const cases: [string, string][] = [
+      ['a signature by a key the upstream does not publish', await idp.signJwt(logoutClaims({ sid }), { foreignKey: true })],
+      ['another audience', await idp.signJwt(logoutClaims({ sid, aud: 'someone-else' }))],
+      ['another issuer', await idp.signJwt(logoutClaims({ sid, iss: 'http://127.0.0.1:9' }))],
+      ['a replayed jti', replayed],
+      ['a nonce', await idp.signJwt(logoutClaims({ sid, nonce: 'n-0S6_WzA2Mj' }))],
+      ['no events', await idp.signJwt(logoutClaims({ sid, events: undefined }))],
+      ['the wrong event', await idp.signJwt(logoutClaims({ sid, events: { 'http://schemas.openid.net/event/other': {} } }))],
+      ['a stale iat', await idp.signJwt(logoutClaims({ sid, iat: Math.floor(Date.now() / 1000) - 3600, exp: undefined }))],
+      ['neither sid nor sub', await idp.signJwt(logoutClaims({}))],
+      ['no jti', await idp.signJwt(logoutClaims({ sid, jti: undefined }))],
+      ['not a JWT', 'not-a-jwt'],
+    ];
+    for (const [what, token] of cases) {
+      const res = await postLogoutToken(token);
+      expect(res.status, what).toBe(400);
+      expect(res.headers.get('content-type'), what).toMatch(/^application\/json/);
+      expect(await res.json(), what).toEqual({ error: 'invalid_request', error_description: expect.any(String) });
+    }
+    const missing = await fetch(`${server.url}/federation/acme/backchannel-logout`, { method: 'POST' });
+    expect(missing.status).toBe(400);
+    expect(await isActive(victim.sessionUid)).toBe(true);
+    expect(await database.db('logout_deliveries').count({ n: '*' })).toEqual(deliveriesBefore);
+  });
+
+  it('accepts a token signed with a key the upstream rotated to after Realmgate opened it', async () => {
+    const victim = await signedInToBoth(alice);
+    await idp.rotateSigningKey();
+    const res = await postLogoutToken(await idp.signJwt(logoutClaims({ sid: victim.upstreamSid })));
+    expect(res.status).toBe(200);
+    expect(await isActive(victim.sessionUid)).toBe(false);
+  });
+});
+
+describe('upstream OIDC front-channel logout', () => {
+  it('ends the matching session and renders frames for its applications, allowed by the page policy alone', async () => {
+    const victim = await signedInToBoth(alice);
+    const bystander = await signedInToBoth(alice);
+    const page = await new HttpSession().request(`${server.url}/federation/acme/frontchannel-logout?iss=${encodeURIComponent(idp.issuer)}&sid=${encodeURIComponent(victim.upstreamSid)}`);
+    expect(page.status).toBe(200);
+    const frames = [...page.body.matchAll(/<iframe src="([^"]+)"/g)].map((m) => new URL(m[1]!.replace(/&amp;/g, '&')));
+    expect(frames.map((f) => f.pathname).sort()).toEqual(['/calendar/frontchannel-logout', '/mail/frontchannel-logout']);
+    for (const frame of frames) {
+      expect(frame.searchParams.get('iss')).toBe(server.url);
+      expect(frame.searchParams.get('sid')).toBe(victim.sids[frame.pathname.split('/')[1]!]);
+    }
+    const csp = page.headers.get('content-security-policy')!;
+    expect(csp).toContain("frame-src http://127.0.0.1:1");
+    expect(csp).toContain(`frame-ancestors ${idp.issuer}`);
+    expect(csp).toContain("default-src 'none'");
+    expect(await isActive(victim.sessionUid)).toBe(false);
+    expect(await isActive(bystander.sessionUid)).toBe(true);
+  });
+
+  it('refuses another issuer with a safe page and ends nothing', async () => {
+    const victim = await signedInToBoth(alice);
+    const page = await new HttpSession().request(`${server.url}/federation/acme/frontchannel-logout?iss=http://127.0.0.1:9&sid=${encodeURIComponent(victim.upstreamSid)}`);
+    expect(page.status).toBe(400);
+    expect(page.body).toContain('could not verify the sign-out request');
+    expect(await isActive(victim.sessionUid)).toBe(true);
+  });
+});
+
+describe('signing out upstream when the user signs out of an application', () => {
+  it('sends the browser to the upstream end_session with id_token_hint, then back to the application with its state', async () => {
+    const { browser, sessionUid } = await signedInToBoth(alice);
+    const upstreamSessions = idp.hits.get('/session/end') ?? 0;
+    const endSession = oidc.buildEndSessionUrl(mail.config, { id_token_hint: (await federatedLogin(mail, idp, alice, { params: { idp_hint: 'acme' }, browser })).tokens.id_token!, post_logout_redirect_uri: 'http://127.0.0.1:1/mail/signed-out', state: 'bye' });
+    const confirm = await browser.follow(endSession);
+    const form = readForm(confirm, /\/session\/end\/confirm$/);
+    // Realmgate's confirmation, then the upstream's own.
+    const atUpstream = await browser.submit(form.action, { ...form.fields, logout: 'yes' });
+    expect(atUpstream.url.origin).toBe(idp.issuer);
+    expect(idp.hits.get('/session/end')).toBe(upstreamSessions + 1);
+    const hint = (await database.db('login_sessions').where({ session_uid: sessionUid }).first<{ upstream_id_token: string }>())!.upstream_id_token;
+    expect(hint).toMatch(/^ey/);
+    expect(atUpstream.url.searchParams.get('id_token_hint')).toBe(hint);
+    expect(atUpstream.url.searchParams.get('post_logout_redirect_uri')).toBe(`${server.url}/federation/acme/logged-out`);
+    const upstreamForm = readForm(atUpstream, /\/session\/end\/confirm$/);
+    const back = await browser.submit(upstreamForm.action, { ...upstreamForm.fields, logout: 'yes' }, 'http://127.0.0.1:1/mail/signed-out');
+    expect(back.status).toBe(0);
+    expect(back.url.searchParams.get('state')).toBe('bye');
+    expect(await isActive(sessionUid)).toBe(false);
+    // The upstream session is gone too: the next login asks for the password there.
+    const again = await browser.follow((await mail.authorizationUrl({ idp_hint: 'acme' })).url);
+    expect(again.url.origin).toBe(idp.issuer);
+    expect(again.body).toContain('Upstream IdP');
+  });
+
+  it('finishes the local logout and says so when the upstream does not answer', async () => {
+    const down = await startUpstreamIdp();
+    await addOidcProvider(server.node, server.url, down, { alias: 'flaky' });
+    const browser = new HttpSession();
+    const { tokens } = await federatedLogin(mail, down, alice, { params: { idp_hint: 'flaky' }, browser });
+    await down.close();
+    const endSession = oidc.buildEndSessionUrl(mail.config, { id_token_hint: tokens.id_token!, post_logout_redirect_uri: 'http://127.0.0.1:1/mail/signed-out', state: 'bye' });
+    const confirm = await browser.follow(endSession);
+    const form = readForm(confirm, /\/session\/end\/confirm$/);
+    const page = await browser.submit(form.action, { ...form.fields, logout: 'yes' });
+    expect(page.status).toBe(200);
+    expect(page.url.origin).toBe(server.url);
+    expect(page.body).toContain('data-upstream-signout-failed');
+    expect(page.body).toContain('href="http://127.0.0.1:1/mail/signed-out?state=bye"');
+    const again = await browser.follow((await mail.authorizationUrl({ idp_hint: 'acme' })).url, {}, mail.redirectUri);
+    expect(again.status, 'no Realmgate session is left').not.toBe(0);
+  });
+
+  it('goes straight back to the application when the provider has upstream_logout off', async () => {
+    const quiet = await startUpstreamIdp();
+    try {
+      await addOidcProvider(server.node, server.url, quiet, { alias: 'quiet', settings: { upstream_logout: false } });
+      const browser = new HttpSession();
+      const { tokens } = await federatedLogin(mail, quiet, alice, { params: { idp_hint: 'quiet' }, browser });
+      const endSession = oidc.buildEndSessionUrl(mail.config, { id_token_hint: tokens.id_token!, post_logout_redirect_uri: 'http://127.0.0.1:1/mail/signed-out', state: 'bye' });
+      const confirm = await browser.follow(endSession);
+      const form = readForm(confirm, /\/session\/end\/confirm$/);
+      const back = await browser.submit(form.action, { ...form.fields, logout: 'yes' }, 'http://127.0.0.1:1/mail/signed-out');
+      expect(back.status).toBe(0);
+      expect(back.url.searchParams.get('state')).toBe('bye');
+      expect(quiet.hits.get('/session/end')).toBeUndefined();
+    } finally {
+      await quiet.close();
+    }
+  });
+});
