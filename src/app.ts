@@ -2,7 +2,6 @@ import crypto from 'node:crypto';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import express, { type Express } from 'express';
 import helmet from 'helmet';
 import type { Knex } from 'knex';
@@ -15,6 +14,7 @@ import { createFederation } from './federation/index.ts';
 import { REFRESH_CHECK_INTERVAL_MS } from './federation/provider-refresh.ts';
 import { interactionRoutes, pageErrorHandler } from './interaction/routes.ts';
 import { createViews, type Views } from './interaction/views.ts';
+import { installDir } from './install-dir.ts';
 import { createLogger, type Logger } from './logger.ts';
 import { createMetrics, type Metrics } from './metrics.ts';
 import { operationsRoutes } from './operations.ts';
@@ -32,7 +32,7 @@ import { SigningKeyStore } from './token-server/keys.ts';
 import { LoginSessionRepository } from './token-server/login-sessions.ts';
 import { KEY_RETENTION_SECONDS } from './token-server/ttl.ts';
 
-const publicDir = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../public');
+const publicDir = path.join(installDir, 'public');
 
 /** The stores and services one Realmgate node is made of. */
 export interface Services {
