@@ -2,7 +2,6 @@ import crypto from 'node:crypto';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import express, { type Express } from 'express';
 import helmet from 'helmet';
 import type { Knex } from 'knex';
@@ -22,6 +21,7 @@ import { InteractionStateRepository } from './store/interaction-states.ts';
 import { createViews, type Views } from './interaction/views.ts';
 import type { Jobs } from './jobs/index.ts';
 import { nodeJobs } from './jobs/node-jobs.ts';
+import { installDir } from './install-dir.ts';
 import { createLogger, type Logger } from './logger.ts';
 import { LogoutOutbox } from './logout/outbox.ts';
 import { createMetrics, type Metrics } from './metrics.ts';
@@ -40,7 +40,7 @@ import { SigningKeyStore } from './token-server/keys.ts';
 import { LoginSessionRepository } from './token-server/login-sessions.ts';
 import { KEY_RETENTION_SECONDS } from './token-server/ttl.ts';
 
-const publicDir = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../public');
+const publicDir = path.join(installDir, 'public');
 
 /** The stores and services one Realmgate node is made of. */
 export interface Services {

@@ -1,8 +1,8 @@
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import nunjucks from 'nunjucks';
+import { installDir } from '../install-dir.ts';
 
-const builtInViews = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../views');
+const builtInViews = path.join(installDir, 'views');
 
 /** Renders page templates; an operator's directory, when set, overrides any built-in template. */
 export interface Views {

@@ -3,21 +3,26 @@ import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import type { Knex } from 'knex';
 
-const migrationsDir = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../migrations');
+const here = fileURLToPath(import.meta.url);
+const migrationsDir = path.resolve(path.dirname(here), '../../migrations');
+// Run from the sources, this module loads the .ts migrations; compiled into dist/, the .js ones
+// compiled from them. Either way a migration keeps the name of its source file, without extension.
+const migrationExtension = path.extname(here);
+const migrationFile = new RegExp(`^\\d+_[a-z0-9_]+\\${migrationExtension}$`);
 
 interface Migration {
   up(knex: Knex): Promise<void>;
   down(knex: Knex): Promise<void>;
 }
 
-/** Reads `migrations/` in name order; the same files serve PostgreSQL and PGlite. */
+/** Reads `migrations/` (or `dist/migrations/`) in name order; the same files serve PostgreSQL and PGlite. */
 class DirectoryMigrationSource implements Knex.MigrationSource<string> {
   async getMigrations(): Promise<string[]> {
     const files = await fs.readdir(migrationsDir);
-    return files.filter((f) => /^\d+_[a-z0-9_]+\.ts$/.test(f)).sort();
+    return files.filter((f) => migrationFile.test(f)).sort();
   }
   getMigrationName(file: string): string {
-    return file.replace(/\.ts$/, '');
+    return file.slice(0, -migrationExtension.length);
   }
   async getMigration(file: string): Promise<Migration> {
     return (await import(pathToFileURL(path.join(migrationsDir, file)).href)) as Migration;
