@@ -42,15 +42,23 @@ describe.skipIf(!hasChromium)(
       await database?.close();
     });
 
-    it('picks a provider on the login page, signs in upstream and returns to the application with a federated ID token', async () => {
+    /**
+     * A page in a fresh browser context. The application is not running: its callback is answered
+     * here, and `callback()` is the URL it was called with, for openid-client to redeem.
+     */
+    async function appPage() {
       const context = await browser.newContext();
       const page = await context.newPage();
-      // The application is not running: its callback is answered here and the code redeemed by openid-client.
       let callback: URL | undefined;
       await page.route(`${app.redirectUri}**`, async (route) => {
         callback = new URL(route.request().url());
         await route.fulfill({ status: 200, contentType: 'text/html', body: '<h1>Back at the application</h1>' });
       });
+      return { context, page, callback: () => callback };
+    }
+
+    it('picks a provider on the login page, signs in upstream and returns to the application with a federated ID token', async () => {
+      const { context, page, callback } = await appPage();
       const request = await app.authorizationUrl();
 
       await page.goto(request.url.href);
@@ -66,7 +74,7 @@ describe.skipIf(!hasChromium)(
 
       await page.waitForURL(`${app.redirectUri}**`);
       expect(await page.textContent('h1')).toBe('Back at the application');
-      const tokens = await app.redeem(request, callback!);
+      const tokens = await app.redeem(request, callback()!);
       const claims = tokens.claims()!;
       expect(claims.idp).toBe('acme');
       expect(claims.amr).toContain('fed');
@@ -82,13 +90,7 @@ describe.skipIf(!hasChromium)(
 
     it('links a federated sign-in to the existing account after the person signs in to it with a password', async () => {
       const local = await addUser(server.node, { email: 'carol@acme.example', password: 'carol-password-123' });
-      const context = await browser.newContext();
-      const page = await context.newPage();
-      let callback: URL | undefined;
-      await page.route(`${app.redirectUri}**`, async (route) => {
-        callback = new URL(route.request().url());
-        await route.fulfill({ status: 200, contentType: 'text/html', body: '<h1>Back at the application</h1>' });
-      });
+      const { context, page, callback } = await appPage();
       const request = await app.authorizationUrl({ idp_hint: 'acme' });
       await page.goto(request.url.href);
       await page.waitForURL(`${idp.issuer}/**`);
@@ -101,7 +103,7 @@ describe.skipIf(!hasChromium)(
       await page.fill('input[name=password]', 'carol-password-123');
       await page.click('[data-link-method="local"]');
       await page.waitForURL(`${app.redirectUri}**`);
-      const claims = (await app.redeem(request, callback!)).claims()!;
+      const claims = (await app.redeem(request, callback()!)).claims()!;
       expect(claims.sub).toBe(local.id);
       expect(claims.idp).toBe('acme');
       expect(await database.db('external_identities').where({ provider_alias: 'acme', subject: carol.sub }).first()).toMatchObject({ account_id: local.id });
