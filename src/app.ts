@@ -1,6 +1,4 @@
 import crypto from 'node:crypto';
-import http from 'node:http';
-import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import express, { type Express } from 'express';
 import helmet from 'helmet';
@@ -11,6 +9,7 @@ import { adminRoutes } from './admin/router.ts';
 import type { Config } from './config.ts';
 import { CsrfTokens } from './interaction/csrf.ts';
 import { createFederation } from './federation/index.ts';
+import { listenDraining, type DrainingServer } from './http-server.ts';
 import { REFRESH_CHECK_INTERVAL_MS } from './federation/provider-refresh.ts';
 import { interactionRoutes, pageErrorHandler } from './interaction/routes.ts';
 import { createViews, type Views } from './interaction/views.ts';
@@ -172,7 +171,10 @@ export interface Realmgate {
   services: Services;
   /** Listens on `config.port`/`config.host` (or the given port); resolves with the bound URL. */
   listen(port?: number): Promise<string>;
-  /** Stops timers, closes the HTTP server and, when it owns it, the database. */
+  /**
+   * Stops timers, drains the HTTP server (no new connections; requests in flight answered with
+   * `Connection: close`; idle keep-alive connections closed) and, when it owns it, closes the database.
+   */
   close(): Promise<void>;
 }
 
@@ -228,28 +230,17 @@ export async function createRealmgate(
   ];
   for (const t of timers) t.unref();
 
-  let server: http.Server | undefined;
+  let server: DrainingServer | undefined;
   return {
     app,
     services,
-    listen(port = config.port) {
-      return new Promise((resolve, reject) => {
-        server = http.createServer(app);
-        server.keepAliveTimeout = 5_000;
-        server.once('error', reject);
-        server.listen(port, config.host, () => {
-          const { port: bound } = server!.address() as AddressInfo;
-          resolve(`http://${config.host}:${bound}`);
-        });
-      });
+    async listen(port = config.port) {
+      server = await listenDraining(app, { port, host: config.host, keepAliveTimeoutMs: 5_000 });
+      return server.url;
     },
     async close() {
       for (const t of timers) clearInterval(t);
-      if (server) {
-        const closing = new Promise<void>((resolve) => server!.close(() => resolve()));
-        server.closeIdleConnections();
-        await closing;
-      }
+      await server?.close();
       if (services.ownsDb) await closeDatabase(services.db);
     },
   };
