@@ -11,6 +11,7 @@ import type { ResourceServerRepository } from '../store/resource-servers.ts';
 import type { Knex } from 'knex';
 import type { SigningKeyStore, KeySet } from './keys.ts';
 import type { LoginSessionRepository } from './login-sessions.ts';
+import { pinToIssuer } from './issuer-origin.ts';
 import { TTL } from './ttl.ts';
 
 /** Custom client metadata Realmgate understands, beside the standard OpenID Connect fields. */
@@ -122,7 +123,7 @@ function configuration(deps: EngineDeps, keySet: KeySet): Configuration {
       Session: TTL.session,
       Grant: TTL.grant,
     },
-    interactions: { url: (_ctx, interaction) => `/interaction/${interaction.uid}` },
+    interactions: { url: (_ctx, interaction) => `${deps.issuer}/interaction/${interaction.uid}` },
     features: {
       devInteractions: { enabled: false },
       clientCredentials: { enabled: true },
@@ -249,7 +250,10 @@ export class TokenEngine {
   #build(keySet: KeySet): Provider {
     const deps = this.#deps;
     const provider = new Provider(deps.issuer, configuration(deps, keySet));
+    // The proxy setting now only decides which client address the engine sees (X-Forwarded-For);
+    // URLs never come from the request.
     provider.proxy = deps.trustProxy;
+    provider.use(pinToIssuer(deps.issuer));
     provider.use(async (ctx, next) => {
       await next();
       // After a login interaction resumes, remember how this session signed in (idp, amr, upstream).
