@@ -1,6 +1,4 @@
 import crypto from 'node:crypto';
-import http from 'node:http';
-import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import express, { type Express } from 'express';
 import helmet from 'helmet';
@@ -14,6 +12,7 @@ import { createFederation } from './federation/index.ts';
 import { ExternalIdentityRepository } from './accounts/external-identities.ts';
 import { accountClientMetadata, accountRoutes } from './account/routes.ts';
 import { homeRealmLoginPage } from './interaction/login-page.ts';
+import { listenDraining, type DrainingServer } from './http-server.ts';
 import { interactionRoutes, pageErrorHandler } from './interaction/routes.ts';
 import { InteractionService, type MachineState } from './interaction/service.ts';
 import { AuditLog } from './store/audit.ts';
@@ -204,7 +203,10 @@ export interface Realmgate {
   jobs: Jobs;
   /** Listens on `config.port`/`config.host` (or the given port); resolves with the bound URL. */
   listen(port?: number): Promise<string>;
-  /** Stops timers, closes the HTTP server and, when it owns it, the database. */
+  /**
+   * Stops timers, drains the HTTP server (no new connections; requests in flight answered with
+   * `Connection: close`; idle keep-alive connections closed) and, when it owns it, closes the database.
+   */
   close(): Promise<void>;
 }
 
@@ -270,29 +272,18 @@ export async function createRealmgate(
   const jobs = nodeJobs(services, federation);
   jobs.start();
 
-  let server: http.Server | undefined;
+  let server: DrainingServer | undefined;
   return {
     app,
     services,
     jobs,
-    listen(port = config.port) {
-      return new Promise((resolve, reject) => {
-        server = http.createServer(app);
-        server.keepAliveTimeout = 5_000;
-        server.once('error', reject);
-        server.listen(port, config.host, () => {
-          const { port: bound } = server!.address() as AddressInfo;
-          resolve(`http://${config.host}:${bound}`);
-        });
-      });
+    async listen(port = config.port) {
+      server = await listenDraining(app, { port, host: config.host, keepAliveTimeoutMs: 5_000 });
+      return server.url;
     },
     async close() {
       await jobs.stop();
-      if (server) {
-        const closing = new Promise<void>((resolve) => server!.close(() => resolve()));
-        server.closeIdleConnections();
-        await closing;
-      }
+      await server?.close();
       if (services.ownsDb) await closeDatabase(services.db);
     },
   };

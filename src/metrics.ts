@@ -13,10 +13,23 @@ export interface Metrics {
   logoutDeliveriesPending: Gauge;
 }
 
-/** Creates the registry with default process metrics and Realmgate's own counters. */
+/**
+ * prom-client's default metrics under their standard names (`process_cpu_seconds_total`,
+ * `nodejs_heap_size_used_bytes`, …), which stock Node.js dashboards read, less the gauges named
+ * `*_total` (`nodejs_active_handles_total`, …): Prometheus keeps that suffix for counters, and
+ * `promtool check metrics` refuses them. Their per-type gauges (`nodejs_active_handles{type}`) stay.
+ */
+function collectProcessMetrics(registry: Registry): void {
+  collectDefaultMetrics({ register: registry });
+  for (const metric of registry.getMetricsAsArray()) {
+    if (metric instanceof Gauge && metric.name.endsWith('_total')) registry.removeSingleMetric(metric.name);
+  }
+}
+
+/** Creates the registry with the process metrics and Realmgate's own counters. */
 export function createMetrics(): Metrics {
   const registry = new Registry();
-  collectDefaultMetrics({ register: registry, prefix: 'realmgate_' });
+  collectProcessMetrics(registry);
   return {
     registry,
     httpRequests: new Counter({

@@ -12,6 +12,7 @@ import type { ResourceServerRepository } from '../store/resource-servers.ts';
 import type { Knex } from 'knex';
 import type { SigningKeyStore, KeySet } from './keys.ts';
 import type { LoginSessionRepository } from './login-sessions.ts';
+import { pinToIssuer } from './issuer-origin.ts';
 import { TTL } from './ttl.ts';
 import { routeEngineLogoutThroughOutbox, sessionTtl } from '../logout/engine-hooks.ts';
 import type { LogoutOutbox } from '../logout/outbox.ts';
@@ -174,7 +175,7 @@ function configuration(deps: EngineDeps, keySet: KeySet): Configuration {
       Session: sessionTtl(deps.session),
       Grant: TTL.grant,
     },
-    interactions: { url: (_ctx, interaction) => `/interaction/${interaction.uid}`, policy: interactionPolicyWithAccountSelection() },
+    interactions: { url: (_ctx, interaction) => `${deps.issuer}/interaction/${interaction.uid}`, policy: interactionPolicyWithAccountSelection() },
     features: {
       devInteractions: { enabled: false },
       clientCredentials: { enabled: true },
@@ -330,7 +331,10 @@ export class TokenEngine {
   #build(keySet: KeySet): Provider {
     const deps = this.#deps;
     const provider = new Provider(deps.issuer, configuration(deps, keySet));
+    // The proxy setting now only decides which client address the engine sees (X-Forwarded-For);
+    // URLs never come from the request.
     provider.proxy = deps.trustProxy;
+    provider.use(pinToIssuer(deps.issuer));
     provider.use(async (ctx, next) => {
       await next();
       await this.#continueLogout(ctx as unknown as KoaContextWithOIDC);
