@@ -1,8 +1,9 @@
-import { createRealmgate } from './app.ts';
 import { ConfigError, loadConfig } from './config.ts';
 import { createLogger } from './logger.ts';
-import { SealError } from './store/seal.ts';
-import { DatabaseLockedError } from './store/database.ts';
+import { importQuietly, unsupportedRuntimeNotice } from './runtime.ts';
+
+/** How long a shutdown may take before the process gives up on the requests still open. */
+const SHUTDOWN_TIMEOUT_MS = 10_000;
 
 /** Starts a Realmgate node from the environment and stops it gracefully on SIGTERM/SIGINT. */
 async function main(): Promise<void> {
@@ -17,6 +18,13 @@ async function main(): Promise<void> {
     throw error;
   }
   const logger = createLogger({ level: config.logLevel });
+  const notice = unsupportedRuntimeNotice(process.versions.node);
+  if (notice) logger.warn({ node: process.versions.node }, notice);
+  // Loaded after the runtime check, so an old Node.js gets Realmgate's line and not oidc-provider's too.
+  const [{ createRealmgate }, { SealError }, { DatabaseLockedError }] = await importQuietly(Boolean(notice), () =>
+    Promise.all([import('./app.ts'), import('./store/seal.ts'), import('./store/database.ts')]),
+  );
+
   let node;
   try {
     node = await createRealmgate(config, { logger });
@@ -37,10 +45,16 @@ async function main(): Promise<void> {
     if (stopping) return;
     stopping = true;
     logger.info({ signal }, 'shutting down');
-    const force = setTimeout(() => process.exit(1), 10_000);
+    const force = setTimeout(() => {
+      logger.error({ timeout_ms: SHUTDOWN_TIMEOUT_MS }, 'shutdown timed out with requests still open; exiting');
+      process.exit(1);
+    }, SHUTDOWN_TIMEOUT_MS);
     force.unref();
     node.close().then(
-      () => process.exit(0),
+      () => {
+        logger.info('stopped');
+        process.exit(0);
+      },
       (err: unknown) => {
         logger.error({ err }, 'shutdown failed');
         process.exit(1);
