@@ -17,7 +17,8 @@ import type { ClientRepository } from '../store/clients.ts';
 import { endUpstreamSessions } from '../logout/upstream-logout.ts';
 import { browserSend, finishUpstreamSignOut, type UpstreamSignOutDeps } from '../logout/upstream-signout.ts';
 import type { SessionEndedByUid } from '../logout/session-end.ts';
-import type { ProviderCache } from './provider-cache.ts';
+import { federationPageError } from './page-errors.ts';
+import { UnknownProviderError, type ProviderCache } from './provider-cache.ts';
 import { aliasParam, stringParams } from './upstream-answer.ts';
 
 /** What the logout routes need. */
@@ -34,6 +35,7 @@ const samlForm = express.urlencoded({ extended: false, limit: '256kb', parameter
 
 /** A logout failure as the browser sees it: a safe sentence naming the provider and a reference (the log has the rest). */
 function logoutPageError(error: unknown, name: string): unknown {
+  if (error instanceof UnknownProviderError) return federationPageError(error, name);
   if (!(error instanceof ProviderError)) return error;
   return new RealmgateError(`logout_${error.code}`, {
     status: error.code === 'upstream_unreachable' ? 504 : 400,

@@ -53,6 +53,17 @@ async function answers(deps: UpstreamSignOutDeps, url: string): Promise<boolean>
  * is off. `location` is where the engine was sending the browser.
  */
 export async function signOutUpstream(deps: UpstreamSignOutDeps, sessionUid: string, location: string): Promise<LogoutContinuation | undefined> {
+  try {
+    return await startSignOut(deps, sessionUid, location);
+  } catch (error) {
+    // The local logout is done whatever happens here: never trap the user on an error page.
+    const ref = newReference();
+    deps.logger.error({ ref, err: error, session_uid: sessionUid }, 'upstream sign-out could not start; the local logout is done');
+    return { type: 'html', body: deps.views.render('federation/upstream-signout-unreachable.njk', { provider_name: 'your identity provider', continue_to: location, ref }) };
+  }
+}
+
+async function startSignOut(deps: UpstreamSignOutDeps, sessionUid: string, location: string): Promise<LogoutContinuation | undefined> {
   const login = await deps.loginSessions.get(sessionUid);
   if (!login?.upstream || login.idp === 'local') return undefined;
   const alias = login.idp;

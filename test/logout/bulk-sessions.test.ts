@@ -83,3 +83,15 @@ describe('ending many sessions at once', () => {
     expect(await sessions('')).toEqual(before);
   });
 });
+
+describe('client logout metadata', () => {
+  it('accepts a frontchannel_logout_uri and refuses one that is not an absolute http(s) URL, naming the field', async () => {
+    const good = await api.post('/clients', { client_id: 'frames', redirect_uris: ['http://127.0.0.1:1/frames/cb'], frontchannel_logout_uri: 'http://127.0.0.1:1/frames/logout', frontchannel_logout_session_required: true });
+    expect(good.status).toBe(201);
+    expect(good.body).toMatchObject({ frontchannel_logout_uri: 'http://127.0.0.1:1/frames/logout', frontchannel_logout_session_required: true });
+    const bad = await api.post('/clients', { client_id: 'frames-bad', redirect_uris: ['http://127.0.0.1:1/frames/cb'], frontchannel_logout_uri: 'javascript:alert(1)' });
+    expect(bad.status).toBe(400);
+    expect(JSON.stringify(bad.body)).toContain('frontchannel_logout_uri');
+    expect((await api.get('/clients/frames-bad')).status).toBe(404);
+  });
+});

@@ -3,6 +3,7 @@ import * as oidc from 'openid-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { JOB } from '../../src/jobs/node-jobs.ts';
 import { retryDelayMs } from '../../src/logout/delivery.ts';
+import { sessionTtl } from '../../src/logout/engine-hooks.ts';
 import { AdminApi, startAdminNode } from '../admin/admin-api.ts';
 import { startBackchannelReceiver, type BackchannelReceiver } from '../support/backchannel-receiver.ts';
 import { createTestDatabase, type TestDatabase } from '../support/database.ts';
@@ -215,28 +216,48 @@ describe('session expiry', () => {
   });
 });
 
+describe('the session time-to-live', () => {
+  it('is the inactivity timeout, but never past the lifetime counted from sign-in', () => {
+    const ttl = sessionTtl({ lifetimeSeconds: 3600, idleTimeoutSeconds: 600 });
+    const now = Math.floor(Date.now() / 1000);
+    const ctx = undefined as never;
+    expect(ttl(ctx, {})).toBe(600);
+    expect(ttl(ctx, { loginTs: now - 60 })).toBe(600);
+    expect(ttl(ctx, { loginTs: now - 3300 })).toBeLessThanOrEqual(300);
+    expect(ttl(ctx, { loginTs: now - 3300 })).toBeGreaterThan(290);
+    expect(ttl(ctx, { loginTs: now - 7200 })).toBe(1);
+  });
+});
+
 describe('back-channel logout URIs and the SSRF guard', () => {
+  let database: TestDatabase;
+  let server: TestServer;
+  let receiver: BackchannelReceiver;
+
+  beforeAll(async () => {
+    database = await createTestDatabase();
+    server = await startAdminNode(database.db, { REALMGATE_ALLOW_PRIVATE_NETWORK: 'false', REALMGATE_LOGOUT_DELIVERY_INTERVAL_SECONDS: '1' });
+    receiver = await startBackchannelReceiver();
+    await addApps(server, receiver);
+    await addUser(server.node, { email: 'hedy@example.com', password: PASSWORD });
+  });
+
+  afterAll(async () => {
+    await server?.close();
+    await receiver?.close();
+    await database?.close();
+  });
+
   it('does not connect to a back-channel URI at a loopback address unless private networks are allowed', async () => {
-    const database = await createTestDatabase();
-    const server = await startAdminNode(database.db, { REALMGATE_ALLOW_PRIVATE_NETWORK: 'false', REALMGATE_LOGOUT_DELIVERY_INTERVAL_SECONDS: '1' });
-    const receiver = await startBackchannelReceiver();
-    try {
-      await addApps(server, receiver);
-      await addUser(server.node, { email: 'hedy@example.com', password: PASSWORD });
-      const { sessionUid } = await signInToBoth(server, 'hedy@example.com');
-      const api = await AdminApi.connect(server.url);
-      expect((await api.delete(`/sessions/${sessionUid}`)).status).toBe(204);
-      const tried = await eventually('a delivery was attempted', async () => {
-        const res = await api.get(`/logout-deliveries?session=${sessionUid}`);
-        return res.body.items.find((d: { attempts: number }) => d.attempts > 0);
-      });
-      expect(tried.last_error).toMatch(/private or special-purpose address/);
-      expect(receiver.tokens).toEqual([]);
-      expect(receiver.refused).toBe(0);
-    } finally {
-      await server.close();
-      await receiver.close();
-      await database.close();
-    }
+    const { sessionUid } = await signInToBoth(server, 'hedy@example.com');
+    const api = await AdminApi.connect(server.url);
+    expect((await api.delete(`/sessions/${sessionUid}`)).status).toBe(204);
+    const tried = await eventually('a delivery was attempted', async () => {
+      const res = await api.get(`/logout-deliveries?session=${sessionUid}`);
+      return res.body.items.find((d: { attempts: number }) => d.attempts > 0);
+    });
+    expect(tried.last_error).toMatch(/private or special-purpose address/);
+    expect(receiver.tokens).toEqual([]);
+    expect(receiver.refused).toBe(0);
   });
 });
