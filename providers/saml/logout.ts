@@ -15,6 +15,7 @@ import { ProviderError, type AcceptedUpstreamLogout, type BrowserSend, type Call
 import type { IdpDescriptor } from './metadata.ts';
 import type { ServiceProvider } from './opened.ts';
 import type { SamlSettings } from './settings.ts';
+import { SAML_MESSAGE_LIMITS, assertXmlWithinLimits } from './xml-limits.ts';
 import { NS_ASSERTION, NS_PROTOCOL, attributeOf, childElements, isElement, onlyChild, parseXml, textOf } from './xml.ts';
 
 /** Largest logout message accepted, as XML bytes (a LogoutRequest is a NameID, a few indexes and a signature). */
@@ -53,7 +54,14 @@ export function boundedLogoutXml(alias: string, encoded: string, binding: 'redir
     throw invalid(alias, 'logout message cannot be inflated, or inflates past the size limit', cause);
   }
   if (xml.length > MAX_LOGOUT_MESSAGE_BYTES) throw invalid(alias, 'logout message too large');
-  return xml.toString('utf8');
+  const text = xml.toString('utf8');
+  // Depth and element count too, before any parser sees it (the same bounds as every SAML message).
+  try {
+    assertXmlWithinLimits(text, SAML_MESSAGE_LIMITS);
+  } catch (cause) {
+    throw invalid(alias, `logout message refused before parsing: ${(cause as Error).message}`, cause);
+  }
+  return text;
 }
 
 /** The fields of a LogoutRequest or LogoutResponse Realmgate checks itself. */
