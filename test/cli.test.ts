@@ -29,7 +29,8 @@ function cli(...args: string[]): Promise<{ code: number | null; stdout: string; 
 /** Starts `src/main.ts` (what `npm start` runs) and waits until /readyz answers. */
 async function startServer(): Promise<ChildProcess> {
   const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], { env, stdio: ['ignore', 'ignore', 'pipe'] });
-  for (let i = 0; i < 200; i++) {
+  // A hang guard of 90 s: an embedded store is created and migrated on a first start.
+  for (const deadline = Date.now() + 90_000; Date.now() < deadline; ) {
     const ready = await fetch(`http://127.0.0.1:${port}/readyz`).then((r) => r.ok, () => false);
     if (ready) return child;
     if (child.exitCode !== null) throw new Error(`server exited with ${child.exitCode}`);
