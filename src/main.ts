@@ -38,7 +38,6 @@ async function main(): Promise<void> {
     process.exit(1);
   }
   const url = await node.listen();
-  logger.info({ url, issuer: config.issuer, database: config.databaseUrl ? 'postgresql' : `pglite:${config.dataDir}` }, 'Realmgate listening');
 
   let stopping = false;
   const stop = (signal: string) => {
@@ -63,6 +62,8 @@ async function main(): Promise<void> {
   };
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));
+  // Logged once SIGTERM is handled: whoever waits for this line may stop the server at once.
+  logger.info({ url, issuer: config.issuer, database: config.databaseUrl ? 'postgresql' : `pglite:${config.dataDir}` }, 'Realmgate listening');
 }
 
 await main();
