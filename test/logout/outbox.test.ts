@@ -252,9 +252,10 @@ describe('back-channel logout URIs and the SSRF guard', () => {
     const { sessionUid } = await signInToBoth(server, 'hedy@example.com');
     const api = await AdminApi.connect(server.url);
     expect((await api.delete(`/sessions/${sessionUid}`)).status).toBe(204);
-    const tried = await eventually('a delivery was attempted', async () => {
+    // A claimed delivery counts its attempt before it is tried; wait for the attempt's outcome.
+    const tried = await eventually('a delivery attempt was recorded', async () => {
       const res = await api.get(`/logout-deliveries?session=${sessionUid}`);
-      return res.body.items.find((d: { attempts: number }) => d.attempts > 0);
+      return res.body.items.find((d: { attempts: number; last_error: string | null }) => d.attempts > 0 && d.last_error);
     });
     expect(tried.last_error).toMatch(/private or special-purpose address/);
     expect(receiver.tokens).toEqual([]);
