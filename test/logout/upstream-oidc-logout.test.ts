@@ -198,9 +198,15 @@ describe('signing out upstream when the user signs out of an application', () =>
     const atUpstream = await browser.submit(form.action, { ...form.fields, logout: 'yes' });
     expect(atUpstream.url.origin).toBe(idp.issuer);
     expect(idp.hits.get('/session/end')).toBe(upstreamSessions + 1);
-    const hint = (await database.db('login_sessions').where({ session_uid: sessionUid }).first<{ upstream_id_token: string }>())!.upstream_id_token;
-    expect(hint).toMatch(/^ey/);
-    expect(atUpstream.url.searchParams.get('id_token_hint')).toBe(hint);
+    // The hint is the upstream's own ID token for this session, which is stored sealed, never as a JWT.
+    const row = (await database.db('login_sessions').where({ session_uid: sessionUid }).first<Record<string, string | null>>())!;
+    expect(row).not.toHaveProperty('upstream_id_token');
+    expect(row.sealed_upstream_id_token).toMatch(/^v1\./);
+    expect(row.sealed_upstream_id_token).not.toMatch(/ey[\w-]+\.ey[\w-]+\./);
+    const hint = atUpstream.url.searchParams.get('id_token_hint')!;
+    expect(server.node.services.sealer.open(row.sealed_upstream_id_token!)).toBe(hint);
+    const { payload } = await jose.jwtVerify(hint, jose.createRemoteJWKSet(new URL(`${idp.issuer}/jwks`)), { issuer: idp.issuer, audience: upstreamClientFor('acme').clientId, clockTolerance: 3600 });
+    expect(payload).toMatchObject({ sub: alice.sub, sid: row.upstream_session_id });
     expect(atUpstream.url.searchParams.get('post_logout_redirect_uri')).toBe(`${server.url}/federation/acme/logged-out`);
     const upstreamForm = readForm(atUpstream, /\/session\/end\/confirm$/);
     const back = await browser.submit(upstreamForm.action, { ...upstreamForm.fields, logout: 'yes' }, 'http://127.0.0.1:1/mail/signed-out');
