@@ -8,18 +8,21 @@
  *   qualifiers) and its SessionIndex; the IdP's LogoutResponse (HTTP-Redirect with a query
  *   signature, or HTTP-POST with an XML signature) must answer that request.
  * What Realmgate sends goes by the binding `sloBinding` picks from the IdP's metadata; what it
- * accepts may come by either. Message size and depth are bounded before any parser sees the XML.
+ * accepts may come by either. Message size and depth are bounded before any parser sees the XML;
+ * SHA-1 signatures are refused unless the provider sets `allow_sha1`, as for responses.
  */
 import crypto from 'node:crypto';
 import zlib from 'node:zlib';
 import type { Profile, SAML } from '@node-saml/passport-saml';
+import type { Element } from '@xmldom/xmldom';
 import { ProviderError, type AcceptedUpstreamLogout, type BrowserSend, type CallbackInput, type LogoutStart, type ReplayStore, type UpstreamLogoutInput, type UpstreamSession } from '../types.ts';
 import type { IdpDescriptor } from './metadata.ts';
+import { isSha1Algorithm } from './response.ts';
 import type { ServiceProvider } from './opened.ts';
 import { postMessageFields, signPostMessage } from './post-binding.ts';
 import type { SamlSettings } from './settings.ts';
 import { SAML_MESSAGE_LIMITS, assertXmlWithinLimits } from './xml-limits.ts';
-import { NS_ASSERTION, NS_PROTOCOL, attributeOf, childElements, isElement, onlyChild, parseXml, textOf } from './xml.ts';
+import { NS_ASSERTION, NS_DSIG, NS_PROTOCOL, attributeOf, childElements, isElement, onlyChild, parseXml, textOf } from './xml.ts';
 
 /** Largest logout message accepted, as XML bytes (a LogoutRequest is a NameID, a few indexes and a signature). */
 export const MAX_LOGOUT_MESSAGE_BYTES = 64 * 1024;
@@ -98,6 +101,18 @@ interface LogoutMessage {
   status: string | undefined;
   nameId: { value: string; format: string | undefined; nameQualifier: string | undefined; spNameQualifier: string | undefined } | undefined;
   sessionIndexes: string[];
+  /** Signature and digest method URIs of the message's own XML signature (HTTP-POST), if any. */
+  signatureAlgorithms: string[];
+}
+
+/** The signature and digest methods of the `ds:Signature` directly under `root`. */
+function signatureAlgorithmsOf(root: Element): string[] {
+  const signature = onlyChild(root, NS_DSIG, 'Signature');
+  const signedInfo = signature && onlyChild(signature, NS_DSIG, 'SignedInfo');
+  if (!signedInfo) return [];
+  const methods = [attributeOf(onlyChild(signedInfo, NS_DSIG, 'SignatureMethod'), 'Algorithm')];
+  for (const reference of childElements(signedInfo, NS_DSIG, 'Reference')) methods.push(attributeOf(onlyChild(reference, NS_DSIG, 'DigestMethod'), 'Algorithm'));
+  return methods.filter((m): m is string => !!m);
 }
 
 function readMessage(alias: string, xml: string): LogoutMessage {
@@ -135,6 +150,7 @@ function readMessage(alias: string, xml: string): LogoutMessage {
       ? { value: nameIdValue, format: attributeOf(nameIdElement, 'Format'), nameQualifier: attributeOf(nameIdElement, 'NameQualifier'), spNameQualifier: attributeOf(nameIdElement, 'SPNameQualifier') }
       : undefined,
     sessionIndexes: childElements(root, NS_PROTOCOL, 'SessionIndex').map((el) => textOf(el)).filter((v): v is string => !!v),
+    signatureAlgorithms: signatureAlgorithmsOf(root),
   };
 }
 
@@ -153,7 +169,10 @@ function checkEnvelope(ctx: SamlLogoutContext, message: LogoutMessage): void {
  * node-saml's signature check of a logout message: over HTTP-Redirect the query signature (required
  * first), over HTTP-POST the XML signature on the message's root element, by one of the IdP's certificates.
  */
-async function checkSignature(ctx: SamlLogoutContext, binding: SamlBinding, params: Record<string, string>, rawQuery: string): Promise<void> {
+async function checkSignature(ctx: SamlLogoutContext, binding: SamlBinding, params: Record<string, string>, rawQuery: string, message: LogoutMessage): Promise<void> {
+  const algorithms = binding === 'redirect' ? [params.SigAlg ?? ''] : message.signatureAlgorithms;
+  const sha1 = algorithms.find(isSha1Algorithm);
+  if (sha1 && !ctx.settings.allow_sha1) throw invalid(ctx.alias, `the ${message.kind} is signed with ${sha1}; SHA-1 is refused unless the provider sets allow_sha1`);
   try {
     if (binding === 'redirect') {
       if (!params.Signature || !params.SigAlg) throw new Error('the message is not signed (no Signature and SigAlg)');
@@ -176,7 +195,7 @@ export async function acceptSamlLogout(ctx: SamlLogoutContext, input: UpstreamLo
   if (input.channel !== 'saml' || !input.params.SAMLRequest) throw invalid(ctx.alias, 'a SAML provider receives logout as a SAML LogoutRequest');
   const message = readMessage(ctx.alias, boundedLogoutXml(ctx.alias, input.params.SAMLRequest, input.binding));
   if (message.kind !== 'LogoutRequest') throw invalid(ctx.alias, 'expected a LogoutRequest');
-  await checkSignature(ctx, input.binding, input.params, input.rawQuery);
+  await checkSignature(ctx, input.binding, input.params, input.rawQuery, message);
   checkEnvelope(ctx, message);
   if (!message.nameId) throw invalid(ctx.alias, 'LogoutRequest without a NameID (encrypted NameIDs are not supported)');
   const key = `saml-logout:${crypto.createHash('sha256').update(`${ctx.idp.entityId}\n${message.id}`).digest('base64url')}`;
@@ -246,7 +265,7 @@ export async function finishSamlLogout(ctx: SamlLogoutContext, input: CallbackIn
   const message = readMessage(ctx.alias, boundedLogoutXml(ctx.alias, encoded, binding));
   if (message.kind !== 'LogoutResponse') throw invalid(ctx.alias, 'expected a LogoutResponse');
   if (message.inResponseTo !== requestId) throw invalid(ctx.alias, `LogoutResponse InResponseTo ${JSON.stringify(message.inResponseTo ?? null)} does not answer ${requestId}`);
-  await checkSignature(ctx, binding, input.params, input.url.search.slice(1));
+  await checkSignature(ctx, binding, input.params, input.url.search.slice(1), message);
   checkEnvelope(ctx, message);
   if (message.status !== SUCCESS) throw new ProviderError('upstream_error', { alias: ctx.alias, detail: `LogoutResponse status ${message.status ?? 'missing'}` });
 }

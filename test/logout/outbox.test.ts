@@ -254,7 +254,8 @@ describe('back-channel logout URIs and the SSRF guard', () => {
     expect((await api.delete(`/sessions/${sessionUid}`)).status).toBe(204);
     const tried = await eventually('a delivery was attempted', async () => {
       const res = await api.get(`/logout-deliveries?session=${sessionUid}`);
-      return res.body.items.find((d: { attempts: number }) => d.attempts > 0);
+      // Claiming a delivery counts the attempt; its outcome is recorded a moment later.
+      return res.body.items.find((d: { attempts: number; last_error: string | null }) => d.attempts > 0 && d.last_error);
     });
     expect(tried.last_error).toMatch(/private or special-purpose address/);
     expect(receiver.tokens).toEqual([]);

@@ -116,7 +116,7 @@ describe('SAML single logout started by the IdP', () => {
     expect(await isActive(ended.sessionUid)).toBe(false);
   });
 
-  it('refuses unsigned, wrongly signed, misdirected, foreign, expired and replayed LogoutRequests and ends nothing', async () => {
+  it('refuses unsigned, wrongly signed, SHA-1 signed, misdirected, foreign, expired and replayed LogoutRequests and ends nothing', async () => {
     const victim = await signIn('u-2003', '_s-victim');
     const replay = request('u-2003', { sessionIndex: '_s-nothing', id: '_replayed-1' });
     expect((await new HttpSession().request(redirectBindingUrl(sloUrl, 'SAMLRequest', replay, { key: idp.key }))).status).toBe(303);
@@ -131,6 +131,8 @@ describe('SAML single logout started by the IdP', () => {
       ['a replayed ID', redirectBindingUrl(sloUrl, 'SAMLRequest', replay, { key: idp.key })],
       ['an unsigned POST', { SAMLRequest: encodeResponse(request('u-2003', valid)) }],
       ['a POST signed by another key', { SAMLRequest: encodeResponse(signRoot(request('u-2003', valid), 'LogoutRequest', foreignKey)) }],
+      ['a redirect signed with RSA-SHA1', redirectBindingUrl(sloUrl, 'SAMLRequest', request('u-2003', valid), { key: idp.key, hash: 'sha1' })],
+      ['a POST signed with RSA-SHA1', { SAMLRequest: encodeResponse(signRoot(request('u-2003', valid), 'LogoutRequest', idp.key, { signatureAlgorithm: 'http://www.w3.org/2000/09/xmldsig#rsa-sha1', digestAlgorithm: 'http://www.w3.org/2000/09/xmldsig#sha1' })) }],
     ];
     for (const [what, sent] of cases) {
       const res = sent instanceof URL

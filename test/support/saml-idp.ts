@@ -395,15 +395,16 @@ export function logoutResponseXml(idp: TestSamlIdp, o: { destination: string; in
 
 /**
  * An HTTP-Redirect binding URL for `xml` (`SAMLRequest` or `SAMLResponse`), deflated, with the
- * query signature over `SAML…&RelayState&SigAlg` made with `key` (none when `key` is null).
+ * query signature over `SAML…&RelayState&SigAlg` made with `key` (none when `key` is null), RSA-SHA256 unless `hash` says `sha1`.
  */
-export function redirectBindingUrl(target: string, param: 'SAMLRequest' | 'SAMLResponse', xml: string, options: { key: TestKey | null; relayState?: string }): URL {
+export function redirectBindingUrl(target: string, param: 'SAMLRequest' | 'SAMLResponse', xml: string, options: { key: TestKey | null; relayState?: string; hash?: 'sha256' | 'sha1' }): URL {
   const enc = encodeURIComponent;
   const parts = [`${param}=${enc(zlib.deflateRawSync(Buffer.from(xml, 'utf8')).toString('base64'))}`];
   if (options.relayState !== undefined) parts.push(`RelayState=${enc(options.relayState)}`);
   if (options.key) {
-    parts.push(`SigAlg=${enc('http://www.w3.org/2001/04/xmldsig-more#rsa-sha256')}`);
-    const signature = crypto.sign('sha256', Buffer.from(parts.join('&')), options.key.privateKeyPem).toString('base64');
+    const hash = options.hash ?? 'sha256';
+    parts.push(`SigAlg=${enc(hash === 'sha1' ? 'http://www.w3.org/2000/09/xmldsig#rsa-sha1' : 'http://www.w3.org/2001/04/xmldsig-more#rsa-sha256')}`);
+    const signature = crypto.sign(hash, Buffer.from(parts.join('&')), options.key.privateKeyPem).toString('base64');
     parts.push(`Signature=${enc(signature)}`);
   }
   return new URL(`${target}?${parts.join('&')}`);
