@@ -102,7 +102,7 @@ export async function openServices(config: Config, options: StartOptions = {}): 
     const interactionStates = new InteractionStateRepository<MachineState>(db, sealer);
     const keys = new SigningKeyStore(db, sealer, { retentionSeconds: KEY_RETENTION_SECONDS });
     await keys.ensureKeys();
-    const loginSessions = new LoginSessionRepository(db);
+    const loginSessions = new LoginSessionRepository(db, sealer);
     const resourceServers = new ResourceServerRepository(db);
     const providers = new ProviderRepository(db, sealer);
     const throttle = new LoginThrottle(db, {

@@ -5,18 +5,24 @@
  *   the IdP's certificates; Destination, Issuer, IssueInstant, NotOnOrAfter are checked and its ID
  *   is used once; the answer is a signed LogoutResponse to the IdP's SLO endpoint.
  * - SP-initiated: a signed LogoutRequest naming the NameID exactly as the IdP sent it (Format and
- *   qualifiers) and its SessionIndex; the IdP's LogoutResponse must answer that request.
- * Message size is bounded before any parser sees the XML.
+ *   qualifiers) and its SessionIndex; the IdP's LogoutResponse (HTTP-Redirect with a query
+ *   signature, or HTTP-POST with an XML signature) must answer that request.
+ * What Realmgate sends goes by the binding `sloBinding` picks from the IdP's metadata; what it
+ * accepts may come by either. Message size and depth are bounded before any parser sees the XML;
+ * SHA-1 signatures are refused unless the provider sets `allow_sha1`, as for responses.
  */
 import crypto from 'node:crypto';
 import zlib from 'node:zlib';
-import type { SAML } from '@node-saml/passport-saml';
+import type { Profile, SAML } from '@node-saml/passport-saml';
+import type { Element } from '@xmldom/xmldom';
 import { ProviderError, type AcceptedUpstreamLogout, type BrowserSend, type CallbackInput, type LogoutStart, type ReplayStore, type UpstreamLogoutInput, type UpstreamSession } from '../types.ts';
 import type { IdpDescriptor } from './metadata.ts';
+import { isSha1Algorithm } from './response.ts';
 import type { ServiceProvider } from './opened.ts';
+import { postMessageFields, signPostMessage } from './post-binding.ts';
 import type { SamlSettings } from './settings.ts';
 import { SAML_MESSAGE_LIMITS, assertXmlWithinLimits } from './xml-limits.ts';
-import { NS_ASSERTION, NS_PROTOCOL, attributeOf, childElements, isElement, onlyChild, parseXml, textOf } from './xml.ts';
+import { NS_ASSERTION, NS_DSIG, NS_PROTOCOL, attributeOf, childElements, isElement, onlyChild, parseXml, textOf } from './xml.ts';
 
 /** Largest logout message accepted, as XML bytes (a LogoutRequest is a NameID, a few indexes and a signature). */
 export const MAX_LOGOUT_MESSAGE_BYTES = 64 * 1024;
@@ -33,18 +39,37 @@ export interface SamlLogoutContext {
   idp: IdpDescriptor;
   sp: ServiceProvider;
   replay: ReplayStore;
-  /** node-saml configured for this provider (signing key, IdP certificates, logout URL), with overrides. */
-  saml(overrides?: { generateUniqueId?: () => string }): SAML;
+  /** node-saml configured for this provider (signing key, IdP certificates), with overrides (`logoutUrl`: where the message goes). */
+  saml(overrides?: { generateUniqueId?: () => string; logoutUrl?: string }): SAML;
+}
+
+/** A SAML binding Realmgate speaks. */
+export type SamlBinding = 'redirect' | 'post';
+
+/**
+ * The binding of the logout messages Realmgate sends the IdP: the one its single logout service
+ * offers, or when it offers both, the one its metadata lists first; for entered fields (one
+ * `slo_url` for both) the provider's `binding` setting. Undefined when the IdP has no SLO endpoint.
+ */
+export function sloBinding(idp: IdpDescriptor, settings: Pick<SamlSettings, 'binding'>): SamlBinding | undefined {
+  const offered = (['redirect', 'post'] as const).filter((b) => idp.slo[b]);
+  if (offered.length < 2) return offered[0];
+  return idp.sloPreferred ?? settings.binding;
+}
+
+/** Where a LogoutResponse over `binding` goes: the endpoint's ResponseLocation, else its Location. */
+function responseLocation(idp: IdpDescriptor, binding: SamlBinding): string {
+  return idp.sloResponse?.[binding] ?? idp.slo[binding]!;
 }
 
 const invalid = (alias: string, detail: string, cause?: unknown) => new ProviderError('response_invalid', { alias, detail, cause });
 
 /**
  * The XML of a logout message, bounded before parsing: base64 (inflated for HTTP-Redirect, with
- * the inflated size capped), at most MAX_LOGOUT_MESSAGE_BYTES. A local guard: the shared SAML
- * pre-scan of XML size and depth (providers/saml/xml.ts) is to be called here once it exists.
+ * the inflated size capped), at most MAX_LOGOUT_MESSAGE_BYTES, then the shared SAML bounds on
+ * size, depth and element count (`assertXmlWithinLimits`).
  */
-export function boundedLogoutXml(alias: string, encoded: string, binding: 'redirect' | 'post'): string {
+export function boundedLogoutXml(alias: string, encoded: string, binding: SamlBinding): string {
   if (encoded.length > (MAX_LOGOUT_MESSAGE_BYTES * 4) / 3 + 4) throw invalid(alias, 'logout message too large');
   const raw = Buffer.from(encoded, 'base64');
   let xml: Buffer;
@@ -76,6 +101,18 @@ interface LogoutMessage {
   status: string | undefined;
   nameId: { value: string; format: string | undefined; nameQualifier: string | undefined; spNameQualifier: string | undefined } | undefined;
   sessionIndexes: string[];
+  /** Signature and digest method URIs of the message's own XML signature (HTTP-POST), if any. */
+  signatureAlgorithms: string[];
+}
+
+/** The signature and digest methods of the `ds:Signature` directly under `root`. */
+function signatureAlgorithmsOf(root: Element): string[] {
+  const signature = onlyChild(root, NS_DSIG, 'Signature');
+  const signedInfo = signature && onlyChild(signature, NS_DSIG, 'SignedInfo');
+  if (!signedInfo) return [];
+  const methods = [attributeOf(onlyChild(signedInfo, NS_DSIG, 'SignatureMethod'), 'Algorithm')];
+  for (const reference of childElements(signedInfo, NS_DSIG, 'Reference')) methods.push(attributeOf(onlyChild(reference, NS_DSIG, 'DigestMethod'), 'Algorithm'));
+  return methods.filter((m): m is string => !!m);
 }
 
 function readMessage(alias: string, xml: string): LogoutMessage {
@@ -113,6 +150,7 @@ function readMessage(alias: string, xml: string): LogoutMessage {
       ? { value: nameIdValue, format: attributeOf(nameIdElement, 'Format'), nameQualifier: attributeOf(nameIdElement, 'NameQualifier'), spNameQualifier: attributeOf(nameIdElement, 'SPNameQualifier') }
       : undefined,
     sessionIndexes: childElements(root, NS_PROTOCOL, 'SessionIndex').map((el) => textOf(el)).filter((v): v is string => !!v),
+    signatureAlgorithms: signatureAlgorithmsOf(root),
   };
 }
 
@@ -127,15 +165,24 @@ function checkEnvelope(ctx: SamlLogoutContext, message: LogoutMessage): void {
   if (message.notOnOrAfterMs !== undefined && message.notOnOrAfterMs <= now - skewMs) throw invalid(ctx.alias, `${message.kind} NotOnOrAfter has passed`);
 }
 
-/** node-saml's signature check of a logout message; the redirect binding's query signature is required first. */
-async function checkSignature(ctx: SamlLogoutContext, binding: 'redirect' | 'post', params: Record<string, string>, rawQuery: string): Promise<void> {
+/**
+ * node-saml's signature check of a logout message: over HTTP-Redirect the query signature (required
+ * first), over HTTP-POST the XML signature on the message's root element, by one of the IdP's certificates.
+ */
+async function checkSignature(ctx: SamlLogoutContext, binding: SamlBinding, params: Record<string, string>, rawQuery: string, message: LogoutMessage): Promise<void> {
+  const algorithms = binding === 'redirect' ? [params.SigAlg ?? ''] : message.signatureAlgorithms;
+  const sha1 = algorithms.find(isSha1Algorithm);
+  if (sha1 && !ctx.settings.allow_sha1) throw invalid(ctx.alias, `the ${message.kind} is signed with ${sha1}; SHA-1 is refused unless the provider sets allow_sha1`);
   try {
     if (binding === 'redirect') {
       if (!params.Signature || !params.SigAlg) throw new Error('the message is not signed (no Signature and SigAlg)');
       await ctx.saml().validateRedirectAsync(params, rawQuery);
-    } else {
-      if (!params.SAMLRequest) throw new Error('only LogoutRequests are accepted over HTTP-POST');
+    } else if (params.SAMLRequest) {
       await ctx.saml().validatePostRequestAsync({ SAMLRequest: params.SAMLRequest });
+    } else {
+      // A LogoutResponse carries no assertion: node-saml accepts it only with a valid signature on the whole message.
+      const { loggedOut } = await ctx.saml().validatePostResponseAsync({ SAMLResponse: params.SAMLResponse ?? '' });
+      if (!loggedOut) throw new Error('the posted message is not a LogoutResponse');
     }
   } catch (cause) {
     if (cause instanceof ProviderError) throw cause;
@@ -148,7 +195,7 @@ export async function acceptSamlLogout(ctx: SamlLogoutContext, input: UpstreamLo
   if (input.channel !== 'saml' || !input.params.SAMLRequest) throw invalid(ctx.alias, 'a SAML provider receives logout as a SAML LogoutRequest');
   const message = readMessage(ctx.alias, boundedLogoutXml(ctx.alias, input.params.SAMLRequest, input.binding));
   if (message.kind !== 'LogoutRequest') throw invalid(ctx.alias, 'expected a LogoutRequest');
-  await checkSignature(ctx, input.binding, input.params, input.rawQuery);
+  await checkSignature(ctx, input.binding, input.params, input.rawQuery, message);
   checkEnvelope(ctx, message);
   if (!message.nameId) throw invalid(ctx.alias, 'LogoutRequest without a NameID (encrypted NameIDs are not supported)');
   const key = `saml-logout:${crypto.createHash('sha256').update(`${ctx.idp.entityId}\n${message.id}`).digest('base64url')}`;
@@ -159,45 +206,66 @@ export async function acceptSamlLogout(ctx: SamlLogoutContext, input: UpstreamLo
   return {
     match: { issuer: ctx.idp.entityId, nameId: message.nameId, sessionIndexes: message.sessionIndexes.length ? message.sessionIndexes : undefined },
     respond: async ({ success }): Promise<BrowserSend> => {
-      if (!ctx.idp.slo.redirect) throw new ProviderError('unavailable', { alias: ctx.alias, detail: 'the IdP has no HTTP-Redirect single logout endpoint to answer at' });
-      const url = await ctx.saml().getLogoutResponseUrlAsync({ ID: message.id } as never, relayState ?? '', {}, success);
-      return { type: 'redirect', url };
+      const binding = sloBinding(ctx.idp, ctx.settings);
+      if (!binding) throw new ProviderError('unavailable', { alias: ctx.alias, detail: 'the IdP has no single logout endpoint to answer at' });
+      const target = responseLocation(ctx.idp, binding);
+      const saml = ctx.saml({ logoutUrl: target });
+      const answered = { ID: message.id } as Profile;
+      if (binding === 'redirect') return { type: 'redirect', url: await saml.getLogoutResponseUrlAsync(answered, relayState ?? '', {}, success) };
+      const signed = signPostMessage(saml._generateLogoutResponse(answered, success), 'LogoutResponse', signingKey(ctx));
+      return { type: 'post-form', action: target, fields: postMessageFields('SAMLResponse', signed, relayState) };
     },
   };
 }
 
-/** A signed LogoutRequest for the upstream session, over HTTP-Redirect; undefined when `upstream_logout` is off or the IdP has no SLO endpoint. */
-export async function startSamlLogout(ctx: SamlLogoutContext, session: UpstreamSession, transactionId: string): Promise<LogoutStart | undefined> {
-  if (!ctx.settings.upstream_logout || !ctx.idp.slo.redirect || !session.nameId) return undefined;
-  const requestId = `_${crypto.randomBytes(20).toString('hex')}`;
-  const saml = ctx.saml({ generateUniqueId: () => requestId });
-  const url = await saml.getLogoutUrlAsync(
-    {
-      issuer: ctx.idp.entityId,
-      nameID: session.nameId,
-      nameIDFormat: session.nameIdFormat ?? 'urn:oasis:names:tc:SAML:1.1:nameid-format:unspecified',
-      nameQualifier: session.nameQualifier,
-      spNameQualifier: session.spNameQualifier,
-      sessionIndex: session.sessionIndex,
-    } as never,
-    transactionId,
-    {},
-  );
-  return { type: 'redirect', url, transaction: { saml_request_id: requestId } };
+/** The SP key pair, which signs what Realmgate posts. */
+function signingKey(ctx: SamlLogoutContext): { privateKeyPem: string; certificatePem: string } {
+  return { privateKeyPem: ctx.sp.privateKeyPem, certificatePem: ctx.sp.certificatePem };
 }
 
-/** Validates the IdP's LogoutResponse (HTTP-Redirect, signed) to the request stored in `transaction`. */
+/**
+ * A signed LogoutRequest for the upstream session, over the binding `sloBinding` picks (a query
+ * signature over HTTP-Redirect, an XML signature over HTTP-POST); undefined when `upstream_logout`
+ * is off, the IdP has no SLO endpoint, or the session has no NameID.
+ */
+export async function startSamlLogout(ctx: SamlLogoutContext, session: UpstreamSession, transactionId: string): Promise<LogoutStart | undefined> {
+  const binding = sloBinding(ctx.idp, ctx.settings);
+  if (!ctx.settings.upstream_logout || !binding || !session.nameId) return undefined;
+  const requestId = `_${crypto.randomBytes(20).toString('hex')}`;
+  const target = ctx.idp.slo[binding]!;
+  const saml = ctx.saml({ generateUniqueId: () => requestId, logoutUrl: target });
+  const subject = {
+    issuer: ctx.idp.entityId,
+    nameID: session.nameId,
+    nameIDFormat: session.nameIdFormat ?? 'urn:oasis:names:tc:SAML:1.1:nameid-format:unspecified',
+    nameQualifier: session.nameQualifier,
+    spNameQualifier: session.spNameQualifier,
+    sessionIndex: session.sessionIndex,
+  } as Profile;
+  const transaction = { saml_request_id: requestId };
+  if (binding === 'redirect') return { type: 'redirect', url: await saml.getLogoutUrlAsync(subject, transactionId, {}), transaction };
+  const signed = signPostMessage(await saml._generateLogoutRequest(subject), 'LogoutRequest', signingKey(ctx));
+  return { type: 'post-form', action: target, fields: postMessageFields('SAMLRequest', signed, transactionId), transaction };
+}
+
+/**
+ * Validates the IdP's LogoutResponse to the request stored in `transaction`: over HTTP-Redirect
+ * (the message in `input.url`'s query, with its query signature) or HTTP-POST (the message in the
+ * form, XML-signed; `input.url` then carries no message). InResponseTo must name the stored request.
+ */
 export async function finishSamlLogout(ctx: SamlLogoutContext, input: CallbackInput, transaction: Record<string, unknown>): Promise<void> {
   const requestId = transaction.saml_request_id;
   if (typeof requestId !== 'string') throw new ProviderError('transaction_invalid', { alias: ctx.alias, detail: 'the logout transaction has no SAML request ID' });
   const encoded = input.params.SAMLResponse;
   if (!encoded) throw invalid(ctx.alias, 'no SAMLResponse');
-  const binding = input.url.searchParams.has('SAMLResponse') ? 'redirect' : 'post';
-  if (binding !== 'redirect') throw invalid(ctx.alias, 'LogoutResponses are accepted over HTTP-Redirect only');
+  const inQuery = input.url.searchParams.get('SAMLResponse');
+  const binding: SamlBinding = inQuery === null ? 'post' : 'redirect';
+  // The query signature covers the query: the message checked must be the one in it.
+  if (binding === 'redirect' && inQuery !== encoded) throw invalid(ctx.alias, 'the SAMLResponse read is not the one in the signed query');
   const message = readMessage(ctx.alias, boundedLogoutXml(ctx.alias, encoded, binding));
   if (message.kind !== 'LogoutResponse') throw invalid(ctx.alias, 'expected a LogoutResponse');
   if (message.inResponseTo !== requestId) throw invalid(ctx.alias, `LogoutResponse InResponseTo ${JSON.stringify(message.inResponseTo ?? null)} does not answer ${requestId}`);
-  await checkSignature(ctx, 'redirect', input.params, input.url.search.slice(1));
+  await checkSignature(ctx, binding, input.params, input.url.search.slice(1), message);
   checkEnvelope(ctx, message);
   if (message.status !== SUCCESS) throw new ProviderError('upstream_error', { alias: ctx.alias, detail: `LogoutResponse status ${message.status ?? 'missing'}` });
 }

@@ -15,6 +15,10 @@ export interface IdpDescriptor {
   sso: { redirect?: string | undefined; post?: string | undefined };
   /** Single logout endpoints by binding. */
   slo: { redirect?: string | undefined; post?: string | undefined };
+  /** Where LogoutResponses go, by binding, when an endpoint names a `ResponseLocation` apart from its `Location`. */
+  sloResponse?: { redirect?: string | undefined; post?: string | undefined } | undefined;
+  /** The single logout binding the metadata lists first among those Realmgate speaks: the IdP's preference. */
+  sloPreferred?: 'redirect' | 'post' | undefined;
   /** Certificates whose keys may sign responses and assertions (PEM); several during a rollover. */
   signingCertificates: string[];
 }
@@ -50,10 +54,13 @@ export function parseIdpMetadata(xml: string, entityId?: string): IdpDescriptor 
   if (candidates.length > 1) throw new Error('metadata describes several IdPs: set idp_entity_id to pick one');
   const entity = candidates[0]!;
   const idp = idpDescriptor(entity)!;
+  const slo = logoutEndpoints(idp);
   const descriptor: IdpDescriptor = {
     entityId: entity.getAttribute('entityID') ?? '',
     sso: endpoints(idp, 'SingleSignOnService'),
-    slo: endpoints(idp, 'SingleLogoutService'),
+    slo: slo.locations,
+    ...(Object.keys(slo.responseLocations).length ? { sloResponse: slo.responseLocations } : {}),
+    ...(slo.preferred ? { sloPreferred: slo.preferred } : {}),
     signingCertificates: signingCertificates(idp),
   };
   if (!descriptor.entityId) throw new Error('the IdP in the metadata has no entityID');
@@ -90,6 +97,28 @@ function endpoints(idp: Element, name: string): IdpDescriptor['sso'] {
     if (binding === BINDINGS.post) found.post ??= location;
   }
   return found;
+}
+
+/**
+ * The `SingleLogoutService` endpoints we speak: `Location` and `ResponseLocation` (where
+ * LogoutResponses go, SAML metadata §2.2.2) of the first of each binding, and which binding comes
+ * first in the document.
+ */
+function logoutEndpoints(idp: Element): { locations: IdpDescriptor['slo']; responseLocations: NonNullable<IdpDescriptor['sloResponse']>; preferred: 'redirect' | 'post' | undefined } {
+  const locations: IdpDescriptor['slo'] = {};
+  const responseLocations: NonNullable<IdpDescriptor['sloResponse']> = {};
+  let preferred: 'redirect' | 'post' | undefined;
+  for (const el of childElements(idp, NS_METADATA, 'SingleLogoutService')) {
+    const binding = el.getAttribute('Binding');
+    const name = binding === BINDINGS.redirect ? 'redirect' : binding === BINDINGS.post ? 'post' : undefined;
+    const location = attributeOf(el, 'Location');
+    if (!name || !location || locations[name]) continue;
+    locations[name] = location;
+    const responseLocation = attributeOf(el, 'ResponseLocation');
+    if (responseLocation && responseLocation !== location) responseLocations[name] = responseLocation;
+    preferred ??= name;
+  }
+  return { locations, responseLocations, preferred };
 }
 
 /** Certificates of `KeyDescriptor`s for signing (or without a `use`, which means both). */

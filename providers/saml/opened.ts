@@ -75,12 +75,12 @@ export class OpenedSamlProvider implements OpenedProvider, ReceivesUpstreamLogou
     return acceptSamlLogout(this.#logout, input);
   }
 
-  /** A signed LogoutRequest to the IdP's single logout endpoint; undefined when `upstream_logout` is off or the IdP has none. */
+  /** A signed LogoutRequest to the IdP's single logout endpoint (HTTP-Redirect or HTTP-POST, per its metadata); undefined when `upstream_logout` is off or the IdP has none. */
   startLogout(session: UpstreamSession, request: { transactionId: string }): Promise<LogoutStart | undefined> {
     return startSamlLogout(this.#logout, session, request.transactionId);
   }
 
-  /** Validates the IdP's LogoutResponse to the stored request. */
+  /** Validates the IdP's LogoutResponse (HTTP-Redirect or HTTP-POST, signed) to the stored request. */
   finishLogout(input: CallbackInput, transaction: Record<string, unknown>): Promise<void> {
     return finishSamlLogout(this.#logout, input, transaction);
   }
@@ -273,7 +273,6 @@ export class OpenedSamlProvider implements OpenedProvider, ReceivesUpstreamLogou
       ...(s.requested_authn_context ? { authnContext: s.requested_authn_context } : {}),
       // `checkEnvelope` and `checkAssertion` match InResponseTo to the login transaction's request.
       validateInResponseTo: ValidateInResponseTo.never,
-      ...(this.#idp.slo.redirect ? { logoutUrl: this.#idp.slo.redirect } : {}),
       ...overrides,
     });
   }

@@ -37,6 +37,11 @@ const SHA1_SIGNATURE_METHODS = new Set([
 /** The SHA-1 digest method URI. */
 const SHA1_DIGEST = 'http://www.w3.org/2000/09/xmldsig#sha1';
 
+/** True for an XML-DSig signature method or digest URI (or an HTTP-Redirect `SigAlg`) that hashes with SHA-1. */
+export function isSha1Algorithm(uri: string): boolean {
+  return SHA1_SIGNATURE_METHODS.has(uri) || uri === SHA1_DIGEST;
+}
+
 /**
  * Refuses SHA-1 in any XML signature under `root` (its `SignedInfo`: the signature method and
  * each reference's digest) unless the provider allows it. Digests inside encryption (RSA-OAEP's

@@ -5,7 +5,8 @@
  * - `GET /federation/<alias>/frontchannel-logout?iss=&sid=`: ends the sessions and renders a page
  *   whose frames load each application's `frontchannel_logout_uri`.
  * - `GET|POST /federation/<alias>/saml/slo`: a SAML LogoutRequest from the IdP (answered with a
- *   signed LogoutResponse), or the IdP's LogoutResponse to our own LogoutRequest.
+ *   signed LogoutResponse, by redirect or auto-posting form as the IdP's metadata says), or the
+ *   IdP's LogoutResponse to our own LogoutRequest, over HTTP-Redirect or HTTP-POST.
  * - `GET /federation/<alias>/logged-out?state=`: back from an OIDC upstream's end_session.
  * Routes translate; the provider validates; `src/logout/` ends sessions and queues notices.
  */
@@ -134,7 +135,9 @@ export function logoutRoutes(deps: LogoutRouteDeps): Router {
     const params = stringParams(binding === 'post' ? req.body : req.query);
     const name = deps.cache.displayName(alias) ?? alias;
     if (params.SAMLResponse) {
-      const next = await finishUpstreamSignOut(deps, alias, params.RelayState ?? '', { url: new URL(req.originalUrl, deps.issuer), params }).catch((error: unknown) => {
+      // Over HTTP-POST the message is the form's alone: the URL handed on carries no query to mix with it.
+      const url = binding === 'post' ? new URL(req.baseUrl + req.path, deps.issuer) : new URL(req.originalUrl, deps.issuer);
+      const next = await finishUpstreamSignOut(deps, alias, params.RelayState ?? '', { url, params }).catch((error: unknown) => {
         throw logoutPageError(error, name);
       });
       if (next) return void res.redirect(303, next);

@@ -1,25 +1,38 @@
 /**
  * Where logout meets oidc-provider. The engine sends back-channel logout tokens itself, once, and
- * forgets a failure; Realmgate replaces that with its outbox: the Client model's delivery does
- * nothing, and ending a Session (RP-initiated logout, a change of account) goes through
- * `endSession`, which deletes it and queues every notice in one transaction. oidc-provider has no
- * hook for either, so both are set on the models of each provider instance the engine builds.
+ * forgets a failure; Realmgate replaces that with its outbox. Ending a Session (RP-initiated
+ * logout, a change of account) goes through `endSession`, which deletes it and queues every notice
+ * in one transaction. When the user signs out of one application only (on the confirmation page,
+ * "stay signed in"), the engine ends that application's part and asks its Client model to deliver:
+ * that delivery goes through `endApplicationSession` instead. oidc-provider has no hook for either,
+ * so both are set on the models of each provider instance the engine builds.
  */
 import type { Knex } from 'knex';
-import type Provider from 'oidc-provider';
-import type { KoaContextWithOIDC } from 'oidc-provider';
+import Provider, { type KoaContextWithOIDC } from 'oidc-provider';
 import type { LogoutOutbox } from './outbox.ts';
-import { endSession, type EndingSession } from './session-end.ts';
+import { endApplicationSession, endSession, type EndingSession } from './session-end.ts';
 
 interface SessionModel extends EndingSession {
   destroyed?: boolean;
 }
 
+/** The request oidc-provider is handling (its async-local context), when there is one. */
+function currentRequest(): KoaContextWithOIDC | undefined {
+  return (Provider as unknown as { ctx?: KoaContextWithOIDC }).ctx;
+}
+
 /** Routes the engine's session ending and back-channel logout through the outbox. */
 export function routeEngineLogoutThroughOutbox(provider: Provider, deps: { db: Knex; outbox: LogoutOutbox }): void {
   const clientPrototype = provider.Client.prototype as unknown as { backchannelLogout(sub: string, sid: string | undefined): Promise<void> };
-  // The notice was queued when the session ended (below); the engine's own single attempt is not made.
-  clientPrototype.backchannelLogout = async () => undefined;
+  clientPrototype.backchannelLogout = async function backchannelLogout(this: { clientId: string }, sub: string): Promise<void> {
+    const oidc = currentRequest()?.oidc;
+    // Signing out of everything: the notice was queued with every other when the session ended (below).
+    if (oidc?.route !== 'end_session_confirm' || oidc.params?.logout) return;
+    // Signing out of this application only: the session stays; this application's part ends now.
+    const session = oidc.session as unknown as EndingSession | undefined;
+    if (!session?.uid) return;
+    await endApplicationSession(deps.db, deps.outbox, { sessionUid: session.uid, accountId: sub, clientId: this.clientId, authorization: session.authorizations?.[this.clientId] }, 'rp_logout');
+  };
   const sessionPrototype = provider.Session.prototype as unknown as { destroy(): Promise<void> };
   sessionPrototype.destroy = async function destroy(this: SessionModel): Promise<void> {
     await endSession(deps.db, deps.outbox, { uid: this.uid, accountId: this.accountId, authorizations: this.authorizations }, 'rp_logout');

@@ -93,7 +93,7 @@ export class LogoutOutbox {
     this.#listeners.push(listener);
   }
 
-  /** Adds notices inside `trx`; a notice for a (session, client) already queued is not repeated. */
+  /** Adds notices inside `trx`; a notice for a (session, client, sid) already queued is not repeated. */
   async enqueue(trx: Knex, notices: readonly LogoutNotice[]): Promise<void> {
     if (!notices.length) return;
     const committed = (trx as unknown as Partial<Knex.Transaction>).executionPromise ?? Promise.resolve();
@@ -108,7 +108,8 @@ export class LogoutOutbox {
         reason: n.reason,
         give_up_at: giveUpAt,
       })))
-      .onConflict(['session_uid', 'client_id'])
+      // Already queued for this (session, application, sid): at least once is enough.
+      .onConflict()
       .ignore();
   }
 

@@ -71,6 +71,28 @@ export async function endSessionIn(trx: Knex, outbox: LogoutOutbox, session: End
   return { ended: true, notified: clients, clients: all };
 }
 
+/**
+ * Ends one application's part of a session that stays signed in (on the logout confirmation the
+ * user chose to stay signed in: oidc-provider then ends only the asking application's part): its
+ * grant revoked unless it outlives logout (`offline_access`), and its back-channel notice queued
+ * when it registered a back-channel URI, in one transaction. The session and its other
+ * applications are left alone.
+ */
+export function endApplicationSession(
+  db: Knex,
+  outbox: LogoutOutbox,
+  part: { sessionUid: string; accountId: string | undefined; clientId: string; authorization: NonNullable<EndingSession['authorizations']>[string] | undefined },
+  reason: LogoutReason,
+): Promise<{ notified: boolean }> {
+  return db.transaction(async (trx) => {
+    await revokeGrants(trx, { uid: part.sessionUid, authorizations: part.authorization ? { [part.clientId]: part.authorization } : {} });
+    const [clientId] = await backchannelClients(trx, [part.clientId]);
+    if (!clientId || !part.accountId) return { notified: false };
+    await outbox.enqueue(trx, [{ sessionUid: part.sessionUid, clientId, accountId: part.accountId, sid: part.authorization?.sid, reason }]);
+    return { notified: true };
+  });
+}
+
 /** `endSessionIn` in its own transaction. */
 export function endSession(db: Knex, outbox: LogoutOutbox, session: EndingSession, reason: LogoutReason): Promise<SessionEnded> {
   return db.transaction((trx) => endSessionIn(trx, outbox, session, reason));

@@ -31,7 +31,7 @@ export function browserSend(views: Views, send: BrowserSend): LogoutContinuation
   const nonce = crypto.randomBytes(16).toString('base64');
   return {
     type: 'html',
-    body: views.render('federation/post-form.njk', { action: send.action, fields: send.fields, nonce }),
+    body: views.render('federation/post-form.njk', { action: send.action, fields: send.fields, nonce, purpose: 'sign-out' }),
     contentSecurityPolicy: `default-src 'self'; script-src 'nonce-${nonce}'; form-action ${new URL(send.action).origin}; frame-ancestors 'none'`,
   };
 }

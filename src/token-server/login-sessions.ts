@@ -1,5 +1,6 @@
 import type { Knex } from 'knex';
 import type { UpstreamSession } from '../../providers/types.ts';
+import type { Sealer } from '../store/seal.ts';
 import { TTL } from './ttl.ts';
 
 /** How one engine session signed in, and the upstream session it came from (if federated). */
@@ -30,15 +31,16 @@ interface LoginSessionRow {
   name_id_format: string | null;
   name_qualifier: string | null;
   sp_name_qualifier: string | null;
-  upstream_id_token: string | null;
+  /** The upstream ID token (kept for `id_token_hint`), sealed: a bearer credential of the user at the upstream. */
+  sealed_upstream_id_token: string | null;
   created_at: Date;
   expires_at: Date;
 }
 
 const orUndefined = <T>(v: T | null): T | undefined => v ?? undefined;
 
-/** A row as the repository's `LoginSession`. */
-const toLoginSession = (row: LoginSessionRow): LoginSession => ({
+/** A row as the repository's `LoginSession`; `idToken` is the opened upstream ID token, when asked for. */
+const toLoginSession = (row: LoginSessionRow, idToken?: string): LoginSession => ({
   sessionUid: row.session_uid,
   accountId: row.account_id,
   idp: row.idp,
@@ -53,17 +55,19 @@ const toLoginSession = (row: LoginSessionRow): LoginSession => ({
         nameIdFormat: orUndefined(row.name_id_format),
         nameQualifier: orUndefined(row.name_qualifier),
         spNameQualifier: orUndefined(row.sp_name_qualifier),
-        idToken: orUndefined(row.upstream_id_token),
+        idToken,
       }
     : undefined,
 });
 
-/** Stores `login_sessions`: the idp and amr claims of each session and its upstream reference. */
+/** Stores `login_sessions`: the idp and amr claims of each session and its upstream reference (the upstream ID token sealed). */
 export class LoginSessionRepository {
   readonly #db: Knex;
+  readonly #sealer: Sealer;
 
-  constructor(db: Knex) {
+  constructor(db: Knex, sealer: Sealer) {
     this.#db = db;
+    this.#sealer = sealer;
   }
 
   /** Records (or replaces, after a new sign-in) how a session signed in. Kept as long as its refresh tokens. */
@@ -81,17 +85,17 @@ export class LoginSessionRepository {
       name_id_format: login.upstream?.nameIdFormat ?? null,
       name_qualifier: login.upstream?.nameQualifier ?? null,
       sp_name_qualifier: login.upstream?.spNameQualifier ?? null,
-      upstream_id_token: login.upstream?.idToken ?? null,
+      sealed_upstream_id_token: login.upstream?.idToken ? this.#sealer.seal(login.upstream.idToken) : null,
       created_at: this.#db.fn.now(),
       expires_at: new Date(Date.now() + Math.max(TTL.session, TTL.refreshToken) * 1000),
     };
     await this.#db('login_sessions').insert(row).onConflict('session_uid').merge();
   }
 
-  /** How a session signed in, if known. */
+  /** How a session signed in, if known, with the upstream ID token opened. */
   async get(sessionUid: string): Promise<LoginSession | undefined> {
     const row = await this.#db('login_sessions').where({ session_uid: sessionUid }).first<LoginSessionRow | undefined>();
-    return row && toLoginSession(row);
+    return row && toLoginSession(row, row.sealed_upstream_id_token ? this.#sealer.open(row.sealed_upstream_id_token) : undefined);
   }
 
   /**

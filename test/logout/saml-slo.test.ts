@@ -16,6 +16,7 @@ import {
   logoutRequestXml,
   logoutResponseXml,
   readLogoutMessage,
+  readPostedLogoutMessage,
   redirectBindingUrl,
   signRoot,
   type LogoutRequestOptions,
@@ -32,6 +33,10 @@ let app: TestApp;
 let spCert: string;
 let sloUrl: string;
 let foreignKey: TestKey;
+/** An IdP whose metadata lists its HTTP-POST single logout service first, with a ResponseLocation of its own. */
+let postIdp: TestSamlIdp;
+let postSpCert: string;
+let postSloUrl: string;
 
 beforeAll(async () => {
   database = await createTestDatabase();
@@ -45,6 +50,10 @@ beforeAll(async () => {
   await addSamlProvider(server.node, idp, { alias: 'corp' });
   spCert = await spCertificateOf(server.node, 'corp');
   sloUrl = `${server.url}/federation/corp/saml/slo`;
+  postIdp = await TestSamlIdp.create(`http://127.0.0.1:${(idpHost.address() as AddressInfo).port}/saml-post`);
+  await addSamlProvider(server.node, postIdp, { alias: 'corp-post', settings: { metadata_xml: postIdp.metadataXml({ sloBindings: ['post', 'redirect'], sloResponseUrl: `${postIdp.sloUrl}/response` }) } });
+  postSpCert = await spCertificateOf(server.node, 'corp-post');
+  postSloUrl = `${server.url}/federation/corp-post/saml/slo`;
   app = await registerApp(server.node, server.url, 'mail', {
     backchannel_logout_uri: receiver.url,
     backchannel_logout_session_required: true,
@@ -59,10 +68,10 @@ afterAll(async () => {
   await database?.close();
 });
 
-/** Signs `nameId` in through the SAML IdP with `sessionIndex`; returns the browser, session uid and tokens. */
-async function signIn(nameId: string, sessionIndex: string) {
+/** Signs `nameId` in through a SAML IdP (default `corp`) with `sessionIndex`; returns the browser, session uid and tokens. */
+async function signIn(nameId: string, sessionIndex: string, through: { idp: TestSamlIdp; alias: string } = { idp, alias: 'corp' }) {
   const browser = new HttpSession();
-  const login = await samlLogin(app, idp, server, 'corp', { browser, params: { idp_hint: 'corp' }, response: { nameId, nameIdFormat: FORMATS.persistent, sessionIndex } });
+  const login = await samlLogin(app, through.idp, server, through.alias, { browser, params: { idp_hint: through.alias }, response: { nameId, nameIdFormat: FORMATS.persistent, sessionIndex } });
   const row = await database.db('login_sessions').where({ account_id: login.claims.sub, session_index: sessionIndex }).first<{ session_uid: string; name_id_format: string }>();
   return { ...login, sessionUid: row!.session_uid, row: row! };
 }
@@ -107,7 +116,7 @@ describe('SAML single logout started by the IdP', () => {
     expect(await isActive(ended.sessionUid)).toBe(false);
   });
 
-  it('refuses unsigned, wrongly signed, misdirected, foreign, expired and replayed LogoutRequests and ends nothing', async () => {
+  it('refuses unsigned, wrongly signed, SHA-1 signed, misdirected, foreign, expired and replayed LogoutRequests and ends nothing', async () => {
     const victim = await signIn('u-2003', '_s-victim');
     const replay = request('u-2003', { sessionIndex: '_s-nothing', id: '_replayed-1' });
     expect((await new HttpSession().request(redirectBindingUrl(sloUrl, 'SAMLRequest', replay, { key: idp.key }))).status).toBe(303);
@@ -122,6 +131,8 @@ describe('SAML single logout started by the IdP', () => {
       ['a replayed ID', redirectBindingUrl(sloUrl, 'SAMLRequest', replay, { key: idp.key })],
       ['an unsigned POST', { SAMLRequest: encodeResponse(request('u-2003', valid)) }],
       ['a POST signed by another key', { SAMLRequest: encodeResponse(signRoot(request('u-2003', valid), 'LogoutRequest', foreignKey)) }],
+      ['a redirect signed with RSA-SHA1', redirectBindingUrl(sloUrl, 'SAMLRequest', request('u-2003', valid), { key: idp.key, hash: 'sha1' })],
+      ['a POST signed with RSA-SHA1', { SAMLRequest: encodeResponse(signRoot(request('u-2003', valid), 'LogoutRequest', idp.key, { signatureAlgorithm: 'http://www.w3.org/2000/09/xmldsig#rsa-sha1', digestAlgorithm: 'http://www.w3.org/2000/09/xmldsig#sha1' })) }],
     ];
     for (const [what, sent] of cases) {
       const res = sent instanceof URL
@@ -163,5 +174,79 @@ describe('SAML single logout started by the application', () => {
     const back = await login.browser.follow(redirectBindingUrl(sloUrl, 'SAMLResponse', response, { key: idp.key, relayState: sent.relayState! }), {}, 'http://127.0.0.1:1/mail/signed-out');
     expect(back.status).toBe(400);
     expect(back.body).toContain('could not verify');
+  });
+});
+
+describe('SAML single logout over HTTP-POST, when the IdP metadata lists it first', () => {
+  const viaPost = () => ({ idp: postIdp, alias: 'corp-post' });
+  const form = (fields: Record<string, string>, url = postSloUrl) =>
+    new HttpSession().request(url, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams(fields) });
+
+  it('answers an IdP-initiated LogoutRequest with an XML-signed LogoutResponse posted to the ResponseLocation, with the RelayState echoed', async () => {
+    const ended = await signIn('u-4001', '_s-pp-1', viaPost());
+    const xml = signRoot(logoutRequestXml(postIdp, { destination: postSloUrl, nameId: 'u-4001', nameIdFormat: FORMATS.persistent, sessionIndex: '_s-pp-1', id: '_logout-pp-1' }), 'LogoutRequest', postIdp.key);
+    const res = await form({ SAMLRequest: encodeResponse(xml), RelayState: 'rs-pp' });
+    expect(res.status).toBe(200);
+    expect(res.body).toContain('Continuing to sign out');
+    expect(res.headers.get('content-security-policy')).toContain(`form-action ${new URL(postIdp.sloUrl).origin}`);
+    const answer = readForm(res, /\/slo\/response$/);
+    expect(answer.action.toString()).toBe(`${postIdp.sloUrl}/response`);
+    expect(readPostedLogoutMessage(answer.fields, postSpCert)).toMatchObject({
+      kind: 'LogoutResponse', inResponseTo: '_logout-pp-1', status: 'urn:oasis:names:tc:SAML:2.0:status:Success', relayState: 'rs-pp', destination: `${postIdp.sloUrl}/response`, signatureValid: true,
+    });
+    expect(readPostedLogoutMessage(answer.fields, foreignKey.certificatePem).signatureValid).toBe(false);
+    expect(await isActive(ended.sessionUid)).toBe(false);
+  });
+
+  it('answers by HTTP-POST even when the LogoutRequest came by HTTP-Redirect', async () => {
+    const ended = await signIn('u-4002', '_s-pp-2', viaPost());
+    const xml = logoutRequestXml(postIdp, { destination: postSloUrl, nameId: 'u-4002', nameIdFormat: FORMATS.persistent, sessionIndex: '_s-pp-2', id: '_logout-pp-2' });
+    const res = await new HttpSession().request(redirectBindingUrl(postSloUrl, 'SAMLRequest', xml, { key: postIdp.key, relayState: 'rs-r' }));
+    expect(res.status).toBe(200);
+    expect(readPostedLogoutMessage(readForm(res, /\/slo\/response$/).fields, postSpCert)).toMatchObject({ inResponseTo: '_logout-pp-2', relayState: 'rs-r', signatureValid: true });
+    expect(await isActive(ended.sessionUid)).toBe(false);
+  });
+
+  /** RP-initiated logout at Realmgate up to the auto-posting page that sends the LogoutRequest to the IdP. */
+  async function logoutToIdpByPost(login: Awaited<ReturnType<typeof signIn>>) {
+    const endSession = oidc.buildEndSessionUrl(app.config, { id_token_hint: login.tokens.id_token!, post_logout_redirect_uri: 'http://127.0.0.1:1/mail/signed-out', state: 'bye-post' });
+    const confirm = await login.browser.follow(endSession);
+    const confirmForm = readForm(confirm, /\/session\/end\/confirm$/);
+    const page = await login.browser.submit(confirmForm.action, { ...confirmForm.fields, logout: 'yes' });
+    expect(page.status, page.body.slice(0, 300)).toBe(200);
+    const toIdp = readForm(page, /\/saml-post\/slo$/);
+    expect(toIdp.action.toString()).toBe(postIdp.sloUrl);
+    return readPostedLogoutMessage(toIdp.fields, postSpCert);
+  }
+
+  it('sends the SP-initiated LogoutRequest XML-signed by HTTP-POST, and returns to the application after a posted, XML-signed LogoutResponse', async () => {
+    const login = await signIn('u-4003', '_s-pp-3', viaPost());
+    const sent = await logoutToIdpByPost(login);
+    expect(sent).toMatchObject({ kind: 'LogoutRequest', nameId: 'u-4003', nameIdFormat: FORMATS.persistent, sessionIndex: '_s-pp-3', destination: postIdp.sloUrl, signatureValid: true });
+    expect(await isActive(login.sessionUid)).toBe(false);
+    const response = signRoot(logoutResponseXml(postIdp, { destination: postSloUrl, inResponseTo: sent.id }), 'LogoutResponse', postIdp.key);
+    const back = await login.browser.submit(postSloUrl, { SAMLResponse: encodeResponse(response), RelayState: sent.relayState! }, 'http://127.0.0.1:1/mail/signed-out');
+    expect(back.status, back.body.slice(0, 300)).toBe(0);
+    expect(back.url.searchParams.get('state')).toBe('bye-post');
+  });
+
+  it('refuses posted LogoutResponses that are unsigned, signed by another key, answer another request, or lean on a signed query', async () => {
+    const cases: [string, (sent: { id: string; relayState: string }) => Promise<ReturnType<typeof form>> | ReturnType<typeof form>][] = [
+      ['unsigned', (sent) => form({ SAMLResponse: encodeResponse(logoutResponseXml(postIdp, { destination: postSloUrl, inResponseTo: sent.id })), RelayState: sent.relayState })],
+      ['signed by another key', (sent) => form({ SAMLResponse: encodeResponse(signRoot(logoutResponseXml(postIdp, { destination: postSloUrl, inResponseTo: sent.id }), 'LogoutResponse', foreignKey)), RelayState: sent.relayState })],
+      ['answering another request', (sent) => form({ SAMLResponse: encodeResponse(signRoot(logoutResponseXml(postIdp, { destination: postSloUrl, inResponseTo: '_someone-elses-request' }), 'LogoutResponse', postIdp.key)), RelayState: sent.relayState })],
+      ['posted beside a query signed for another message', (sent) => {
+        const signedQuery = redirectBindingUrl(postSloUrl, 'SAMLResponse', logoutResponseXml(postIdp, { destination: postSloUrl, inResponseTo: sent.id }), { key: postIdp.key, relayState: sent.relayState });
+        const forged = redirectBindingUrl(postSloUrl, 'SAMLResponse', logoutResponseXml(postIdp, { destination: postSloUrl, inResponseTo: sent.id, status: 'urn:oasis:names:tc:SAML:2.0:status:Success' }), { key: null, relayState: sent.relayState });
+        return form({ SAMLResponse: forged.searchParams.get('SAMLResponse')!, RelayState: sent.relayState, SigAlg: signedQuery.searchParams.get('SigAlg')!, Signature: signedQuery.searchParams.get('Signature')! }, signedQuery.toString());
+      }],
+    ];
+    for (const [i, [what, send]] of cases.entries()) {
+      const login = await signIn(`u-41${i}`, `_s-pp-refused-${i}`, viaPost());
+      const sent = await logoutToIdpByPost(login);
+      const res = await send({ id: sent.id, relayState: sent.relayState! });
+      expect(res.status, what).toBe(400);
+      expect(res.body, what).toContain('could not verify');
+    }
   });
 });

@@ -4,7 +4,7 @@ import * as oidc from 'openid-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startBackchannelReceiver, type BackchannelReceiver } from '../support/backchannel-receiver.ts';
 import { createTestDatabase, type TestDatabase } from '../support/database.ts';
-import { within } from '../support/eventually.ts';
+import { eventually, within } from '../support/eventually.ts';
 import { addOidcProvider, federatedLogin, registerApp, upstreamClientFor, type TestApp } from '../support/federation.ts';
 import { HttpSession, readForm, type PageResponse } from '../support/http-session.ts';
 import { startTestServer, type TestServer } from '../support/server.ts';
@@ -198,9 +198,15 @@ describe('signing out upstream when the user signs out of an application', () =>
     const atUpstream = await browser.submit(form.action, { ...form.fields, logout: 'yes' });
     expect(atUpstream.url.origin).toBe(idp.issuer);
     expect(idp.hits.get('/session/end')).toBe(upstreamSessions + 1);
-    const hint = (await database.db('login_sessions').where({ session_uid: sessionUid }).first<{ upstream_id_token: string }>())!.upstream_id_token;
-    expect(hint).toMatch(/^ey/);
-    expect(atUpstream.url.searchParams.get('id_token_hint')).toBe(hint);
+    // The hint is the upstream's own ID token for this session, which is stored sealed, never as a JWT.
+    const row = (await database.db('login_sessions').where({ session_uid: sessionUid }).first<Record<string, string | null>>())!;
+    expect(row).not.toHaveProperty('upstream_id_token');
+    expect(row.sealed_upstream_id_token).toMatch(/^v1\./);
+    expect(row.sealed_upstream_id_token).not.toMatch(/ey[\w-]+\.ey[\w-]+\./);
+    const hint = atUpstream.url.searchParams.get('id_token_hint')!;
+    expect(server.node.services.sealer.open(row.sealed_upstream_id_token!)).toBe(hint);
+    const { payload } = await jose.jwtVerify(hint, jose.createRemoteJWKSet(new URL(`${idp.issuer}/jwks`)), { issuer: idp.issuer, audience: upstreamClientFor('acme').clientId, clockTolerance: 3600 });
+    expect(payload).toMatchObject({ sub: alice.sub, sid: row.upstream_session_id });
     expect(atUpstream.url.searchParams.get('post_logout_redirect_uri')).toBe(`${server.url}/federation/acme/logged-out`);
     const upstreamForm = readForm(atUpstream, /\/session\/end\/confirm$/);
     const back = await browser.submit(upstreamForm.action, { ...upstreamForm.fields, logout: 'yes' }, 'http://127.0.0.1:1/mail/signed-out');
@@ -211,6 +217,60 @@ describe('signing out upstream when the user signs out of an application', () =>
     const again = await browser.follow((await mail.authorizationUrl({ idp_hint: 'acme' })).url);
     expect(again.url.origin).toBe(idp.issuer);
     expect(again.body).toContain('Upstream IdP');
+  });
+
+  it('signs the user out of that application alone when they choose to stay signed in: its grant goes and its notice goes through the outbox, the others and the upstream keep their sessions', async () => {
+    const both = await signedInToBoth(alice);
+    const mailLogin = await federatedLogin(mail, idp, alice, { params: { idp_hint: 'acme' }, browser: both.browser });
+    const before = (await database.db('oidc_payloads').where({ model: 'Session', uid: both.sessionUid }).first<{ payload: { authorizations: Record<string, { grantId: string; sid: string }> } }>())!.payload.authorizations;
+    const upstreamEnds = idp.hits.get('/session/end') ?? 0;
+    const tokensBefore = receiver.tokens.length;
+
+    const endSession = oidc.buildEndSessionUrl(mail.config, { id_token_hint: mailLogin.tokens.id_token!, post_logout_redirect_uri: 'http://127.0.0.1:1/mail/signed-out', state: 'stay' });
+    const confirm = await both.browser.follow(endSession);
+    expect(confirm.body).toContain('No, stay signed in');
+    const form = readForm(confirm, /\/session\/end\/confirm$/);
+    // "No, stay signed in" submits the form without logout=yes.
+    const back = await both.browser.submit(form.action, form.fields, 'http://127.0.0.1:1/mail/signed-out');
+    expect(back.status, back.body.slice(0, 300)).toBe(0);
+    expect(back.url.searchParams.get('state')).toBe('stay');
+
+    // The application is told once, through the outbox, by a logout token for its own sid.
+    const jwks = jose.createRemoteJWKSet(new URL(`${server.url}/jwks`));
+    // (Notices of sessions earlier tests ended may still be arriving: look for this one among the new tokens.)
+    const payload = await eventually('mail gets a logout token', async () => {
+      for (const token of receiver.tokens.slice(tokensBefore)) {
+        const verified = await jose.jwtVerify(token, jwks, { issuer: server.url, audience: 'mail', typ: 'logout+jwt' }).catch(() => undefined);
+        if (verified?.payload.sid === before.mail!.sid) return verified.payload;
+      }
+      return undefined;
+    });
+    expect(payload).toMatchObject({ sub: both.sub, events: BCL_EVENT });
+    const deliveries = await database.db('logout_deliveries').where({ session_uid: both.sessionUid }).select('client_id', 'reason', 'sid');
+    expect(deliveries).toEqual([{ client_id: 'mail', reason: 'rp_logout', sid: before.mail!.sid }]);
+    // Its grant and tokens are gone; the session, the other application's grant and the upstream session stay.
+    expect(await database.db('oidc_payloads').where({ model: 'Grant', id: before.mail!.grantId }).first()).toBeUndefined();
+    await expect(oidc.fetchUserInfo(mail.config, mailLogin.tokens.access_token, mailLogin.claims.sub)).rejects.toThrow();
+    expect(await database.db('oidc_payloads').where({ model: 'Grant', id: before.calendar!.grantId }).first()).toBeDefined();
+    expect(await isActive(both.sessionUid)).toBe(true);
+    expect(idp.hits.get('/session/end') ?? 0).toBe(upstreamEnds);
+    const calendarAgain = await both.browser.follow((await calendar.authorizationUrl()).url, {}, calendar.redirectUri);
+    expect(calendarAgain.status, 'calendar signs in from the session, without the upstream').toBe(0);
+
+    // Back at the application within the same session, then signing out of everything: it is told again, for its new sid.
+    const mailAgain = await federatedLogin(mail, idp, alice, { browser: both.browser });
+    expect(mailAgain.claims.sid).not.toBe(before.mail!.sid);
+    await eventually('the first notice was delivered', async () => (await database.db('logout_deliveries').where({ session_uid: both.sessionUid, status: 'pending' }).count({ n: '*' }))[0]!.n == 0);
+    const confirmAll = await both.browser.follow(oidc.buildEndSessionUrl(mail.config, { id_token_hint: mailAgain.tokens.id_token!, post_logout_redirect_uri: 'http://127.0.0.1:1/mail/signed-out' }));
+    const formAll = readForm(confirmAll, /\/session\/end\/confirm$/);
+    await both.browser.submit(formAll.action, { ...formAll.fields, logout: 'yes' });
+    expect(await isActive(both.sessionUid)).toBe(false);
+    const after = await database.db('logout_deliveries').where({ session_uid: both.sessionUid }).orderBy('id').select('client_id', 'sid');
+    expect(after).toEqual([
+      { client_id: 'mail', sid: before.mail!.sid },
+      { client_id: 'calendar', sid: before.calendar!.sid },
+      { client_id: 'mail', sid: mailAgain.claims.sid },
+    ]);
   });
 
   it('finishes the local logout and says so when the upstream does not answer', async () => {

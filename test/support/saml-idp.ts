@@ -184,17 +184,23 @@ export class TestSamlIdp {
     return new TestSamlIdp(entityId, await generateTestKey(`IdP ${entityId}`));
   }
 
-  /** The IdP's metadata; `certificates` lists the signing certificates (default: the current key's). */
-  metadataXml(options: { certificates?: string[]; bindings?: ('redirect' | 'post')[] } = {}): string {
+  /**
+   * The IdP's metadata; `certificates` lists the signing certificates (default: the current key's),
+   * `bindings` the SSO and SLO bindings in order, `sloBindings` the SLO ones alone, and
+   * `sloResponseUrl` a ResponseLocation apart from the SLO Location.
+   */
+  metadataXml(options: { certificates?: string[]; bindings?: ('redirect' | 'post')[]; sloBindings?: ('redirect' | 'post')[]; sloResponseUrl?: string } = {}): string {
     const certificates = options.certificates ?? [this.key.certificatePem];
     const bindings = options.bindings ?? ['redirect', 'post'];
+    const sloBindings = options.sloBindings ?? bindings;
+    const responseLocation = options.sloResponseUrl ? ` ResponseLocation="${xmlEscape(options.sloResponseUrl)}"` : '';
     const keys = certificates
       .map((pem) => pem.replace(/-----(BEGIN|END) CERTIFICATE-----|\s+/g, ''))
       .map((b64) => `<md:KeyDescriptor use="signing"><ds:KeyInfo><ds:X509Data><ds:X509Certificate>${b64}</ds:X509Certificate></ds:X509Data></ds:KeyInfo></md:KeyDescriptor>`)
       .join('');
     const binding = (b: string) => `urn:oasis:names:tc:SAML:2.0:bindings:HTTP-${b === 'post' ? 'POST' : 'Redirect'}`;
     const sso = bindings.map((b) => `<md:SingleSignOnService Binding="${binding(b)}" Location="${xmlEscape(this.ssoUrl)}"/>`).join('');
-    const slo = bindings.map((b) => `<md:SingleLogoutService Binding="${binding(b)}" Location="${xmlEscape(this.sloUrl)}"/>`).join('');
+    const slo = sloBindings.map((b) => `<md:SingleLogoutService Binding="${binding(b)}" Location="${xmlEscape(this.sloUrl)}"${responseLocation}/>`).join('');
     return `<?xml version="1.0"?>
 <md:EntityDescriptor xmlns:md="${NS.md}" xmlns:ds="${NS.ds}" entityID="${xmlEscape(this.entityId)}">
   <md:IDPSSODescriptor protocolSupportEnumeration="${NS.samlp}" WantAuthnRequestsSigned="true">${keys}${slo}
@@ -359,7 +365,7 @@ export interface ReceivedLogoutMessage {
   nameIdFormat: string | undefined;
   sessionIndex: string | undefined;
   relayState: string | undefined;
-  /** The HTTP-Redirect query signature, verified with the SP certificate. */
+  /** The signature (HTTP-Redirect query signature, HTTP-POST XML signature), verified with the SP certificate. */
   signatureValid: boolean;
 }
 
@@ -389,15 +395,16 @@ export function logoutResponseXml(idp: TestSamlIdp, o: { destination: string; in
 
 /**
  * An HTTP-Redirect binding URL for `xml` (`SAMLRequest` or `SAMLResponse`), deflated, with the
- * query signature over `SAML…&RelayState&SigAlg` made with `key` (none when `key` is null).
+ * query signature over `SAML…&RelayState&SigAlg` made with `key` (none when `key` is null), RSA-SHA256 unless `hash` says `sha1`.
  */
-export function redirectBindingUrl(target: string, param: 'SAMLRequest' | 'SAMLResponse', xml: string, options: { key: TestKey | null; relayState?: string }): URL {
+export function redirectBindingUrl(target: string, param: 'SAMLRequest' | 'SAMLResponse', xml: string, options: { key: TestKey | null; relayState?: string; hash?: 'sha256' | 'sha1' }): URL {
   const enc = encodeURIComponent;
   const parts = [`${param}=${enc(zlib.deflateRawSync(Buffer.from(xml, 'utf8')).toString('base64'))}`];
   if (options.relayState !== undefined) parts.push(`RelayState=${enc(options.relayState)}`);
   if (options.key) {
-    parts.push(`SigAlg=${enc('http://www.w3.org/2001/04/xmldsig-more#rsa-sha256')}`);
-    const signature = crypto.sign('sha256', Buffer.from(parts.join('&')), options.key.privateKeyPem).toString('base64');
+    const hash = options.hash ?? 'sha256';
+    parts.push(`SigAlg=${enc(hash === 'sha1' ? 'http://www.w3.org/2000/09/xmldsig#rsa-sha1' : 'http://www.w3.org/2001/04/xmldsig-more#rsa-sha256')}`);
+    const signature = crypto.sign(hash, Buffer.from(parts.join('&')), options.key.privateKeyPem).toString('base64');
     parts.push(`Signature=${enc(signature)}`);
   }
   return new URL(`${target}?${parts.join('&')}`);
@@ -427,6 +434,42 @@ export function readLogoutMessage(received: URL, spCertificatePem: string): Rece
     sessionIndex: root.getElementsByTagNameNS(NS.samlp, 'SessionIndex')[0]?.textContent ?? undefined,
     relayState: params.get('RelayState') ?? undefined,
     signatureValid,
+  };
+}
+
+/** True when `xml`'s root element carries an enveloped XML signature that `certificatePem` verifies. */
+function rootSignatureValid(xml: string, certificatePem: string): boolean {
+  const root = new DOMParser().parseFromString(xml, 'application/xml').documentElement!;
+  const signatureNode = [...Array.from(root.childNodes)].find((n) => n.namespaceURI === NS.ds && n.localName === 'Signature');
+  if (!signatureNode) return false;
+  const verifier = new SignedXml({ publicCert: certificatePem });
+  verifier.loadSignature(signatureNode.toString());
+  try {
+    return verifier.checkSignature(xml) && verifier.getSignedReferences().length === 1;
+  } catch {
+    return false;
+  }
+}
+
+/** Reads a LogoutRequest or LogoutResponse Realmgate sent over HTTP-POST (its form fields) and checks its XML signature. */
+export function readPostedLogoutMessage(fields: Record<string, string>, spCertificatePem: string): ReceivedLogoutMessage {
+  const param = fields.SAMLRequest ? 'SAMLRequest' : 'SAMLResponse';
+  const xml = Buffer.from(fields[param]!, 'base64').toString('utf8');
+  const root = new DOMParser().parseFromString(xml, 'application/xml').documentElement!;
+  const nameId = root.getElementsByTagNameNS(NS.saml, 'NameID')[0];
+  const status = root.getElementsByTagNameNS(NS.samlp, 'StatusCode')[0];
+  return {
+    kind: root.localName ?? '',
+    id: root.getAttribute('ID')!,
+    destination: root.getAttribute('Destination') ?? '',
+    issuer: root.getElementsByTagNameNS(NS.saml, 'Issuer')[0]?.textContent ?? '',
+    inResponseTo: root.getAttribute('InResponseTo') ?? undefined,
+    status: status?.getAttribute('Value') ?? undefined,
+    nameId: nameId?.textContent ?? undefined,
+    nameIdFormat: nameId?.getAttribute('Format') ?? undefined,
+    sessionIndex: root.getElementsByTagNameNS(NS.samlp, 'SessionIndex')[0]?.textContent ?? undefined,
+    relayState: fields.RelayState,
+    signatureValid: rootSignatureValid(xml, spCertificatePem),
   };
 }
 
