@@ -80,6 +80,8 @@ export interface ErrorSpec {
 
 const START_AGAIN = 'Go back to the application and start again.';
 const name = (p: SentenceParams) => p.provider ?? 'the identity provider';
+/** The provider at the start of a sentence. */
+const Name = (p: SentenceParams) => p.provider ?? 'The identity provider';
 
 /** The one table of statuses and safe sentences. */
 export const ERRORS = {
@@ -136,7 +138,7 @@ export const ERRORS = {
   provider_unknown: { status: 404, type: 'not_found', title: 'Not found', sentence: () => `This sign-in provider does not exist (any more). ${START_AGAIN}` },
   provider_conflict: { status: 409, type: 'conflict', title: 'Conflict with the current state', sentence: () => 'Another provider already claims that alias or domain; choose another one.' },
   stale_version: { status: 412, type: 'precondition_failed', title: 'The resource changed since it was read', sentence: () => 'The resource changed since it was read. Read it again and retry.' },
-  upstream_unavailable: { status: 502, title: 'The upstream provider could not be used', sentence: (p) => `${name(p)} could not be used. Check its settings and try again.` },
+  upstream_unavailable: { status: 502, title: 'The upstream provider could not be used', sentence: (p) => `${Name(p)} could not be used. Check its settings and try again.` },
   seal_failed: { status: 500, title: 'Something went wrong on our side', expose: false, sentence: () => 'Something went wrong on our side. Try again in a moment.' },
 
   unavailable: {
@@ -149,7 +151,7 @@ export const ERRORS = {
     status: 504,
     title: 'The provider did not answer',
     expose: true,
-    sentence: (p) => `${name(p)} did not answer in time, so we could not complete your sign-in. Try again in a moment.`,
+    sentence: (p) => `${Name(p)} did not answer in time, so we could not complete your sign-in. Try again in a moment.`,
   },
   upstream_error: {
     status: 502,
@@ -157,7 +159,7 @@ export const ERRORS = {
     expose: true,
     // The upstream said no (or failed): its answer, not our fault.
     log: 'warn',
-    sentence: (p) => `${name(p)} did not complete your sign-in. Go back to the application and try again.`,
+    sentence: (p) => `${Name(p)} did not complete your sign-in. Go back to the application and try again.`,
   },
   response_invalid: {
     status: 502,
