@@ -34,7 +34,7 @@ export interface InteractionSummary {
 const USER_REFUSALS = new Set(['access_denied']);
 
 /** Runs `step`, counting provider failures (the error handler names the provider on the page). */
-export async function asPage<T>(deps: Pick<FederationDeps, 'metrics'>, alias: string, step: () => Promise<T>): Promise<T> {
+export async function countingFailures<T>(deps: Pick<FederationDeps, 'metrics'>, alias: string, step: () => Promise<T>): Promise<T> {
   try {
     return await step();
   } catch (error) {
@@ -87,7 +87,7 @@ export async function startAccountLink(deps: FederationDeps, sessionUid: string,
 }
 
 async function beginUpstream(deps: FederationDeps, owner: { uid: string; purpose: LoginPurpose }, alias: string, request: Omit<LoginRequest, 'transactionId'>): Promise<LoginStart> {
-  return asPage(deps, alias, async () => {
+  return countingFailures(deps, alias, async () => {
     const provider = await deps.cache.get(alias);
     const transactionId = LoginTransactionStore.newId();
     const start = await provider.opened.startLogin({ transactionId, ...request });
@@ -103,7 +103,7 @@ async function beginUpstream(deps: FederationDeps, owner: { uid: string; purpose
  * the interaction URL the browser goes to next; nothing is signed in until it gets there.
  */
 export async function acceptUpstreamAnswer(deps: FederationDeps, alias: string, transactionId: string | undefined, input: CallbackInput): Promise<string> {
-  return asPage(deps, alias, async () => {
+  return countingFailures(deps, alias, async () => {
     const provider = await deps.cache.get(alias);
     const taken = await deps.transactions.take(transactionId ?? '', 'upstream', alias);
     if (!taken.ok) {
