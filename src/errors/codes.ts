@@ -138,7 +138,7 @@ export const ERRORS = {
   provider_unknown: { status: 404, type: 'not_found', title: 'Not found', sentence: () => `This sign-in provider does not exist (any more). ${START_AGAIN}` },
   provider_conflict: { status: 409, type: 'conflict', title: 'Conflict with the current state', sentence: () => 'Another provider already claims that alias or domain; choose another one.' },
   stale_version: { status: 412, type: 'precondition_failed', title: 'The resource changed since it was read', sentence: () => 'The resource changed since it was read. Read it again and retry.' },
-  upstream_unavailable: { status: 502, title: 'The upstream provider could not be used', sentence: (p) => `${Name(p)} could not be used. Check its settings and try again.` },
+  upstream_unavailable: { status: 502, title: 'The upstream provider could not be used', expose: true, sentence: (p) => `${Name(p)} could not be used. Check its settings and try again.` },
   seal_failed: { status: 500, title: 'Something went wrong on our side', expose: false, sentence: () => 'Something went wrong on our side. Try again in a moment.' },
 
   unavailable: {
