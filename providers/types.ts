@@ -1,8 +1,10 @@
 /**
  * The provider contract: what every upstream protocol (one file each in `providers/`) offers the
  * protocol-neutral federation flow in `src/federation/`. Nothing here knows express, knex or nunjucks:
- * a provider type returns data and the routes write responses.
+ * a provider type returns data and the routes write responses. Its failures are Realmgate's one
+ * error type (`src/errors.ts`, which imports nothing but node:crypto and its code table).
  */
+import { RealmgateError, type ErrorCode } from '../src/errors.ts';
 
 /** The upstream protocols Realmgate speaks. */
 export type ProviderKind = 'oidc' | 'saml';
@@ -297,12 +299,13 @@ export interface ProviderType {
 }
 
 /**
- * A failure talking to or trusting an upstream. `code` is stable, the message is for the log
- * only; the user sees a safe sentence chosen by code.
+ * A failure talking to or trusting an upstream: a RealmgateError whose code is one of the
+ * provider contract's (`ProviderErrorCode`). The message is for the log only; the user sees the
+ * code's safe sentence naming the provider (`src/errors/codes.ts`). A subclass because the
+ * federation counts provider failures and reads `upstreamError` by type.
  */
-export class ProviderError extends Error {
-  readonly code: ProviderErrorCode;
-  readonly alias: string | undefined;
+export class ProviderError extends RealmgateError {
+  declare readonly code: ProviderErrorCode;
   /** With `upstream_error`: the upstream's own error code, e.g. OAuth `access_denied` (SAML kinds map their status to it). */
   readonly upstreamError: string | undefined;
 
@@ -310,15 +313,16 @@ export class ProviderError extends Error {
     code: ProviderErrorCode,
     options: { alias?: string | undefined; detail?: string; cause?: unknown; upstreamError?: string | undefined } = {},
   ) {
-    super(options.detail ?? code, { cause: options.cause });
+    super(code, { alias: options.alias, detail: options.detail ?? code, cause: options.cause });
     this.name = 'ProviderError';
-    this.code = code;
-    this.alias = options.alias;
     this.upstreamError = options.upstreamError;
   }
 }
 
-/** How `OpenContext.fetch` fails: the URL was refused by the SSRF guard, timed out, or the network failed. */
+/**
+ * How `OpenContext.fetch` fails: the URL was refused by the SSRF guard, timed out, or the network
+ * failed. A cause only: providers wrap it in a ProviderError before it leaves them.
+ */
 export class UpstreamRequestError extends Error {
   readonly reason: 'blocked' | 'timeout' | 'network';
   readonly url: string;
@@ -331,11 +335,12 @@ export class UpstreamRequestError extends Error {
   }
 }
 
-/** Stable failure codes of the provider contract. */
-export type ProviderErrorCode =
+/** Stable failure codes of the provider contract (a part of `ErrorCode`). */
+export type ProviderErrorCode = Extract<ErrorCode,
   | 'unavailable' // could not be opened (bad settings, discovery failed)
   | 'upstream_unreachable' // network error or timeout
   | 'upstream_error' // the IdP answered with an error (e.g. access_denied)
   | 'response_invalid' // signature, audience, issuer, expiry, nonce, state...
   | 'replayed' // an assertion or code seen before
-  | 'transaction_invalid'; // missing, expired or mismatched login transaction
+  | 'transaction_invalid' // missing, expired or mismatched login transaction
+>;

@@ -13,7 +13,7 @@ import { ExternalIdentityRepository } from './accounts/external-identities.ts';
 import { accountClientMetadata, accountRoutes } from './account/routes.ts';
 import { homeRealmLoginPage } from './interaction/login-page.ts';
 import { listenDraining, type DrainingServer } from './http-server.ts';
-import { interactionRoutes, pageErrorHandler } from './interaction/routes.ts';
+import { interactionRoutes } from './interaction/routes.ts';
 import { InteractionService, type MachineState } from './interaction/service.ts';
 import { AuditLog } from './store/audit.ts';
 import { InteractionStateRepository } from './store/interaction-states.ts';
@@ -21,6 +21,7 @@ import { createViews, type Views } from './interaction/views.ts';
 import type { Jobs } from './jobs/index.ts';
 import { nodeJobs } from './jobs/node-jobs.ts';
 import { installDir } from './install-dir.ts';
+import { errorHandler } from './errors/handler.ts';
 import { createLogger, type Logger } from './logger.ts';
 import { LogoutOutbox } from './logout/outbox.ts';
 import { createMetrics, type Metrics } from './metrics.ts';
@@ -30,7 +31,6 @@ import { closeDatabase, databaseLocation, openDatabase } from './store/database.
 import { migrateLatest } from './store/migrate.ts';
 import { ProviderRepository } from './store/providers.ts';
 import { createRateLimits } from './rate-limits.ts';
-import { refusedBodyPage } from './refused-bodies.ts';
 import { ResourceServerRepository } from './store/resource-servers.ts';
 import { Sealer, resolveMasterKey, verifyMasterKey } from './store/seal.ts';
 import { saveClient } from './token-server/clients.ts';
@@ -266,8 +266,9 @@ export async function createRealmgate(
   );
   app.use(federation.routes);
   app.use(accountRoutes({ services, linking, federation: federation.flow, displayName }));
-  app.use(['/interaction', '/federation', '/account'], refusedBodyPage({ views, logger }), pageErrorHandler({ views, logger }));
   app.use((req, res) => engine.handle(req, res));
+  // One error handler for every route: the admin API answers problem+json, pages the error page.
+  app.use(errorHandler({ views, logger, displayName: (alias) => federation.cache.displayName(alias) }));
 
   const jobs = nodeJobs(services, federation);
   jobs.start();

@@ -110,7 +110,7 @@ const envSchema = z.object({
   REALMGATE_LOGOUT_RETRY_PERIOD_SECONDS: positiveInt(24 * 3600),
 });
 
-/** Thrown by `loadConfig` with every problem in the environment listed at once. */
+/** Thrown by `loadConfig` with every problem in the environment listed at once. Start-up only, never HTTP: not a RealmgateError. */
 export class ConfigError extends Error {
   readonly problems: string[];
   constructor(problems: string[]) {

@@ -1,4 +1,14 @@
+/**
+ * Realmgate's one error type. Every failure that can reach an HTTP answer is a `RealmgateError`
+ * with a stable `code`; its status, problem type, log level and safe sentence come from the one
+ * table in `errors/codes.ts`, and `errors/handler.ts` turns it into a page or a problem document.
+ * Start-up and command-line failures that never reach HTTP (`ConfigError`, `UsageError`,
+ * `DatabaseLockedError`) stay plain errors next to the code that throws them.
+ */
 import crypto from 'node:crypto';
+import { ERRORS, type ErrorCode, type SentenceParams } from './errors/codes.ts';
+
+export type { ErrorCode, SentenceParams } from './errors/codes.ts';
 
 const REF_ALPHABET = '23456789ABCDEFGHJKLMNPQRSTUVWXYZ';
 
@@ -9,32 +19,71 @@ export function newReference(): string {
   return `${chars.slice(0, 4).join('')}-${chars.slice(4).join('')}`;
 }
 
-/** What a failure means to the person in front of the browser, by stable code. */
-const SAFE_MESSAGES: Record<string, string> = {
-  interaction_expired: 'Your sign-in took too long and has expired. Go back to the application and start again.',
-  csrf_invalid: 'This form was already used or has expired. Go back to the application and start again.',
-  bad_request: 'The request was not understood. Go back to the application and start again.',
-  not_found: 'This page does not exist.',
-  throttled: 'Too many failed sign-in attempts. Wait a few minutes and try again.',
-  payload_too_large: 'What was sent to this page is larger than it accepts. Go back to the application and start again.',
-  unsupported_media_type: 'What was sent to this page is in a form it does not read. Go back to the application and start again.',
-  internal: 'Something went wrong on our side. Try again in a moment.',
-};
+/** One invalid field of a request: `field` is a dotted path into the JSON body or a query parameter name. */
+export interface FieldProblem {
+  field: string;
+  message: string;
+}
+
+/** What a RealmgateError carries besides its code; all optional. */
+export interface RealmgateErrorOptions {
+  /** The internal reason, for the log only (it becomes `message`). */
+  detail?: string | undefined;
+  /** The provider the failure is about; the renderer names it by display name. */
+  alias?: string | undefined;
+  /** Values the code's sentence names. */
+  params?: SentenceParams;
+  /**
+   * A more specific safe sentence than the table's, for an administrator (an admin API problem
+   * naming the resource or the rule broken). Browser pages take theirs from the table.
+   */
+  safeMessage?: string | undefined;
+  /** Every invalid field (the admin API's `errors` member). */
+  errors?: FieldProblem[] | undefined;
+  /** Response headers the answer needs (`WWW-Authenticate`, `Allow`, `ETag`, `Retry-After`). */
+  headers?: Record<string, string>;
+  cause?: unknown;
+}
 
 /**
- * An error with a stable `code`, a sentence safe to show (`safeMessage`), the HTTP status, and
- * the internal detail (`message`, `cause`) that only goes to the log.
+ * A failure with a stable `code`. `status` and `expose` come from the code's table entry;
+ * `message` (and `cause`) are for the log only; what a person sees is `safeSentence(error)`.
  */
 export class RealmgateError extends Error {
-  readonly code: string;
+  readonly code: ErrorCode;
   readonly status: number;
-  readonly safeMessage: string;
+  /** Whether the safe sentence may be shown; when false, the `internal` sentence is. */
+  readonly expose: boolean;
+  readonly alias: string | undefined;
+  readonly params: SentenceParams;
+  readonly errors: FieldProblem[] | undefined;
+  readonly headers: Readonly<Record<string, string>>;
+  readonly #safeMessage: string | undefined;
 
-  constructor(code: string, options: { status?: number; detail?: string; safeMessage?: string; cause?: unknown } = {}) {
-    super(options.detail ?? code, { cause: options.cause });
+  constructor(code: ErrorCode, options: RealmgateErrorOptions = {}) {
+    super(options.detail ?? options.safeMessage ?? code, { cause: options.cause });
     this.name = 'RealmgateError';
+    const spec = ERRORS[code];
     this.code = code;
-    this.status = options.status ?? 400;
-    this.safeMessage = options.safeMessage ?? SAFE_MESSAGES[code] ?? SAFE_MESSAGES.internal!;
+    this.status = spec.status;
+    this.expose = 'expose' in spec ? spec.expose : spec.status < 500;
+    this.alias = options.alias;
+    this.params = options.params ?? {};
+    this.errors = options.errors;
+    this.headers = options.headers ?? {};
+    this.#safeMessage = options.safeMessage;
   }
+
+  /** The sentence for this failure; `displayName` names the provider of `alias` when the params do not. */
+  safeSentence(displayName?: (alias: string) => string | undefined): string {
+    if (!this.expose) return ERRORS.internal.sentence();
+    if (this.#safeMessage) return this.#safeMessage;
+    const provider = this.params.provider ?? (this.alias ? (displayName?.(this.alias) ?? this.alias) : undefined);
+    return ERRORS[this.code].sentence({ ...this.params, ...(provider ? { provider } : {}) });
+  }
+}
+
+/** True when `error` is a RealmgateError (with `code`, when given). */
+export function isRealmgateError(error: unknown, code?: ErrorCode): error is RealmgateError {
+  return error instanceof RealmgateError && (code === undefined || error.code === code);
 }

@@ -13,7 +13,8 @@
 import type { Request, RequestHandler, Response } from 'express';
 import type { Knex } from 'knex';
 import { RateLimiterMemory, RateLimiterPostgres, RateLimiterRes } from 'rate-limiter-flexible';
-import { newReference } from './errors.ts';
+import { RealmgateError, newReference } from './errors.ts';
+import { sendErrorPage, sendProblem } from './errors/render.ts';
 import type { Views } from './interaction/views.ts';
 import type { Logger } from './logger.ts';
 
@@ -98,18 +99,20 @@ export function createRateLimits(deps: { db: Knex; views: Views; logger: Logger 
         })
       : undefined;
 
-  const page: Refusal = (_req, res, retryAfter) => {
-    res.status(429).type('html').set('cache-control', 'no-store').set('retry-after', String(retryAfter));
-    res.send(deps.views.render('error.njk', { message: 'Too many requests came from your network. Wait a minute and try again.', ref: newReference() }));
-  };
+  const refusal = (retryAfter: number, detail: string) =>
+    new RealmgateError('too_many_requests', { detail, headers: { 'retry-after': String(retryAfter) } });
+  // Logged once per key and window below, not per refused request: the pages and problems carry a reference all the same.
+  const page: Refusal = (_req, res, retryAfter) => sendErrorPage(res, deps.views, refusal(retryAfter, 'page rate limit'), newReference());
   const oauth: Refusal = (_req, res, retryAfter) => {
     res.status(429).set('cache-control', 'no-store').set('retry-after', String(retryAfter));
     res.json({ error: 'temporarily_unavailable', error_description: `Too many token requests; retry after ${retryAfter} seconds.` });
   };
-  const problem: Refusal = (_req, res, retryAfter) => {
-    res.status(429).set('cache-control', 'no-store').set('retry-after', String(retryAfter)).type('application/problem+json');
-    res.send(JSON.stringify({ type: 'urn:realmgate:problem:too_many_requests', title: 'Too many requests', status: 429, detail: `Too many admin API requests; retry after ${retryAfter} seconds.` }));
-  };
+  const problem: Refusal = (_req, res, retryAfter) =>
+    sendProblem(res, new RealmgateError('too_many_requests', {
+      detail: 'admin API rate limit',
+      safeMessage: `Too many admin API requests; retry after ${retryAfter} seconds.`,
+      headers: { 'retry-after': String(retryAfter) },
+    }), newReference());
 
   const middleware = (name: string, perMinute: number, keyOf: (req: Request) => string, refuse: Refusal): RequestHandler => {
     const limiter = build(name, perMinute);

@@ -28,7 +28,10 @@ export const SAML_METADATA_LIMITS: Readonly<XmlLimits> = Object.freeze({ maxByte
 /** Which bound an XML document broke. */
 export type XmlLimitBreach = 'bytes' | 'depth' | 'elements' | 'declaration';
 
-/** Thrown by `assertXmlWithinLimits`; `breach` says which bound, the message says it for a log or an administrator. */
+/**
+ * Thrown by `assertXmlWithinLimits`; `breach` says which bound, the message says it for a log or an
+ * administrator. A cause only: callers wrap it in a ProviderError before it leaves the provider.
+ */
 export class XmlLimitError extends Error {
   readonly breach: XmlLimitBreach;
 

@@ -7,10 +7,10 @@
  */
 import crypto from 'node:crypto';
 import express, { type Request, type Response, type Router } from 'express';
-import { IdentityTakenError, LastSignInMethodError, linkIdentity, signInMethods, unlinkIdentity, type LinkingDeps } from '../accounts/linking.ts';
+import { linkIdentity, signInMethods, unlinkIdentity, type LinkingDeps } from '../accounts/linking.ts';
 import type { Account } from '../accounts/accounts.ts';
 import type { Services } from '../app.ts';
-import { RealmgateError } from '../errors.ts';
+import { RealmgateError, isRealmgateError } from '../errors.ts';
 import { startAccountLink, takeCompletedLogin, type FederationDeps } from '../federation/login-flow.ts';
 import { ALIAS, aliasParam } from '../federation/upstream-answer.ts';
 import { readCookie } from '../interaction/login-page.ts';
@@ -70,9 +70,9 @@ export function accountRoutes(deps: AccountPageDeps): Router {
 
   async function requireSignedIn(req: Request, res: Response): Promise<SignedIn> {
     const who = await signedIn(req, res);
-    if (!who) throw new RealmgateError('account_signed_out', { status: 401, detail: 'account page form without a signed-in session', safeMessage: 'You are not signed in any more. Open your account page again to sign in.' });
+    if (!who) throw new RealmgateError('account_signed_out', { detail: 'account page form without a signed-in session' });
     const token = (req.body as Record<string, unknown> | undefined)?.csrf;
-    if (!csrf.verify(csrfKey(who), token)) throw new RealmgateError('csrf_invalid', { status: 403, detail: 'account page CSRF token missing or invalid' });
+    if (!csrf.verify(csrfKey(who), token)) throw new RealmgateError('csrf_invalid', { detail: 'account page CSRF token missing or invalid' });
     return who;
   }
 
@@ -129,12 +129,12 @@ export function accountRoutes(deps: AccountPageDeps): Router {
     }
     const { code, state } = req.query;
     if (!started || typeof state !== 'string' || state !== started.state || typeof code !== 'string') {
-      throw new RealmgateError('account_login_invalid', { detail: 'account page callback without its state cookie or with another state', safeMessage: 'This sign-in to your account page has expired. Open your account page again.' });
+      throw new RealmgateError('account_login_invalid', { detail: 'account page callback without its state cookie or with another state' });
     }
     const stored = await engine.provider.AuthorizationCode.find(code);
     const challenge = crypto.createHash('sha256').update(started.verifier).digest('base64url');
     if (!stored || stored.clientId !== ACCOUNT_CLIENT_ID || stored.codeChallenge !== challenge) {
-      throw new RealmgateError('account_login_invalid', { detail: 'account page callback with an unknown code or a PKCE mismatch', safeMessage: 'This sign-in to your account page has expired. Open your account page again.' });
+      throw new RealmgateError('account_login_invalid', { detail: 'account page callback with an unknown code or a PKCE mismatch' });
     }
     await stored.destroy();
     res.redirect(303, '/account');
@@ -151,7 +151,7 @@ export function accountRoutes(deps: AccountPageDeps): Router {
   router.get('/account/linked/:alias/:completion', async (req, res) => {
     res.set('cache-control', 'no-store');
     const who = await signedIn(req, res);
-    if (!who) throw new RealmgateError('account_signed_out', { status: 401, detail: 'link completion without a signed-in session', safeMessage: 'You are not signed in any more. Open your account page again to sign in.' });
+    if (!who) throw new RealmgateError('account_signed_out', { detail: 'link completion without a signed-in session' });
     const alias = aliasParam(req);
     const outcome = await takeCompletedLogin(deps.federation, who.sessionUid, alias, String(req.params.completion), 'link');
     if (outcome.type === 'error') return render(res, who, { error: `Linking ${deps.displayName(alias)} was cancelled or refused. Nothing changed.` }, 400);
@@ -167,9 +167,9 @@ export function accountRoutes(deps: AccountPageDeps): Router {
       deps.services.logger.info({ alias, account_id: who.account.id, result }, 'identity linked from the account page');
       return render(res, who, { message: result === 'linked' ? `${deps.displayName(alias)} is now linked to your account.` : `${deps.displayName(alias)} was already linked to your account.` });
     } catch (error) {
-      if (!(error instanceof IdentityTakenError)) throw error;
+      if (!isRealmgateError(error, 'identity_taken')) throw error;
       deps.services.logger.warn({ alias, account_id: who.account.id }, 'link refused: the identity belongs to another account');
-      return render(res, who, { error: error.safeMessage }, 409);
+      return render(res, who, { error: error.safeSentence(deps.displayName) }, error.status);
     }
   });
 
@@ -186,9 +186,9 @@ export function accountRoutes(deps: AccountPageDeps): Router {
       deps.services.logger.info({ alias, account_id: who.account.id }, 'identity unlinked from the account page');
       return render(res, who, { message: `${deps.displayName(alias)} is no longer linked to your account.` });
     } catch (error) {
-      if (!(error instanceof LastSignInMethodError)) throw error;
+      if (!isRealmgateError(error, 'last_sign_in_method')) throw error;
       deps.services.logger.warn({ alias, account_id: who.account.id }, 'unlink refused: last sign-in method');
-      return render(res, who, { error: error.safeMessage }, 409);
+      return render(res, who, { error: error.safeSentence(deps.displayName) }, error.status);
     }
   });
 

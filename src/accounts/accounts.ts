@@ -1,5 +1,6 @@
 import crypto from 'node:crypto';
 import type { Knex } from 'knex';
+import { RealmgateError } from '../errors.ts';
 
 /** A local account: the stable `sub` of every token issued for this person. */
 export interface Account {
@@ -56,12 +57,14 @@ const toAccount = (row: AccountRow): Account => ({
   lastLoginAt: row.last_login_at,
 });
 
-/** Thrown when a local account with that email already exists. */
-export class DuplicateEmailError extends Error {
-  readonly code = 'email_taken';
-  constructor(email: string) {
-    super(`an account with a password already uses ${email}`);
-  }
+/** The 409 for an email another password account already uses. */
+export function emailTaken(email: string, cause?: unknown): RealmgateError {
+  return new RealmgateError('email_taken', {
+    params: { email },
+    errors: [{ field: 'email', message: 'is already used by another account with a password' }],
+    detail: `an account with a password already uses ${email}`,
+    cause,
+  });
 }
 
 /** Stores local accounts. */
@@ -89,7 +92,7 @@ export class AccountRepository {
         .returning<AccountRow[]>('*');
       return toAccount(row!);
     } catch (error) {
-      if ((error as { code?: string }).code === '23505' && input.email) throw new DuplicateEmailError(input.email);
+      if ((error as { code?: string }).code === '23505' && input.email) throw emailTaken(input.email, error);
       throw error;
     }
   }

@@ -61,11 +61,7 @@ export type FederatedDecision =
   | { type: 'refused'; reason: 'existing_only' };
 
 const disabledError = (account: Account) =>
-  new RealmgateError('account_disabled', {
-    status: 403,
-    detail: `account ${account.id} is disabled`,
-    safeMessage: 'This account is disabled. Contact your administrator.',
-  });
+  new RealmgateError('account_disabled', { detail: `account ${account.id} is disabled` });
 
 /**
  * Resolves an upstream identity to an account under its provider's policy, in one transaction:
@@ -143,29 +139,27 @@ async function addLink(deps: LinkingDeps, trx: Knex, accountId: string, identity
   );
 }
 
-/** Thrown when an identity to link already signs in another account. */
-export class IdentityTakenError extends RealmgateError {
-  constructor(alias: string, subject: string) {
-    super('identity_linked_elsewhere', {
-      status: 409,
-      detail: `identity ${alias}/${subject} is already linked to another account`,
-      safeMessage: 'That sign-in already belongs to another account, so it was not added to this one. Sign in to that account to manage it.',
-    });
-  }
+/** The 409 for an identity to link that already signs in another account. */
+function identityTaken(alias: string, subject: string): RealmgateError {
+  return new RealmgateError('identity_taken', {
+    alias,
+    errors: [{ field: 'subject', message: 'is linked to another account' }],
+    detail: `identity ${alias}/${subject} is already linked to another account`,
+  });
 }
 
 /**
  * Links an identity to an account (after the person proved ownership, from their account page,
  * or by an administrator) and audits it with `rule`. Linking an identity the account already has
- * changes nothing; one linked to another account throws `IdentityTakenError`.
+ * changes nothing; one linked to another account throws `identity_taken`.
  */
 export async function linkIdentity(deps: LinkingDeps, accountId: string, identity: FederatedIdentity, by: LinkActor, rule: LinkRule): Promise<'linked' | 'unchanged'> {
   const run = () =>
     deps.db.transaction(async (trx) => {
       const link = await deps.identities.findForUpdate(identity.providerAlias, identity.subject, trx);
       if (link?.accountId === accountId) return 'unchanged' as const;
-      if (link) throw new IdentityTakenError(identity.providerAlias, identity.subject);
-      if (!(await deps.accounts.getForUpdate(accountId, trx))) throw new RealmgateError('not_found', { status: 404, detail: `account ${accountId} does not exist` });
+      if (link) throw identityTaken(identity.providerAlias, identity.subject);
+      if (!(await deps.accounts.getForUpdate(accountId, trx))) throw new RealmgateError('not_found', { params: { what: 'user', id: accountId }, detail: `account ${accountId} does not exist` });
       await addLink(deps, trx, accountId, identity, by, rule);
       return 'linked' as const;
     });
@@ -177,20 +171,9 @@ export async function linkIdentity(deps: LinkingDeps, accountId: string, identit
   }
 }
 
-/** Thrown when removing a sign-in method would leave an account with none. */
-export class LastSignInMethodError extends RealmgateError {
-  constructor(accountId: string) {
-    super('last_sign_in_method', {
-      status: 409,
-      detail: `account ${accountId} has no other sign-in method`,
-      safeMessage: 'This is the only way to sign in to this account, so it cannot be removed. Add another sign-in method first.',
-    });
-  }
-}
-
 /**
  * Removes a linked identity from an account, audited; the account row is locked so two unlinks at
- * once cannot remove its last two methods. Throws `LastSignInMethodError` for the last method;
+ * once cannot remove its last two methods. Throws `last_sign_in_method` (409) for the last method;
  * false when no such link exists.
  */
 export async function unlinkIdentity(deps: LinkingDeps, accountId: string, alias: string, subject: string, by: LinkActor): Promise<boolean> {
@@ -199,7 +182,7 @@ export async function unlinkIdentity(deps: LinkingDeps, accountId: string, alias
     if (!account) return false;
     const links = await deps.identities.listForAccountForUpdate(accountId, trx);
     if (!links.some((l) => l.providerAlias === alias && l.subject === subject)) return false;
-    if (links.length + (account.hasPassword ? 1 : 0) <= 1) throw new LastSignInMethodError(accountId);
+    if (links.length + (account.hasPassword ? 1 : 0) <= 1) throw new RealmgateError('last_sign_in_method', { detail: `account ${accountId} has no other sign-in method` });
     await deps.identities.unlink(accountId, alias, subject, trx);
     await deps.audit.record(
       { actor: by.actor, action: 'unlink', resourceType: 'user', resourceId: accountId, before: { provider: alias, subject }, after: null, requestId: by.requestId ?? null },

@@ -1,7 +1,7 @@
 import type { RequestHandler } from 'express';
 import type { ClientRepository } from '../store/clients.ts';
 import type { TokenEngine } from '../token-server/engine.ts';
-import { AdminProblem } from './problems.ts';
+import { RealmgateError } from '../errors.ts';
 
 /** The scope an access token needs for the admin API. */
 export const ADMIN_SCOPE = 'admin';
@@ -17,13 +17,13 @@ interface IssuedToken {
   'x5t#S256'?: string | undefined;
 }
 
-function unauthorized(detail: string, error?: string): AdminProblem {
+function unauthorized(detail: string, error?: string): RealmgateError {
   const challenge = error ? `${REALM}, error="${error}", error_description="${detail.replace(/"/g, "'")}"` : REALM;
-  return new AdminProblem('unauthorized', detail, { headers: { 'www-authenticate': challenge } });
+  return new RealmgateError('unauthorized', { safeMessage: detail, headers: { 'www-authenticate': challenge } });
 }
 
-function insufficientScope(detail: string): AdminProblem {
-  return new AdminProblem('forbidden', detail, { headers: { 'www-authenticate': `${REALM}, error="insufficient_scope", scope="${ADMIN_SCOPE}"` } });
+function insufficientScope(detail: string): RealmgateError {
+  return new RealmgateError('forbidden', { safeMessage: detail, headers: { 'www-authenticate': `${REALM}, error="insufficient_scope", scope="${ADMIN_SCOPE}"` } });
 }
 
 /** Finds an opaque access token issued by this node's engine: client credentials first, then user tokens. */

@@ -1,5 +1,5 @@
 import type { Request, Response } from 'express';
-import { AdminProblem } from './problems.ts';
+import { RealmgateError } from '../errors.ts';
 
 /** The strong ETag of a resource version: `"<version>"`. */
 export function etagOf(version: number): string {
@@ -30,11 +30,11 @@ export function ifMatchOf(req: Request): IfMatch {
 export function checkIfMatch(condition: IfMatch, currentVersion: number | undefined): void {
   if (condition === undefined) return;
   if (currentVersion !== undefined && (condition === '*' || condition.includes(currentVersion))) return;
-  throw new AdminProblem(
-    'precondition_failed',
-    currentVersion === undefined
-      ? 'If-Match was given but the resource does not exist.'
-      : `If-Match does not name the current version; the resource is at ETag ${etagOf(currentVersion)}. Read it again and retry.`,
-    { headers: currentVersion === undefined ? {} : { etag: etagOf(currentVersion) } },
-  );
+  throw new RealmgateError('precondition_failed', {
+    safeMessage:
+      currentVersion === undefined
+        ? 'If-Match was given but the resource does not exist.'
+        : `If-Match does not name the current version; the resource is at ETag ${etagOf(currentVersion)}. Read it again and retry.`,
+    headers: currentVersion === undefined ? {} : { etag: etagOf(currentVersion) },
+  });
 }

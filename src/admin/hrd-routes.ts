@@ -1,9 +1,7 @@
 import type { Router } from 'express';
 import { z } from 'zod';
-import { RealmgateError } from '../errors.ts';
 import { explainHomeRealm, type HomeRealmDecision } from '../federation/home-realm.ts';
 import type { AdminDeps } from './context.ts';
-import { notFound } from './problems.ts';
 import { parseQuery } from './request.ts';
 
 const explainQuery = z.strictObject({
@@ -41,20 +39,16 @@ function decisionJson(decision: HomeRealmDecision): Record<string, unknown> {
 export function registerHrdRoutes(router: Router, deps: AdminDeps): void {
   router.get('/hrd/explain', async (req, res) => {
     const q = parseQuery(explainQuery, req);
-    try {
-      const explanation = await explainHomeRealm(deps.services, {
-        clientId: q.client_id,
-        idpHint: q.idp_hint,
-        kcIdpHint: q.kc_idp_hint,
-        acrValues: q.acr_values,
-        loginHint: q.login_hint,
-        email: q.email,
-        lastUsed: q.last_used,
-      });
-      res.json({ decision: decisionJson(explanation.decision), rule: explanation.rule, candidates: explanation.candidates });
-    } catch (error) {
-      if (error instanceof RealmgateError && error.code === 'not_found') throw notFound('client', q.client_id);
-      throw error;
-    }
+    // An unknown client is the flow's own 404 (`No client "…".`).
+    const explanation = await explainHomeRealm(deps.services, {
+      clientId: q.client_id,
+      idpHint: q.idp_hint,
+      kcIdpHint: q.kc_idp_hint,
+      acrValues: q.acr_values,
+      loginHint: q.login_hint,
+      email: q.email,
+      lastUsed: q.last_used,
+    });
+    res.json({ decision: decisionJson(explanation.decision), rule: explanation.rule, candidates: explanation.candidates });
   });
 }

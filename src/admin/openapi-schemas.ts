@@ -65,7 +65,7 @@ const providerFields: Record<string, JsonSchema> = {
 export const schemas: Record<string, JsonSchema> = {
   Problem: {
     type: 'object',
-    description: 'RFC 9457 problem details; `errors` lists every invalid field.',
+    description: 'RFC 9457 problem details; `errors` lists every invalid field, `reference` names the log line with the reason.',
     required: ['type', 'title', 'status', 'detail'],
     properties: {
       type: str('`urn:realmgate:problem:<code>`'),
@@ -73,6 +73,7 @@ export const schemas: Record<string, JsonSchema> = {
       status: { type: 'integer' },
       detail: str(),
       errors: { type: 'array', items: { type: 'object', required: ['field', 'message'], properties: { field: str('Dotted path, e.g. `settings.issuer`.'), message: str() } } },
+      reference: str('The reference (`7GQ2-K9`) of the log line with the reason.'),
     },
   },
   Provider: {

@@ -222,7 +222,7 @@ const paths: OpenApiDocument['paths'] = {
       summary: 'End every session of an account or a provider',
       description: 'Ends each signed-in session of `account_id`, or of provider `idp` (the kill switch for a compromised IdP), or of both together, as `DELETE sessions/{id}` would: each with its back-channel logout notices. At least one filter is required.',
       tags: ['sessions'],
-      parameters: [queryParam('account_id', 'End this account\'s sessions.'), queryParam('idp', 'End the sessions signed in through this provider alias (or `local`).')],
+      parameters: [queryParam('account_id', 'End this account\'s sessions (its id, a UUID).', { type: 'string', format: 'uuid' }), queryParam('idp', 'End the sessions signed in through this provider alias (or `local`).')],
       responses: { '200': ok(schemaRef('SessionsEnded'), 'How many sessions ended.'), ...common },
     },
   },

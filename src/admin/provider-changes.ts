@@ -1,19 +1,21 @@
 import type { Knex } from 'knex';
 import { providerTypes } from '../../providers/index.ts';
 import type { StoredProvider } from '../../providers/types.ts';
-import { ProviderConflictError, StaleVersionError, type ProviderInput, type ProviderRecord } from '../store/providers.ts';
+import { RealmgateError } from '../errors.ts';
+import { StaleVersionError, type ProviderInput, type ProviderRecord } from '../store/providers.ts';
 import { checkIfMatch, type IfMatch } from './conditional.ts';
 import type { AdminDeps, ChangeActor } from './context.ts';
 import { applyMergePatch, isJsonObject } from './merge-patch.ts';
-import { AdminProblem, type FieldProblem, invalidFields, notFound } from './problems.ts';
+import { type FieldProblem, invalidFields, notFound } from './problems.ts';
 import { parseProviderBody, providerJson } from './provider-json.ts';
 
-/** Turns the repository's conflicts into 409 and 412 problems. */
+/** A stale write becomes the 412 with the current ETag; a race the unique keys decided, a 409. The repository's own conflicts pass as they are. */
 function translateStoreError(error: unknown): never {
-  if (error instanceof ProviderConflictError) throw new AdminProblem('conflict', error.message, { errors: [{ field: error.field, message: error.message }] });
   if (error instanceof StaleVersionError) checkIfMatch([], error.currentVersion);
   // Two writes racing for the same alias or domain: the database's unique keys decide.
-  if ((error as { code?: string }).code === '23505') throw new AdminProblem('conflict', 'A concurrent change claimed the same alias or domain; read and retry.', { cause: error });
+  if (!(error instanceof RealmgateError) && (error as { code?: string }).code === '23505') {
+    throw new RealmgateError('provider_conflict', { safeMessage: 'A concurrent change claimed the same alias or domain; read and retry.', detail: 'unique key violation', cause: error });
+  }
   throw error;
 }
 

@@ -1,12 +1,12 @@
 import type { Response, Router } from 'express';
 import { z } from 'zod';
+import { RealmgateError, isRealmgateError } from '../errors.ts';
 import type { ProviderRecord } from '../store/providers.ts';
 import { ifMatchOf, setEtag } from './conditional.ts';
 import { actorOf, type AdminDeps } from './context.ts';
 import { pageQuery, toPage } from './paging.ts';
-import { UnknownProviderError } from '../federation/provider-cache.ts';
 import { refreshProvider } from '../federation/provider-refresh.ts';
-import { AdminProblem, notFound } from './problems.ts';
+import { notFound } from './problems.ts';
 import { createProvider, deleteProvider, patchProvider, replaceProvider, setProviderEnabled } from './provider-changes.ts';
 import { providerJson } from './provider-json.ts';
 import { testProvider } from './provider-test.ts';
@@ -84,9 +84,9 @@ export function registerProviderRoutes(router: Router, deps: AdminDeps): void {
   router.post('/providers/:alias/refresh', async (req, res) => {
     const alias = param(req, 'alias');
     const refreshed = await refreshProvider({ providers, context: deps.openContext, logger: deps.services.logger }, alias).catch((error: unknown) => {
-      throw error instanceof UnknownProviderError ? notFound('provider', alias) : error;
+      throw isRealmgateError(error, 'provider_unknown') ? notFound('provider', alias) : error;
     });
-    if (!refreshed) throw new AdminProblem('conflict', `Providers of this kind load nothing that could be refreshed.`);
+    if (!refreshed) throw new RealmgateError('conflict', { safeMessage: `Providers of this kind load nothing that could be refreshed.` });
     const after = (await providers.get(alias))!;
     // The refresh is an admin action too: who asked, and what the provider looked like after it.
     await deps.audit.record({ ...actorOf(res), action: 'refresh', resourceType: 'provider', resourceId: alias, before: null, after: { ...providerJson(after) } }, deps.services.db);

@@ -1,6 +1,7 @@
 import express, { type Request, type RequestHandler } from 'express';
 import type { z } from 'zod';
-import { AdminProblem, invalidFields, zodProblems, type FieldProblem } from './problems.ts';
+import { RealmgateError } from '../errors.ts';
+import { invalidFields, zodProblems, type FieldProblem } from './problems.ts';
 
 /** Media types the admin API reads as JSON: `application/json`, `application/merge-patch+json` and other `+json` types. */
 const JSON_TYPES = ['application/json', 'application/*+json'];
@@ -54,7 +55,7 @@ export function jsonBody(): RequestHandler[] {
   const require: RequestHandler = (req, _res, next) => {
     const hasBody = Number(req.get('content-length') ?? 0) > 0 || req.get('transfer-encoding') !== undefined;
     if (hasBody && !req.is(JSON_TYPES)) {
-      throw new AdminProblem('unsupported_media_type', 'Send the body as application/json (or application/merge-patch+json for PATCH).');
+      throw new RealmgateError('unsupported_media_type', { safeMessage: 'Send the body as application/json (or application/merge-patch+json for PATCH).' });
     }
     next();
   };

@@ -9,7 +9,7 @@ import type { AdminDeps } from './context.ts';
 import { registerHrdRoutes } from './hrd-routes.ts';
 import { registerLogoutDeliveryRoutes } from './logout-deliveries-routes.ts';
 import { openApiDocument } from './openapi.ts';
-import { AdminProblem, problemHandler } from './problems.ts';
+import { RealmgateError } from '../errors.ts';
 import { registerProviderRoutes } from './providers-routes.ts';
 import { jsonBody } from './request.ts';
 import { registerSessionRoutes } from './sessions-routes.ts';
@@ -41,9 +41,9 @@ function noRoute(router: Router): RequestHandler {
     const stack = (router as unknown as { stack: RouteLayer[] }).stack;
     const allowed = stack.filter((l) => l.route && l.match(req.path)).flatMap((l) => Object.keys(l.route!.methods).map((m) => m.toUpperCase()));
     if (allowed.length) {
-      throw new AdminProblem('method_not_allowed', `${req.method} is not allowed here.`, { headers: { allow: [...new Set(allowed)].join(', ') } });
+      throw new RealmgateError('method_not_allowed', { safeMessage: `${req.method} is not allowed here.`, headers: { allow: [...new Set(allowed)].join(', ') } });
     }
-    throw new AdminProblem('not_found', `No admin API resource at ${req.baseUrl}${req.path}.`);
+    throw new RealmgateError('not_found', { safeMessage: `No admin API resource at ${req.baseUrl}${req.path}.` });
   };
 }
 
@@ -77,6 +77,5 @@ export function adminRoutes(services: Services, options: { openContext: OpenCont
   registerAuditRoutes(router, deps);
 
   router.use(noRoute(router));
-  router.use(problemHandler(services.logger));
   return router;
 }

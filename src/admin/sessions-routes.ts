@@ -15,7 +15,7 @@ const listQuery = z.strictObject({
 });
 
 const bulkQuery = z.strictObject({
-  account_id: z.string().min(1, 'must not be empty').optional(),
+  account_id: z.uuid({ error: 'must be an account id (the sub of its tokens, a UUID)' }).optional(),
   idp: z.string().min(1, 'must not be empty').optional(),
 });
 

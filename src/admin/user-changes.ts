@@ -1,34 +1,21 @@
 import type { Knex } from 'knex';
 import { endAccountSessions } from '../accounts/account-sessions.ts';
-import { type Account, DuplicateEmailError, type NewAccount } from '../accounts/accounts.ts';
+import { type Account, emailTaken, type NewAccount } from '../accounts/accounts.ts';
 import type { LinkedIdentity } from '../accounts/external-identities.ts';
-import { IdentityTakenError, LastSignInMethodError, linkIdentity, unlinkIdentity, type LinkingDeps } from '../accounts/linking.ts';
+import { linkIdentity, unlinkIdentity, type LinkingDeps } from '../accounts/linking.ts';
 import { hashPassword } from '../accounts/passwords.ts';
 import { RealmgateError } from '../errors.ts';
 import type { AdminDeps, ChangeActor } from './context.ts';
-import { AdminProblem, invalidFields, notFound } from './problems.ts';
+import { invalidFields, notFound } from './problems.ts';
 import { identityJson, parseIdentity, parseUserCreate, parseUserPatch, userJson } from './user-json.ts';
 
-/** A 409 for an email another password account already uses. */
-function emailTaken(email: string, cause: unknown): AdminProblem {
-  return new AdminProblem('conflict', `Another account with a password already uses ${email}.`, {
-    errors: [{ field: 'email', message: 'is already used by another account with a password' }],
-    cause,
-  });
-}
-
-/** Turns the account store's and linking's failures into problems; other errors pass unchanged. */
+/**
+ * An update to an email another password account uses is refused by the unique index: the same
+ * `email_taken` the account store throws on create. Other errors (the store's and linking's own
+ * RealmgateErrors among them) pass unchanged.
+ */
 function translate(error: unknown, email?: string | null): never {
-  if (error instanceof DuplicateEmailError) throw emailTaken(email ?? '', error);
-  // An update to an email another password account uses: the unique index decides.
-  if ((error as { code?: string }).code === '23505' && email) throw emailTaken(email, error);
-  if (error instanceof IdentityTakenError) {
-    throw new AdminProblem('conflict', 'That identity is already linked to another account; unlink it there first.', { errors: [{ field: 'subject', message: 'is linked to another account' }], cause: error });
-  }
-  if (error instanceof LastSignInMethodError) {
-    throw new AdminProblem('conflict', 'This is the account\'s last sign-in method, so it cannot be removed; add another one first.', { cause: error });
-  }
-  if (error instanceof RealmgateError && error.status === 404) throw new AdminProblem('not_found', error.message, { cause: error });
+  if (!(error instanceof RealmgateError) && (error as { code?: string }).code === '23505' && email) throw emailTaken(email, error);
   throw error;
 }
 
@@ -144,5 +131,5 @@ export async function linkUserIdentity(deps: AdminDeps, actor: ChangeActor, id: 
 /** Removes a linked identity; 404 when the account has no such link, 409 when it is the last sign-in method. */
 export async function unlinkUserIdentity(deps: AdminDeps, actor: ChangeActor, id: string, alias: string, subject: string): Promise<void> {
   const removed = await unlinkIdentity(linkingDeps(deps), id, alias, subject, actor).catch((error: unknown) => translate(error));
-  if (!removed) throw new AdminProblem('not_found', `User "${id}" has no identity ${alias}/${subject}.`);
+  if (!removed) throw new RealmgateError('not_found', { safeMessage: `User "${id}" has no identity ${alias}/${subject}.` });
 }

@@ -5,15 +5,15 @@
 import { pino } from 'pino';
 import { openServices, purge, type Services } from '../app.ts';
 import { hashPassword } from '../accounts/passwords.ts';
-import { DuplicateEmailError } from '../accounts/accounts.ts';
 import { ConfigError, loadConfig } from '../config.ts';
+import { isRealmgateError } from '../errors.ts';
 import { DatabaseLockedError, closeDatabase, databaseLocation, openDatabase } from '../store/database.ts';
 import { migrateLatest } from '../store/migrate.ts';
 import { SealError } from '../store/seal.ts';
 import { MAX_RESOURCE_TOKEN_TTL_SECONDS } from '../token-server/ttl.ts';
-import { ClientMetadataError, generateClientSecret, saveClient } from '../token-server/clients.ts';
+import { generateClientSecret, saveClient } from '../token-server/clients.ts';
 
-/** A mistake in the command line; printed with the usage. */
+/** A mistake in the command line; printed with the usage. Never reaches HTTP, so not a RealmgateError. */
 export class UsageError extends Error {}
 
 /** The parsed options of one command line. */
@@ -131,7 +131,7 @@ export async function run(command: string[], flags: Flags): Promise<void> {
 /** The sentence for an error a command ends with, when it is one the user can act on. */
 export function explain(error: unknown): string | undefined {
   if (error instanceof ConfigError || error instanceof SealError || error instanceof DatabaseLockedError) return error.message;
-  if (error instanceof ClientMetadataError) return `invalid client: ${error.message}`;
-  if (error instanceof DuplicateEmailError) return `${error.message}; pick another email`;
+  if (isRealmgateError(error, 'client_metadata_invalid')) return `invalid client: ${error.message}`;
+  if (isRealmgateError(error, 'email_taken')) return `${error.message}; pick another email`;
   return undefined;
 }

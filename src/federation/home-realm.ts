@@ -162,6 +162,6 @@ export async function explainHomeRealm(
 ): Promise<HomeRealmExplanation> {
   const { clientId, ...input } = request;
   const client = await deps.clients.get(clientId);
-  if (!client) throw new RealmgateError('not_found', { status: 404, detail: `client ${clientId} does not exist` });
+  if (!client) throw new RealmgateError('not_found', { params: { what: 'client', id: clientId }, detail: `client ${clientId} does not exist` });
   return decideHomeRealm(input, homeRealmClient(client.metadata), await loadHomeRealmProviders(deps.providers));
 }

@@ -7,12 +7,11 @@ import type { CallbackInput, LoginRequest, LoginStart } from '../../providers/ty
 import { ProviderError } from '../../providers/types.ts';
 import { mapClaims } from '../accounts/claim-mapping.ts';
 import { trustedEmail } from '../accounts/linking.ts';
-import { RealmgateError } from '../errors.ts';
+import { RealmgateError, isRealmgateError } from '../errors.ts';
 import type { Logger } from '../logger.ts';
 import type { Metrics } from '../metrics.ts';
 import { homeRealmClient } from './home-realm.ts';
 import { LoginTransactionStore, type CompletedIdentity, type CompletedTransaction, type LoginPurpose } from './login-transactions.ts';
-import { federationPageError } from './page-errors.ts';
 import type { ProviderCache, ReadyProvider } from './provider-cache.ts';
 
 /** What the federated login needs. */
@@ -34,15 +33,15 @@ export interface InteractionSummary {
 /** Upstream errors that mean "the user said no": the application gets them as an OAuth error. */
 const USER_REFUSALS = new Set(['access_denied']);
 
-/** Runs `step`, counting provider failures and turning them into the error page's RealmgateError. */
-export async function asPage<T>(deps: Pick<FederationDeps, 'metrics' | 'cache'>, alias: string, step: () => Promise<T>): Promise<T> {
+/** Runs `step`, counting provider failures (the error handler names the provider on the page). */
+export async function countingFailures<T>(deps: Pick<FederationDeps, 'metrics'>, alias: string, step: () => Promise<T>): Promise<T> {
   try {
     return await step();
   } catch (error) {
-    if (error instanceof ProviderError || (error as { code?: string }).code === 'provider_unknown') {
+    if (error instanceof ProviderError || isRealmgateError(error, 'provider_unknown')) {
       deps.metrics.logins.inc({ idp: alias, outcome: 'failure' });
     }
-    throw federationPageError(error, deps.cache.displayName(alias));
+    throw error;
   }
 }
 
@@ -69,11 +68,7 @@ export async function startFederatedLogin(
   }
   const allowed = homeRealmClient(client).allowedProviders;
   if (!options.anyProvider && allowed && !allowed.includes(alias)) {
-    throw new RealmgateError('provider_not_allowed', {
-      status: 403,
-      detail: `client ${String(client.client_id)} may not use provider ${alias}`,
-      safeMessage: 'This application does not allow that sign-in provider. Go back to the application and start again.',
-    });
+    throw new RealmgateError('provider_not_allowed', { alias, detail: `client ${String(client.client_id)} may not use provider ${alias}` });
   }
   const params = interaction.params;
   return beginUpstream(deps, { uid: interaction.uid, purpose: 'login' }, alias, {
@@ -92,7 +87,7 @@ export async function startAccountLink(deps: FederationDeps, sessionUid: string,
 }
 
 async function beginUpstream(deps: FederationDeps, owner: { uid: string; purpose: LoginPurpose }, alias: string, request: Omit<LoginRequest, 'transactionId'>): Promise<LoginStart> {
-  return asPage(deps, alias, async () => {
+  return countingFailures(deps, alias, async () => {
     const provider = await deps.cache.get(alias);
     const transactionId = LoginTransactionStore.newId();
     const start = await provider.opened.startLogin({ transactionId, ...request });
@@ -108,7 +103,7 @@ async function beginUpstream(deps: FederationDeps, owner: { uid: string; purpose
  * the interaction URL the browser goes to next; nothing is signed in until it gets there.
  */
 export async function acceptUpstreamAnswer(deps: FederationDeps, alias: string, transactionId: string | undefined, input: CallbackInput): Promise<string> {
-  return asPage(deps, alias, async () => {
+  return countingFailures(deps, alias, async () => {
     const provider = await deps.cache.get(alias);
     const taken = await deps.transactions.take(transactionId ?? '', 'upstream', alias);
     if (!taken.ok) {
@@ -161,10 +156,7 @@ export async function takeCompletedLogin(
 ): Promise<CompletedTransaction['outcome']> {
   const taken = await deps.transactions.take(completionId, 'completed', alias);
   if (!taken.ok || taken.transaction.uid !== uid || (taken.transaction.purpose ?? 'login') !== purpose) {
-    throw federationPageError(
-      new ProviderError('transaction_invalid', { alias, detail: `completed login ${taken.ok ? 'belongs to another interaction' : taken.reason}` }),
-      deps.cache.displayName(alias),
-    );
+    throw new ProviderError('transaction_invalid', { alias, detail: `completed login ${taken.ok ? 'belongs to another interaction' : taken.reason}` });
   }
   if (taken.transaction.outcome.type === 'error') deps.metrics.logins.inc({ idp: alias, outcome: 'refused' });
   return taken.transaction.outcome;

@@ -13,13 +13,13 @@
 import express, { type Request, type Response, type Router } from 'express';
 import { ProviderError, receivesUpstreamLogout, type AcceptedUpstreamLogout, type UpstreamLogoutInput } from '../../providers/types.ts';
 import type { Services } from '../app.ts';
-import { RealmgateError } from '../errors.ts';
+import { RealmgateError, isRealmgateError, newReference } from '../errors.ts';
+import { logFailure } from '../errors/handler.ts';
 import type { ClientRepository } from '../store/clients.ts';
 import { endUpstreamSessions } from '../logout/upstream-logout.ts';
 import { browserSend, finishUpstreamSignOut, type UpstreamSignOutDeps } from '../logout/upstream-signout.ts';
 import type { SessionEndedByUid } from '../logout/session-end.ts';
-import { federationPageError } from './page-errors.ts';
-import { UnknownProviderError, type ProviderCache } from './provider-cache.ts';
+import type { ProviderCache } from './provider-cache.ts';
 import { aliasParam, stringParams } from './upstream-answer.ts';
 
 /** What the logout routes need. */
@@ -34,16 +34,14 @@ const tokenForm = express.urlencoded({ extended: false, limit: '64kb', parameter
 /** A SAML logout message carries one signed XML document, far smaller than a response with assertions. */
 const samlForm = express.urlencoded({ extended: false, limit: '256kb', parameterLimit: 10 });
 
-/** A logout failure as the browser sees it: a safe sentence naming the provider and a reference (the log has the rest). */
-function logoutPageError(error: unknown, name: string): unknown {
-  if (error instanceof UnknownProviderError) return federationPageError(error, name);
-  if (!(error instanceof ProviderError)) return error;
-  return new RealmgateError(`logout_${error.code}`, {
-    status: error.code === 'upstream_unreachable' ? 504 : 400,
-    detail: `${error.alias ?? '?'}: ${error.code}: ${error.message}`,
-    safeMessage: `We could not verify the sign-out request from ${name}, so nothing was changed. If you meant to sign out, sign out from the application.`,
-    cause: error,
-  });
+/**
+ * A refused upstream logout message means "nothing was signed out", not "you are not signed in":
+ * the provider's refusal becomes `upstream_logout_refused` (its cause kept for the log). An
+ * unreachable provider, an unknown one and anything else keep their own code.
+ */
+function logoutPageError(error: unknown): unknown {
+  if (!(error instanceof ProviderError) || error.code === 'upstream_unreachable') return error;
+  return new RealmgateError('upstream_logout_refused', { alias: error.alias, detail: `${error.code}: ${error.message}`, cause: error });
 }
 
 /** Validates an upstream logout message with the provider, or throws a ProviderError. */
@@ -104,8 +102,9 @@ export function logoutRoutes(deps: LogoutRouteDeps): Router {
       log.info({ sessions: ended.length, sid: match.sessionId, sub: match.subject }, 'upstream back-channel logout');
       res.status(200).end();
     } catch (error) {
-      if (!(error instanceof ProviderError) && (error as { code?: string }).code !== 'provider_unknown') throw error;
-      log.warn({ err: error }, 'upstream back-channel logout refused');
+      if (!(error instanceof ProviderError) && !isRealmgateError(error, 'provider_unknown')) throw error;
+      // Back-Channel Logout 1.0 §2.8 answers JSON, not a page or a problem: logged like any refusal.
+      logFailure(log, error, newReference(), { path: req.path }, 'upstream back-channel logout refused');
       res.status(400).json({ error: 'invalid_request', error_description: 'The logout token is invalid or was already used.' });
     }
   });
@@ -119,7 +118,7 @@ export function logoutRoutes(deps: LogoutRouteDeps): Router {
       ended = await endUpstreamSessions(deps.services, alias, match);
       deps.logger.info({ alias, sessions: ended.length, sid: match.sessionId }, 'upstream front-channel logout');
     } catch (error) {
-      throw logoutPageError(error, name);
+      throw logoutPageError(error);
     }
     const frames = await frontchannelFrames(deps, ended);
     const upstream = typeof req.query.iss === 'string' && URL.canParse(req.query.iss) ? new URL(req.query.iss).origin : undefined;
@@ -133,12 +132,11 @@ export function logoutRoutes(deps: LogoutRouteDeps): Router {
     const alias = aliasParam(req);
     const binding = req.method === 'POST' ? 'post' : 'redirect';
     const params = stringParams(binding === 'post' ? req.body : req.query);
-    const name = deps.cache.displayName(alias) ?? alias;
     if (params.SAMLResponse) {
       // Over HTTP-POST the message is the form's alone: the URL handed on carries no query to mix with it.
       const url = binding === 'post' ? new URL(req.baseUrl + req.path, deps.issuer) : new URL(req.originalUrl, deps.issuer);
       const next = await finishUpstreamSignOut(deps, alias, params.RelayState ?? '', { url, params }).catch((error: unknown) => {
-        throw logoutPageError(error, name);
+        throw logoutPageError(error);
       });
       if (next) return void res.redirect(303, next);
       return void res.type('html').send(deps.views.render('signed-out.njk', {}));
@@ -150,7 +148,7 @@ export function logoutRoutes(deps: LogoutRouteDeps): Router {
       accepted = await accept(deps, alias, { channel: 'saml', binding, params, rawQuery: req.originalUrl.split('?')[1] ?? '' });
       ended = await endUpstreamSessions(deps.services, alias, accepted.match);
     } catch (error) {
-      throw logoutPageError(error, name);
+      throw logoutPageError(error);
     }
     deps.logger.info({ alias, sessions: ended.length, binding }, 'upstream SAML logout');
     const send = await accepted.respond!({ success: true });
@@ -165,7 +163,7 @@ export function logoutRoutes(deps: LogoutRouteDeps): Router {
     const alias = aliasParam(req);
     const params = stringParams(req.query);
     const next = await finishUpstreamSignOut(deps, alias, params.state ?? '', { url: new URL(req.originalUrl, deps.issuer), params }).catch((error: unknown) => {
-      throw logoutPageError(error, deps.cache.displayName(alias) ?? alias);
+      throw logoutPageError(error);
     });
     if (next) return void res.redirect(303, next);
     res.type('html').send(deps.views.render('signed-out.njk', {}));

@@ -1,5 +1,6 @@
 import { providerTypeFor } from '../../providers/index.ts';
 import { ProviderError, type LinkingPolicy, type OpenContext, type OpenedProvider, type StoredProvider } from '../../providers/types.ts';
+import { RealmgateError } from '../errors.ts';
 import type { Logger } from '../logger.ts';
 import type { ProviderRepository } from '../store/providers.ts';
 
@@ -15,14 +16,9 @@ export interface ReadyProvider {
   version: number;
 }
 
-/** Thrown for an alias that names no stored provider (never created, or deleted). */
-export class UnknownProviderError extends Error {
-  readonly code = 'provider_unknown';
-  readonly alias: string;
-  constructor(alias: string) {
-    super(`no provider with alias "${alias}"`);
-    this.alias = alias;
-  }
+/** The 404 for an alias that names no stored provider (never created, or deleted). */
+export function unknownProvider(alias: string): RealmgateError {
+  return new RealmgateError('provider_unknown', { alias, detail: `no provider with alias "${alias}"` });
 }
 
 type Entry =
@@ -55,12 +51,12 @@ export class ProviderCache {
     this.#options = { ...options, maxEntries: options.maxEntries ?? 200, retryAfterMs: options.retryAfterMs ?? 10_000 };
   }
 
-  /** The current version of `alias`, opened. Throws `UnknownProviderError` or `ProviderError('unavailable')`. */
+  /** The current version of `alias`, opened. Throws `provider_unknown` or `ProviderError('unavailable')`. */
   async get(alias: string): Promise<ReadyProvider> {
     const version = await this.#options.providers.versionOf(alias);
     if (version === undefined) {
       this.#evict(alias);
-      throw new UnknownProviderError(alias);
+      throw unknownProvider(alias);
     }
     const entry = this.#entries.get(alias);
     if (entry && entry.version === version) {
@@ -93,7 +89,7 @@ export class ProviderCache {
     const stored = await this.#options.providers.load(alias);
     if (!stored) {
       this.#evict(alias);
-      throw new UnknownProviderError(alias);
+      throw unknownProvider(alias);
     }
     const refusal = this.#refusal(stored);
     if (refusal) {

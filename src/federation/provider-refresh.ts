@@ -7,7 +7,8 @@ import { providerTypeFor } from '../../providers/index.ts';
 import { ProviderError, type CertificateStatus, type OpenContext } from '../../providers/types.ts';
 import type { Logger } from '../logger.ts';
 import type { ProviderRepository } from '../store/providers.ts';
-import { UnknownProviderError } from './provider-cache.ts';
+import { isRealmgateError } from '../errors.ts';
+import { unknownProvider } from './provider-cache.ts';
 
 /** After a failed refresh, the next attempt comes this much later. */
 export const FAILED_REFRESH_RETRY_SECONDS = 300;
@@ -61,12 +62,12 @@ function certificateJson(c: CertificateStatus): CertificateStatusJson {
  * Refreshes provider `alias` now and records the outcome in its status: `refresh` (when, result,
  * digest, next due time) and `certificates`. A digest different from the recorded one bumps the
  * version. A failure keeps the last good digest and certificates. Returns the new `refresh` status.
- * Throws `UnknownProviderError` for an unknown alias; returns undefined for a kind without refresh.
+ * Throws `provider_unknown` for an unknown alias; returns undefined for a kind without refresh.
  */
 export async function refreshProvider(deps: RefreshDeps, alias: string, now = new Date()): Promise<RefreshStatus | undefined> {
   const stored = await deps.providers.load(alias);
   const record = await deps.providers.get(alias);
-  if (!stored || !record) throw new UnknownProviderError(alias);
+  if (!stored || !record) throw unknownProvider(alias);
   const type = providerTypeFor(stored.kind);
   if (!type?.refresh) return undefined;
   const previous = record.status.refresh as Partial<RefreshStatus> | undefined;
@@ -117,7 +118,7 @@ export async function refreshDueProviders(deps: RefreshDeps, now = new Date()): 
       await refreshProvider(deps, provider.alias, now);
       count++;
     } catch (error) {
-      if (!(error instanceof UnknownProviderError)) throw error;
+      if (!isRealmgateError(error, 'provider_unknown')) throw error;
     }
   }
   return count;

@@ -8,8 +8,7 @@ import { RealmgateError } from '../errors.ts';
 import type { ClientRepository } from '../store/clients.ts';
 import type { ProviderRepository } from '../store/providers.ts';
 import { homeRealmClient } from './home-realm.ts';
-import { asPage, type FederationDeps } from './login-flow.ts';
-import { federationPageError } from './page-errors.ts';
+import { countingFailures, type FederationDeps } from './login-flow.ts';
 
 /** What the SAML steps need beyond the neutral flow. */
 export interface SamlFlowDeps extends FederationDeps {
@@ -27,13 +26,9 @@ export async function serviceProviderMetadata(deps: SamlFlowDeps, alias: string)
   const stored = await deps.providers.load(alias);
   const type = stored && providerTypeFor(stored.kind);
   if (!stored || !type?.serviceProviderMetadata) {
-    throw new RealmgateError('not_found', { status: 404, detail: `no provider with SP metadata under alias ${alias}` });
+    throw new RealmgateError('not_found', { detail: `no provider with SP metadata under alias ${alias}` });
   }
-  try {
-    return type.serviceProviderMetadata(stored, deps.context);
-  } catch (error) {
-    throw federationPageError(error, stored.displayName);
-  }
+  return type.serviceProviderMetadata(stored, deps.context);
 }
 
 /**
@@ -48,7 +43,7 @@ export async function serviceProviderMetadata(deps: SamlFlowDeps, alias: string)
  * Returns the URL the browser goes to next.
  */
 export async function acceptUnsolicitedAnswer(deps: SamlFlowDeps, alias: string, input: CallbackInput): Promise<string> {
-  return asPage(deps, alias, async () => {
+  return countingFailures(deps, alias, async () => {
     const provider = await deps.cache.get(alias);
     if (!provider.opened.finishUnsolicitedLogin) {
       throw new ProviderError('transaction_invalid', { alias, detail: 'an answer without a login transaction, from a provider that never sends unsolicited ones' });

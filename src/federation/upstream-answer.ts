@@ -15,7 +15,7 @@ export function stringParams(source: unknown): Record<string, string> {
 /** The provider alias in the path, or a 404 for a malformed one. */
 export function aliasParam(req: Request): string {
   const alias = String(req.params.alias ?? '');
-  if (!ALIAS.test(alias)) throw new RealmgateError('not_found', { status: 404, detail: `malformed provider alias ${JSON.stringify(alias.slice(0, 80))}` });
+  if (!ALIAS.test(alias)) throw new RealmgateError('not_found', { detail: `malformed provider alias ${JSON.stringify(alias.slice(0, 80))}` });
   return alias;
 }
 

@@ -85,9 +85,9 @@ export async function authenticated(deps: MachineDeps, req: Request, res: Respon
   if (decision.type === 'refused') {
     deps.metrics.logins.inc({ idp: alias, outcome: 'refused' });
     throw new RealmgateError('account_not_provisioned', {
-      status: 403,
+      alias,
+      params: { provider: method.displayName },
       detail: `${alias}/${identity.subject} is not linked to an account and provider ${alias} only signs in existing accounts`,
-      safeMessage: `Your ${method.displayName} sign-in is not linked to an account here, and new accounts are not created for it. Ask your administrator for access.`,
     });
   }
   if (decision.type === 'confirm') {

@@ -2,7 +2,7 @@ import express, { type NextFunction, type Request, type Response, type Router } 
 import type { AccountRepository } from '../accounts/accounts.ts';
 import { signInWithPassword } from '../accounts/local-login.ts';
 import type { LoginThrottle } from '../accounts/throttle.ts';
-import { RealmgateError, newReference } from '../errors.ts';
+import { RealmgateError } from '../errors.ts';
 import { decideHomeRealm, homeRealmClient, loadHomeRealmProviders } from '../federation/home-realm.ts';
 import { startFederatedLogin, takeCompletedLogin, type FederationDeps } from '../federation/login-flow.ts';
 import { ALIAS, aliasParam } from '../federation/upstream-answer.ts';
@@ -42,7 +42,7 @@ const isLoginPrompt = (interaction: Interaction) => interaction.prompt === 'logi
 /** Refuses a form post whose CSRF token was not issued for this interaction. */
 function requireCsrf(deps: Pick<InteractionDeps, 'csrf'>, req: Request): void {
   if (!deps.csrf.verify(String(req.params.uid), (req.body as Record<string, unknown> | undefined)?.csrf)) {
-    throw new RealmgateError('csrf_invalid', { status: 403, detail: 'CSRF token missing or invalid' });
+    throw new RealmgateError('csrf_invalid', { detail: 'CSRF token missing or invalid' });
   }
 }
 
@@ -200,19 +200,4 @@ export function interactionRoutes(deps: InteractionDeps): Router {
   });
 
   return router;
-}
-
-/** Turns any error on our pages into the error page with a reference; the detail goes to the log. */
-export function pageErrorHandler(deps: { views: Views; logger: Logger }) {
-  return (err: unknown, req: Request, res: Response, _next: NextFunction): void => {
-    const error =
-      err instanceof RealmgateError
-        ? err
-        : new RealmgateError('internal', { status: 500, detail: err instanceof Error ? err.message : String(err), cause: err });
-    const ref = newReference();
-    const log = (res.locals.log as Logger | undefined) ?? deps.logger;
-    log[error.status >= 500 ? 'error' : 'warn']({ ref, code: error.code, err: error.cause ?? error, path: req.path }, error.message);
-    if (res.headersSent) return;
-    res.status(error.status).type('html').set('cache-control', 'no-store').send(deps.views.render('error.njk', { message: error.safeMessage, ref }));
-  };
 }

@@ -79,7 +79,7 @@ export class InteractionService {
       details = await this.#engine.provider.interactionDetails(req, res);
       if (details.uid !== req.params.uid) throw new Error('interaction uid does not match the interaction cookie');
     } catch (cause) {
-      throw new RealmgateError('interaction_expired', { status: 400, detail: 'interaction not found, expired or not bound to this browser', cause });
+      throw new RealmgateError('interaction_expired', { detail: 'interaction not found, expired or not bound to this browser', cause });
     }
     const client = await this.#engine.provider.Client.find(String(details.params.client_id));
     if (!client) throw new RealmgateError('bad_request', { detail: `client ${String(details.params.client_id)} no longer exists` });

@@ -26,7 +26,7 @@ export function databaseLocation(config: { databaseUrl: string | undefined; data
   return config.databaseUrl ? { databaseUrl: config.databaseUrl } : { pgliteDir: path.join(config.dataDir, 'pglite') };
 }
 
-/** Thrown when another live process holds the embedded database. */
+/** Thrown when another live process holds the embedded database. Start-up only, never HTTP: not a RealmgateError. */
 export class DatabaseLockedError extends Error {
   readonly code = 'database_locked';
 }

@@ -1,5 +1,6 @@
 import type { Knex } from 'knex';
 import { DEFAULT_LINKING_POLICY, type EmailTrust, type LinkingPolicy, type LinkingRule, type ProviderKind, type ProvisioningRule, type StoredProvider } from '../../providers/types.ts';
+import { RealmgateError } from '../errors.ts';
 import type { Sealer } from './seal.ts';
 
 /** A provider as the admin API shows it: no secret values, only which secrets are set. */
@@ -43,22 +44,16 @@ interface ProviderRow {
   updated_at: Date;
 }
 
-/** Thrown when a write conflicts with stored state: a domain owned by another provider, an alias taken. */
-export class ProviderConflictError extends Error {
-  readonly code = 'conflict';
-  readonly field: string;
-  constructor(field: string, message: string) {
-    super(message);
-    this.field = field;
-  }
+/** A write that conflicts with stored state (an alias taken, a domain owned by another provider): 409 naming the field. */
+function providerConflict(field: string, sentence: string): RealmgateError {
+  return new RealmgateError('provider_conflict', { safeMessage: sentence, errors: [{ field, message: sentence }], detail: sentence });
 }
 
-/** Thrown when `If-Match` named a version that is no longer current. */
-export class StaleVersionError extends Error {
-  readonly code = 'stale_version';
+/** Thrown when `If-Match` named a version that is no longer current; a subclass because the admin API reads `currentVersion` to send the ETag. */
+export class StaleVersionError extends RealmgateError {
   readonly currentVersion: number;
   constructor(currentVersion: number) {
-    super(`the provider is at version ${currentVersion}`);
+    super('stale_version', { detail: `the provider is at version ${currentVersion}` });
     this.currentVersion = currentVersion;
   }
 }
@@ -150,7 +145,7 @@ export class ProviderRepository {
     return row?.provider_alias;
   }
 
-  /** Creates a provider at version 1. Throws `ProviderConflictError` for a taken alias or domain. */
+  /** Creates a provider at version 1. Throws `provider_conflict` for a taken alias or domain. */
   async create(input: ProviderInput, trx: Knex): Promise<ProviderRecord> {
     const secrets = Object.fromEntries(Object.entries(input.secrets ?? {}).filter((e): e is [string, string] => e[1] !== null));
     try {
@@ -166,7 +161,7 @@ export class ProviderRepository {
         version: 1,
       });
     } catch (error) {
-      if ((error as { code?: string }).code === '23505') throw new ProviderConflictError('alias', `a provider with alias "${input.alias}" already exists`);
+      if ((error as { code?: string }).code === '23505') throw providerConflict('alias', `A provider with alias "${input.alias}" already exists.`);
       throw error;
     }
     await this.#replaceDomains(trx, input.alias, input.domains);
@@ -228,7 +223,7 @@ export class ProviderRepository {
       : [];
     if (taken.length) {
       const first = taken[0]!;
-      throw new ProviderConflictError('domains', `the domain "${first.domain}" already belongs to provider "${first.provider_alias}"`);
+      throw providerConflict('domains', `The domain "${first.domain}" already belongs to provider "${first.provider_alias}".`);
     }
     await trx('provider_domains').where({ provider_alias: alias }).delete();
     if (wanted.length) await trx('provider_domains').insert(wanted.map((domain) => ({ domain, provider_alias: alias })));

@@ -2,15 +2,20 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Knex } from 'knex';
+import { RealmgateError } from '../errors.ts';
 
 const VERSION = 'v1';
 const CHECK_KEY = 'master_key_check';
 const CHECK_TEXT = 'realmgate master key check';
 
-/** Thrown when sealed data cannot be opened: a wrong key or tampered data. */
-export class SealError extends Error {
+/**
+ * Thrown when sealed data cannot be opened (a wrong key, tampered data) or the master key is
+ * unusable. A RealmgateError (`seal_failed`, a 500 that shows nothing) should it reach a request;
+ * a subclass because start-up and the CLI print its message to the operator by type.
+ */
+export class SealError extends RealmgateError {
   constructor(message: string, options?: { cause?: unknown }) {
-    super(message, options);
+    super('seal_failed', { detail: message, cause: options?.cause });
     this.name = 'SealError';
   }
 }

@@ -1,11 +1,8 @@
 import crypto from 'node:crypto';
+import { RealmgateError } from '../errors.ts';
 import type { ClientMetadata, ClientRepository, StoredClient } from '../store/clients.ts';
 import type { TokenEngine } from './engine.ts';
 
-/** Thrown when client metadata is invalid; `message` says what to fix. */
-export class ClientMetadataError extends Error {
-  readonly code = 'invalid_client_metadata';
-}
 
 /** A confidential client's secret: 32 random bytes, base64url. */
 export function generateClientSecret(): string {
@@ -13,7 +10,8 @@ export function generateClientSecret(): string {
 }
 
 /**
- * Validates client metadata with the token engine's own rules and stores it, secret sealed.
+ * Validates client metadata with the token engine's own rules and stores it, secret sealed
+ * (`client_metadata_invalid`, its `message` saying what to fix, when the engine refuses it).
  * `secret` undefined keeps the stored one; a confidential client without any secret gets none
  * here, so callers generate one.
  */
@@ -28,7 +26,7 @@ export async function saveClient(
     await deps.engine.provider.Client.validate({ ...metadata, ...(effectiveSecret ? { client_secret: effectiveSecret } : {}) } as never);
   } catch (cause) {
     const description = (cause as { error_description?: string }).error_description ?? (cause as Error).message;
-    throw new ClientMetadataError(description, { cause });
+    throw new RealmgateError('client_metadata_invalid', { detail: description, cause });
   }
   return deps.clients.save(metadata, secret);
 }

@@ -4,7 +4,9 @@ import type { UpstreamSession } from '../../providers/types.ts';
 import type { Logger } from '../logger.ts';
 import type { Metrics } from '../metrics.ts';
 import type { AccountRepository } from '../accounts/accounts.ts';
-import { newReference } from '../errors.ts';
+import { RealmgateError, newReference } from '../errors.ts';
+import { logFailure } from '../errors/handler.ts';
+import { errorPageHtml } from '../errors/render.ts';
 import type { Views } from '../interaction/views.ts';
 import type { ClientRepository } from '../store/clients.ts';
 import { knexAdapter } from '../store/oidc-adapter.ts';
@@ -249,12 +251,13 @@ function configuration(deps: EngineDeps, keySet: KeySet): Configuration {
       const ref = newReference();
       // Express put the request's child logger (with its request_id) on the response it handed over.
       const log = (ctx.res as { locals?: { log?: Logger } }).locals?.log ?? logger;
-      log.warn({ ref, err: error, error: out.error, path: ctx.path }, 'token engine error page');
+      // oidc-provider's own description is client-safe (its `expose`); a server_error shows ours.
+      const failure = out.error === 'server_error'
+        ? new RealmgateError('internal', { detail: `token engine: ${(error as Error).message}`, cause: error })
+        : new RealmgateError('bad_request', { detail: `token engine: ${out.error}: ${(error as Error).message}`, safeMessage: out.error_description, cause: error });
+      logFailure(log, failure, ref, { error: out.error, path: ctx.path }, 'token engine error page');
       ctx.type = 'html';
-      ctx.body = views.render('error.njk', {
-        message: out.error_description ?? 'The request could not be completed.',
-        ref,
-      });
+      ctx.body = errorPageHtml(views, failure, ref);
     },
   };
 }

@@ -1,7 +1,7 @@
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ProviderInput } from '../../src/store/providers.ts';
-import { ProviderCache, UnknownProviderError } from '../../src/federation/provider-cache.ts';
+import { ProviderCache } from '../../src/federation/provider-cache.ts';
 import { createOpenContext } from '../../src/federation/upstream-fetch.ts';
 import { ProviderRepository } from '../../src/store/providers.ts';
 import { Sealer } from '../../src/store/seal.ts';
@@ -89,7 +89,7 @@ describe('the provider cache', () => {
     await expect(cache.get('off')).rejects.toMatchObject({ code: 'unavailable', message: 'the provider is disabled' });
     await cache.get('three');
     await database.db.transaction((trx) => providers.delete('three', trx));
-    await expect(cache.get('three')).rejects.toBeInstanceOf(UnknownProviderError);
+    await expect(cache.get('three')).rejects.toMatchObject({ code: 'provider_unknown', status: 404 });
   });
 
   it('refuses stored settings that no longer pass the check, without any request', async () => {

@@ -1,26 +1,16 @@
-import { Writable } from 'node:stream';
-import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AdminApi, startAdminNode } from '../admin/admin-api.ts';
 import { createTestDatabase, type TestDatabase } from '../support/database.ts';
+import { LEVEL, captureLogs } from '../support/log-lines.ts';
 import { addSamlProvider } from '../support/saml-federation.ts';
 import { TestSamlIdp } from '../support/saml-idp.ts';
 import type { TestServer } from '../support/server.ts';
 
 /** Every log line the node writes, parsed. */
-const lines: Record<string, unknown>[] = [];
-const logger = pino(
-  { level: 'debug' },
-  new Writable({
-    write(chunk: Buffer, _encoding, done) {
-      for (const line of chunk.toString('utf8').split('\n').filter(Boolean)) lines.push(JSON.parse(line) as Record<string, unknown>);
-      done();
-    },
-  }),
-);
+const { logger, lines } = captureLogs();
 
-const WARN = 40;
-const ERROR = 50;
+const WARN = LEVEL.warn;
+const ERROR = LEVEL.error;
 
 let database: TestDatabase;
 let server: TestServer;
