@@ -5,7 +5,7 @@
  */
 
 /** The upstream protocols Realmgate speaks. */
-export type ProviderKind = 'oidc' | 'saml';
+export type ProviderKind = 'oidc' | 'saml' | 'oauth2';
 
 /** One invalid field of a provider's settings or secrets: `field` is a dotted path such as `settings.issuer`. */
 export interface Problem {
@@ -292,6 +292,11 @@ export interface ProviderType {
    * from stored settings alone, so it is there before the IdP is reachable or the provider enabled.
    */
   serviceProviderMetadata?(provider: StoredProvider, context: Pick<OpenContext, 'issuer' | 'endpointUrl'>): string;
+  /**
+   * Optional: the linking policy fields a provider with these settings gets when the admin API
+   * request leaves them out (an `oauth2` preset's `email_trust`).
+   */
+  defaultLinkingPolicy?(settings: Record<string, unknown>): Partial<LinkingPolicy>;
   /** Optional: re-reads upstream configuration (metadata URL) and reports certificate validity. */
   refresh?(provider: StoredProvider, context: OpenContext): Promise<ProviderRefresh>;
 }
