@@ -100,17 +100,27 @@ export interface OAuth2Settings extends Required<Pick<PresetSettings, 'issuer' |
 export const OAUTH2_SECRET_NAMES = ['client_secret', 'private_key'] as const;
 
 /** Parses the stored settings; every problem at once, fields named `settings.<path>`. */
-function parseGiven(settings: unknown): { given?: GivenOAuth2Settings; problems: Problem[] } {
+function parseGiven(settings: unknown): { given?: GivenOAuth2Settings; valid: boolean; problems: Problem[] } {
   const parsed = givenSchema.safeParse(settings ?? {});
-  if (parsed.success) return { given: parsed.data, problems: [] };
-  const problems = parsed.error.issues.flatMap((issue): Problem[] => {
+  if (parsed.success) return { given: parsed.data, valid: true, problems: [] };
+  const problems: Problem[] = [];
+  const bad = new Set<string>();
+  for (const issue of parsed.error.issues) {
     if (issue.code === 'unrecognized_keys') {
-      return issue.keys.map((key) => ({ field: ['settings', ...issue.path, key].join('.'), message: 'is not a setting of oauth2 providers' }));
+      for (const key of issue.keys) problems.push({ field: ['settings', ...issue.path, key].join('.'), message: 'is not a setting of oauth2 providers' });
+      for (const key of issue.keys) bad.add(key);
+      continue;
     }
-    const message = issue.code === 'invalid_type' && issue.input === undefined ? 'is required' : issue.message;
-    return [{ field: ['settings', ...issue.path.map(String)].join('.'), message }];
-  });
-  return { problems };
+    const field = ['settings', ...issue.path.map(String)].join('.');
+    bad.add(String(issue.path[0]));
+    // One problem per field: a URL that is not http(s) needs no second word about https.
+    if (problems.some((p) => p.field === field)) continue;
+    problems.push({ field, message: issue.code === 'invalid_type' && issue.input === undefined ? 'is required' : issue.message });
+  }
+  // The fields that did parse, so the checks across fields still run and every problem is listed at once.
+  const rest = Object.fromEntries(Object.entries(settings && typeof settings === 'object' ? settings : {}).filter(([key]) => !bad.has(key)));
+  const partial = givenSchema.partial({ client_id: true }).safeParse(rest);
+  return { given: partial.success ? (partial.data as GivenOAuth2Settings) : undefined, valid: false, problems };
 }
 
 /** The preset of stored settings, when they name one. */
@@ -121,7 +131,7 @@ export function presetOf(settings: unknown): Preset | undefined {
 
 /** Resolves stored settings into what a login runs on, with every problem of settings and secrets. */
 export function resolveSettings(settings: unknown, secrets: Record<string, string>): { settings?: OAuth2Settings; problems: Problem[] } {
-  const { given, problems } = parseGiven(settings);
+  const { given, valid, problems } = parseGiven(settings);
   for (const name of Object.keys(secrets)) {
     if (!(OAUTH2_SECRET_NAMES as readonly string[]).includes(name)) problems.push({ field: `secrets.${name}`, message: 'is not a secret of oauth2 providers (client_secret, private_key)' });
   }
@@ -135,11 +145,11 @@ export function resolveSettings(settings: unknown, secrets: Record<string, strin
   const authorization = pick('authorization_endpoint');
   const token = pick('token_endpoint');
   for (const [field, value] of [['authorization_endpoint', authorization], ['token_endpoint', token]] as const) {
-    if (!value) problems.push({ field: `settings.${field}`, message: 'is required (or set preset)' });
+    if (!value && !problems.some((p) => p.field === `settings.${field}`)) problems.push({ field: `settings.${field}`, message: 'is required (or set preset)' });
   }
   const userinfo = pick('userinfo_endpoint');
   const jwksUri = pick('jwks_uri');
-  if (!userinfo && !jwksUri) problems.push({ field: 'settings.userinfo_endpoint', message: 'is required (or jwks_uri, to read the identity from a verified ID token)' });
+  if (!userinfo && !jwksUri && !problems.some((p) => /^settings\.(userinfo_endpoint|jwks_uri)$/.test(p.field))) problems.push({ field: 'settings.userinfo_endpoint', message: 'is required (or jwks_uri, to read the identity from a verified ID token)' });
 
   const apple = given.preset === 'apple';
   if (apple) {
@@ -154,7 +164,7 @@ export function resolveSettings(settings: unknown, secrets: Record<string, strin
   if (given.preset === 'microsoft' && given.tenant && !(MICROSOFT_MULTI_TENANTS as readonly string[]).includes(given.tenant) && given.allowed_tenants) {
     problems.push({ field: 'settings.allowed_tenants', message: 'is for a multi-tenant tenant (common, organizations, consumers); with one tenant only its users sign in' });
   }
-  if (problems.length || !authorization || !token) return { problems };
+  if (!valid || problems.length || !authorization || !token) return { problems };
 
   const authorizationParams = { ...base.authorization_params, ...given.authorization_params };
   if (given.hd) authorizationParams.hd = given.hd;
