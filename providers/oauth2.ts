@@ -12,6 +12,7 @@ import { classify } from './oidc.ts';
 import { appleClientSecret, appleFirstLoginName, applePrivateKeyProblem } from './oauth2/apple.ts';
 import { emailFromList, isTrue, readPointer, subjectFrom } from './oauth2/identity.ts';
 import { expectedIssuer, tenantProblem } from './oauth2/microsoft.ts';
+import { probeOAuth2Provider } from './oauth2/probe.ts';
 import { OAUTH2_SECRET_NAMES, presetOf, resolveSettings, type OAuth2Settings } from './oauth2/settings.ts';
 import {
   ProviderError,
@@ -85,9 +86,7 @@ class OpenedOAuth2Provider implements OpenedProvider {
   async #config(aside?: { idToken?: string }): Promise<oidc.Configuration> {
     const s = this.#settings;
     const server: oidc.ServerMetadata = { issuer: s.issuer, authorization_endpoint: s.authorization_endpoint, token_endpoint: s.token_endpoint };
-    const secret = s.preset === 'apple'
-      ? await appleClientSecret({ pem: this.#secrets.private_key!, teamId: s.team_id!, keyId: s.key_id!, clientId: s.client_id })
-      : this.#secrets.client_secret!;
+    const secret = await this.#clientSecret();
     const auth = s.token_endpoint_auth_method === 'client_secret_post' ? oidc.ClientSecretPost(secret) : oidc.ClientSecretBasic(secret);
     const config = new oidc.Configuration(server, s.client_id, { redirect_uris: [this.#redirectUri] }, auth);
     config.timeout = Math.ceil(this.#context.timeoutMs / 1000);
@@ -95,6 +94,14 @@ class OpenedOAuth2Provider implements OpenedProvider {
     const urls = [s.authorization_endpoint, s.token_endpoint, s.userinfo_endpoint, s.emails_endpoint].filter(Boolean) as string[];
     if (urls.some((u) => u.startsWith('http:'))) oidc.allowInsecureRequests(config);
     return config;
+  }
+
+  /** The client secret sent to the token endpoint: the stored one, or for Apple a fresh JWT signed with the stored key. */
+  async #clientSecret(): Promise<string> {
+    const s = this.#settings;
+    return s.preset === 'apple'
+      ? appleClientSecret({ pem: this.#secrets.private_key!, teamId: s.team_id!, keyId: s.key_id!, clientId: s.client_id })
+      : this.#secrets.client_secret!;
   }
 
   /**
@@ -234,6 +241,11 @@ class OpenedOAuth2Provider implements OpenedProvider {
     const ok = shape === 'array' ? Array.isArray(body) : !!body && typeof body === 'object' && !Array.isArray(body);
     if (!ok) throw invalid(this.alias, `${step}: ${url} answered JSON that is not an ${shape}`);
     return body;
+  }
+
+  /** Each endpoint answers, and the token endpoint's verdict on the client credentials; what needs a person is named, not checked. */
+  async probe(): Promise<ProviderReadinessCheck[]> {
+    return probeOAuth2Provider({ settings: this.#settings, fetch: this.#context.fetch, clientSecret: await this.#clientSecret(), redirectUri: this.#redirectUri });
   }
 
   /** What opening could not check: the endpoints a login will use, and where the identity comes from. */

@@ -149,6 +149,12 @@ export interface OpenedProvider {
    * No network; the admin API's provider test reports each check.
    */
   readiness?(): ProviderReadinessCheck[];
+  /**
+   * Optional: what the admin API's provider test can learn over the network without a person
+   * signing in (an `oauth2` provider's endpoints answer, its client credentials are accepted),
+   * and what it cannot; one check each.
+   */
+  probe?(): Promise<ProviderReadinessCheck[]>;
   /** Optional: releases timers or caches held by this opened provider. */
   close?(): void;
 }

@@ -69,6 +69,25 @@ describe('an oauth2 provider added through the admin API', () => {
     expect(link.account_id).toBe(claims.sub);
   });
 
+  it('is tested without a user: endpoints answer, the client credentials are accepted, and what it cannot check is said', async () => {
+    const tested = await api.post('/providers/hub/test');
+    expect(tested.status).toBe(200);
+    const byName = Object.fromEntries((tested.body.checks as { name: string; ok: boolean; detail?: string }[]).map((c) => [c.name, c]));
+    expect(tested.body.ok).toBe(true);
+    expect(Object.keys(byName)).toEqual(['kind', 'settings', 'open', 'identity_source', 'authorization_endpoint', 'token_endpoint', 'userinfo_endpoint', 'emails_endpoint', 'not_checked']);
+    expect(byName.token_endpoint!.detail).toContain('accepted the client credentials');
+    expect(byName.not_checked!.detail).toContain('redirect URI');
+
+    const { clientId } = upstreamClientFor('hub');
+    await createProvider('wrong-secret');
+    expect((await api.patch('/providers/wrong-secret', { secrets: { client_secret: 'not-the-secret' }, settings: { ...upstream.settings(clientId), userinfo_endpoint: `${upstream.issuer}/api/nowhere` } })).status).toBe(200);
+    const refused = await api.post('/providers/wrong-secret/test');
+    expect(refused.body.ok).toBe(false);
+    const failed = (refused.body.checks as { name: string; ok: boolean; detail?: string }[]).filter((c) => !c.ok);
+    expect(failed.map((c) => c.name)).toEqual(['token_endpoint', 'userinfo_endpoint']);
+    expect(failed[0]!.detail).toContain('refused the client credentials');
+  });
+
   it('lists every settings problem at once', async () => {
     const res = await api.post('/providers', {
       alias: 'broken-social',
