@@ -197,3 +197,26 @@ export function presetFor(name: PresetName, own: { tenant?: string | undefined }
       };
   }
 }
+
+/** Every preset with what it fills and its default email trust, for the OpenAPI document. */
+export function presetsJsonSchema(): Record<string, unknown> {
+  const own: Record<PresetName, string> = {
+    github: 'only `client_id` and secret `client_secret`',
+    google: '`client_id`, secret `client_secret`, optional `hd`',
+    microsoft: '`client_id`, secret `client_secret`, optional `tenant` (default `common`) and `allowed_tenants`',
+    apple: '`client_id` (the Services ID), `team_id`, `key_id` and secret `private_key` (the .p8 key)',
+    facebook: 'only `client_id` and secret `client_secret`',
+    gitlab: 'only `client_id` and secret `client_secret`',
+    linkedin: 'only `client_id` and secret `client_secret`',
+  };
+  return {
+    type: 'object',
+    description: 'What each `oauth2` preset fills (read-only reference). `email_trust` is the provider\'s default unless the request sets one.',
+    properties: Object.fromEntries(
+      PRESET_NAMES.map((name) => {
+        const preset = presetFor(name, {});
+        return [name, { type: 'object', description: `Takes ${own[name]}. email_trust \`${preset.emailTrust}\`: ${preset.emailTrustReason}`, default: { ...preset.settings, email_trust: preset.emailTrust } }];
+      }),
+    ),
+  };
+}

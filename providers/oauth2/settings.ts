@@ -196,3 +196,36 @@ export function resolveSettings(settings: unknown, secrets: Record<string, strin
     },
   };
 }
+
+/** What each setting means, for the OpenAPI document. */
+const SETTING_DESCRIPTIONS: Record<keyof GivenOAuth2Settings, string> = {
+  preset: 'Fills every generic setting for a well-known provider (see `OAuth2Presets`); generic settings given beside it win (e.g. a GitHub Enterprise Server host).',
+  tenant: 'microsoft: `common` (default), `organizations`, `consumers`, or one tenant id or domain. The ID token issuer is checked against its own `tid`.',
+  allowed_tenants: 'microsoft with a multi-tenant `tenant`: the only tenant ids (`tid`) whose people may sign in.',
+  team_id: 'apple: the Apple developer team id (`iss` of the ES256 client secret JWT Realmgate signs with secret `private_key`).',
+  key_id: 'apple: the Sign in with Apple key id (`kid` of the client secret JWT).',
+  hd: 'google: the Google Workspace domain people must belong to; sent as `hd` and checked in the answer.',
+  client_id: "Realmgate's client id at the provider.",
+  issuer: "Identifies the provider in local sessions, and the `iss` a verified ID token must carry. Default: the authorization endpoint's origin.",
+  authorization_endpoint: 'Where the browser is sent with the authorization request.',
+  token_endpoint: 'Where the code is redeemed.',
+  userinfo_endpoint: 'GET with the access token; the JSON answer is where the pointers read. Required unless `jwks_uri` is set.',
+  emails_endpoint: 'GET with the access token answering `[{email, primary, verified}]` (GitHub /user/emails): the primary verified address is used; none verified: the email is unverified.',
+  jwks_uri: 'When set, the ID token of the token response is verified against these keys (signature, issuer, audience, nonce) and its claims read beside userinfo.',
+  scopes: 'Scopes requested (default none).',
+  pkce: 'Send a PKCE S256 challenge (default true; servers ignore it when they do not support it).',
+  subject_pointer: 'JSON pointer to the stable subject (a string, or an integer such as GitHub\'s `id`). Default `/id`.',
+  email_pointer: 'JSON pointer to the email. Default `/email`.',
+  email_verified_pointer: 'JSON pointer to the verified flag (`true` or `"true"`); absent with no `emails_endpoint`: the email is never verified.',
+  name_pointer: 'JSON pointer to the display name. Default `/name`.',
+  token_endpoint_auth_method: 'How the client authenticates at the token endpoint. Default `client_secret_basic`.',
+  response_mode: '`query` (default) or `form_post` (Apple).',
+  authorization_params: 'Extra authorization request parameters (not those Realmgate sets).',
+};
+
+/** The JSON Schema of an `oauth2` provider's settings, for the OpenAPI document. */
+export function oauth2SettingsJsonSchema(): Record<string, unknown> {
+  const { $schema: _ignored, ...schema } = z.toJSONSchema(givenSchema, { io: 'input', unrepresentable: 'any' }) as { $schema?: string; properties: Record<string, Record<string, unknown>> };
+  for (const [name, description] of Object.entries(SETTING_DESCRIPTIONS)) if (schema.properties[name]) schema.properties[name].description = description;
+  return schema;
+}
