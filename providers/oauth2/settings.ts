@@ -47,6 +47,11 @@ const givenSchema = z.strictObject({
   key_id: z.string({ error: 'must be a string' }).regex(/^[A-Z0-9]{10}$/, 'must be the 10-character Apple key id').optional(),
   /** google: the Google Workspace domain users must belong to (sent as `hd`, checked in the answer). */
   hd: z.string({ error: 'must be a domain name' }).toLowerCase().regex(DOMAIN, 'must be a domain name such as example.com').optional(),
+  /** An image on Realmgate's own origin (a path such as `/assets/icons/github.svg`) shown on the login button; the page's CSP allows no other. */
+  icon_url: z
+    .string({ error: 'must be a path such as /assets/icons/github.svg' })
+    .regex(/^\/(?![/\\])[\w\-./~%]{1,500}$/, "must be a path on Realmgate's own origin such as /assets/icons/github.svg (the login page loads images from nowhere else)")
+    .optional(),
   /** Realmgate's client id at the provider. */
   client_id: z.string({ error: 'is required' }).min(1, 'is required'),
   /** Identifies the provider in local sessions; the `iss` an ID token must carry when one is verified. Default: the authorization endpoint's origin. */
@@ -206,6 +211,7 @@ const SETTING_DESCRIPTIONS: Record<keyof GivenOAuth2Settings, string> = {
   key_id: 'apple: the Sign in with Apple key id (`kid` of the client secret JWT).',
   hd: 'google: the Google Workspace domain people must belong to; sent as `hd` and checked in the answer.',
   client_id: "Realmgate's client id at the provider.",
+  icon_url: "An image on Realmgate's own origin (a path such as `/assets/icons/github.svg`) shown on the provider's login button; the login page's CSP loads images from nowhere else.",
   issuer: "Identifies the provider in local sessions, and the `iss` a verified ID token must carry. Default: the authorization endpoint's origin.",
   authorization_endpoint: 'Where the browser is sent with the authorization request.',
   token_endpoint: 'Where the code is redeemed.',

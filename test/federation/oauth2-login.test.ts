@@ -184,3 +184,26 @@ describe('an oauth2 login', () => {
     expect(claims.sub).toBe(local.id);
   });
 });
+
+describe('oauth2 providers on the login page', () => {
+  it('are buttons with their display names and icons from Realmgate\'s own origin, in the order of the client\'s allowed_providers', async () => {
+    expect((await api.patch('/providers/hub', { settings: { icon_url: '/assets/icons/hub.svg' } })).status).toBe(200);
+    const ordered = await registerApp(server.node, server.url, 'ordered-app', { local_login: false, allowed_providers: ['trusting', 'plain', 'hub'] });
+    const page = await new HttpSession().follow((await ordered.authorizationUrl()).url);
+    expect(page.status).toBe(200);
+    const buttons = [...page.body.matchAll(/<button[^>]*data-provider="([^"]+)"[^>]*>([\s\S]*?)<\/button>/g)].map((m) => ({ alias: m[1], inner: m[2]! }));
+    expect(buttons.map((b) => b.alias)).toEqual(['trusting', 'plain', 'hub']);
+    expect(buttons[2]!.inner).toContain('<img src="/assets/icons/hub.svg" alt=""');
+    expect(buttons[2]!.inner).toContain('Continue with Social hub');
+    expect(buttons[0]!.inner).not.toContain('<img');
+    expect(page.headers.get('content-security-policy')).toContain("default-src 'self'");
+  });
+
+  it('refuses an icon from another origin, which the page\'s CSP would block', async () => {
+    for (const icon of ['https://cdn.example/github.svg', '//cdn.example/github.svg', 'javascript:alert(1)']) {
+      const res = await api.patch('/providers/hub', { settings: { icon_url: icon } });
+      expect(res.status, icon).toBe(400);
+      expect(res.body.errors).toContainEqual({ field: 'settings.icon_url', message: expect.stringContaining("Realmgate's own origin") });
+    }
+  });
+});
