@@ -200,6 +200,8 @@ class OpenedOAuth2Provider implements OpenedProvider {
       emailVerified: !!address && emailVerified,
       claims,
       upstreamSession: { issuer, subject },
+      // Apple sends the name on the first authorization only.
+      keepWhenAbsent: s.preset === 'apple' ? ['name', 'givenName', 'familyName'] : undefined,
     };
   }
 

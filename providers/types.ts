@@ -128,6 +128,11 @@ export interface UpstreamIdentity {
   /** Upstream authentication methods, when it said. */
   amr?: string[] | undefined;
   upstreamSession: UpstreamSession;
+  /**
+   * Profile fields this upstream sends only sometimes (Apple: the name, on the first
+   * authorization only): when one is absent, the linked account keeps the value it has.
+   */
+  keepWhenAbsent?: ('name' | 'givenName' | 'familyName')[] | undefined;
 }
 
 /** A provider opened once per `(alias, version)`: discovery done, keys and certificates loaded. */

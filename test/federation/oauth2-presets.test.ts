@@ -310,6 +310,11 @@ describe('the apple preset', () => {
       expect(userinfo).toMatchObject({ email: 'x7k2@privaterelay.appleid.example', email_verified: true, name: 'Ann Apple', given_name: 'Ann', family_name: 'Apple' });
       const secret = at.tokenRequests.at(-1)!.fields.client_secret!;
       expect(secret.split('.')).toHaveLength(3);
+
+      // Later logins carry no name: the account keeps the one of the first.
+      at.answers = { idToken: at.answers.idToken };
+      const again = await login('apple-standin', at);
+      expect(again.userinfo).toMatchObject({ name: 'Ann Apple', email_verified: true });
     });
 
     it('is refused by Apple when the client secret is signed with another key, creating nothing', async () => {
