@@ -56,6 +56,14 @@ const invalid = (alias: string, detail: string, cause?: unknown) => new Provider
 /** The text of a fetch target, whatever form openid-client passes it in. */
 const urlOf = (input: Parameters<typeof fetch>[0]) => (input instanceof Request ? input.url : String(input));
 
+/** `response` with a body read and rewritten: its length and encoding headers no longer hold, the rest (WWW-Authenticate, DPoP-Nonce) do. */
+function rebuilt(response: Response, body: string, status: number): Response {
+  const headers = new Headers(response.headers);
+  headers.delete('content-length');
+  headers.delete('content-encoding');
+  return new Response(body, { status, statusText: status === response.status ? response.statusText : '', headers });
+}
+
 /** An OAuth 2.0 provider with its settings resolved; opening does no network. */
 class OpenedOAuth2Provider implements OpenedProvider {
   readonly alias: string;
@@ -118,7 +126,7 @@ class OpenedOAuth2Provider implements OpenedProvider {
       try {
         body = JSON.parse(text);
       } catch {
-        return new Response(text, { status: response.status, headers: response.headers });
+        return rebuilt(response, text, response.status);
       }
       let status = response.status;
       if (body && typeof body === 'object' && !Array.isArray(body)) {
@@ -129,7 +137,7 @@ class OpenedOAuth2Provider implements OpenedProvider {
         }
         if (status === 200 && typeof fields.error === 'string' && fields.access_token === undefined) status = 400;
       }
-      return new Response(JSON.stringify(body), { status, headers: { 'content-type': 'application/json', 'cache-control': 'no-store' } });
+      return rebuilt(response, JSON.stringify(body), status);
     };
   }
 
