@@ -183,7 +183,12 @@ class OpenedOAuth2Provider implements OpenedProvider {
       issuer = String(idClaims.iss);
       for (const [name, value] of Object.entries(idClaims)) if (!PROTOCOL_CLAIMS.has(name)) claims[name] = value;
     }
-    if (s.userinfo_endpoint) Object.assign(claims, await this.#getJson(config, tokens.access_token, s.userinfo_endpoint, 'userinfo', 'object'));
+    if (s.userinfo_endpoint) {
+      const userinfo = (await this.#getJson(config, tokens.access_token, s.userinfo_endpoint, 'userinfo', 'object')) as Record<string, unknown>;
+      // Beside a verified ID token, userinfo speaks of the same person or is refused (OpenID Connect Core §5.3.2).
+      if (this.#jwks && userinfo.sub !== undefined && userinfo.sub !== claims.sub) throw invalid(this.alias, 'userinfo sub is not the ID token sub');
+      Object.assign(claims, userinfo);
+    }
 
     const subject = subjectFrom(readPointer(claims, s.subject_pointer));
     if (!subject) throw invalid(this.alias, `the answer has no subject at ${s.subject_pointer}`);
@@ -225,7 +230,7 @@ class OpenedOAuth2Provider implements OpenedProvider {
     }
     const issuer = expectedIssuer(s.issuer, payload);
     if (payload.iss !== issuer) throw invalid(this.alias, `ID token iss ${JSON.stringify(payload.iss)} is not ${issuer}`);
-    if (nonce !== undefined && payload.nonce !== undefined && payload.nonce !== nonce) throw invalid(this.alias, 'ID token nonce does not match the login');
+    if (nonce !== undefined && payload.nonce !== nonce) throw invalid(this.alias, `ID token nonce ${payload.nonce === undefined ? 'missing' : 'does not match the login'}`);
     if (s.preset === 'microsoft') {
       const problem = tenantProblem(s.tenant!, s.allowed_tenants, payload);
       if (problem) throw invalid(this.alias, `ID token tenant refused: ${problem}`);

@@ -250,8 +250,9 @@ describe('the microsoft preset', () => {
       expect(await database.db('login_sessions').where({ idp: 'microsoft-standin' }).first()).toMatchObject({ upstream_issuer: msIssuer(TENANT) });
     });
 
-    it('refuses a tenant not on the allow-list, and an issuer that is not the token\'s tenant, creating nothing', async () => {
-      for (const answers of [person(OTHER_TENANT), person(TENANT, msIssuer(OTHER_TENANT))]) {
+    it('refuses a tenant not on the allow-list, an issuer that is not the token\'s tenant, and another login\'s nonce, creating nothing', async () => {
+      const otherNonce = { idToken: { ...person(TENANT).idToken, nonce: 'nonce-of-another-login' } };
+      for (const answers of [person(OTHER_TENANT), person(TENANT, msIssuer(OTHER_TENANT)), otherNonce]) {
         at.answers = answers;
         await createsNothing(async () => expectRefused((await login('microsoft-standin', at)).page, 'microsoft-standin'));
       }
