@@ -1,4 +1,5 @@
 /** The registry of upstream protocols: one provider type per kind. */
+import { oauth2ProviderType } from './oauth2.ts';
 import { oidcProviderType } from './oidc.ts';
 import { samlProviderType } from './saml.ts';
 import type { ProviderKind, ProviderType } from './types.ts';
@@ -7,6 +8,7 @@ import type { ProviderKind, ProviderType } from './types.ts';
 export const providerTypes = {
   oidc: oidcProviderType,
   saml: samlProviderType,
+  oauth2: oauth2ProviderType,
 } satisfies Record<ProviderKind, ProviderType>;
 
 /** The provider type of a kind, or undefined for a kind this build does not speak. */

@@ -174,7 +174,7 @@ function findCause<T>(error: unknown, type: abstract new (...args: never[]) => T
 }
 
 /** Turns whatever openid-client or jose threw into a ProviderError with a stable code. */
-function classify(alias: string, step: string, error: unknown): ProviderError {
+export function classify(alias: string, step: string, error: unknown): ProviderError {
   if (error instanceof ProviderError) return error;
   const request = findCause(error, UpstreamRequestError);
   if (request) return new ProviderError('upstream_unreachable', { alias, detail: `${step}: ${request.message}`, cause: error });

@@ -7,7 +7,7 @@
 import { RealmgateError, type ErrorCode } from '../src/errors.ts';
 
 /** The upstream protocols Realmgate speaks. */
-export type ProviderKind = 'oidc' | 'saml';
+export type ProviderKind = 'oidc' | 'saml' | 'oauth2';
 
 /** One invalid field of a provider's settings or secrets: `field` is a dotted path such as `settings.issuer`. */
 export interface Problem {
@@ -130,6 +130,11 @@ export interface UpstreamIdentity {
   /** Upstream authentication methods, when it said. */
   amr?: string[] | undefined;
   upstreamSession: UpstreamSession;
+  /**
+   * Profile fields this upstream sends only sometimes (Apple: the name, on the first
+   * authorization only): when one is absent, the linked account keeps the value it has.
+   */
+  keepWhenAbsent?: ('name' | 'givenName' | 'familyName')[] | undefined;
 }
 
 /** A provider opened once per `(alias, version)`: discovery done, keys and certificates loaded. */
@@ -151,6 +156,12 @@ export interface OpenedProvider {
    * No network; the admin API's provider test reports each check.
    */
   readiness?(): ProviderReadinessCheck[];
+  /**
+   * Optional: what the admin API's provider test can learn over the network without a person
+   * signing in (an `oauth2` provider's endpoints answer, its client credentials are accepted),
+   * and what it cannot; one check each.
+   */
+  probe?(): Promise<ProviderReadinessCheck[]>;
   /** Optional: releases timers or caches held by this opened provider. */
   close?(): void;
 }
@@ -294,6 +305,11 @@ export interface ProviderType {
    * from stored settings alone, so it is there before the IdP is reachable or the provider enabled.
    */
   serviceProviderMetadata?(provider: StoredProvider, context: Pick<OpenContext, 'issuer' | 'endpointUrl'>): string;
+  /**
+   * Optional: the linking policy fields a provider with these settings gets when the admin API
+   * request leaves them out (an `oauth2` preset's `email_trust`).
+   */
+  defaultLinkingPolicy?(settings: Record<string, unknown>): Partial<LinkingPolicy>;
   /** Optional: re-reads upstream configuration (metadata URL) and reports certificate validity. */
   refresh?(provider: StoredProvider, context: OpenContext): Promise<ProviderRefresh>;
 }

@@ -1,4 +1,6 @@
 import { providerTypes } from '../../providers/index.ts';
+import { presetsJsonSchema } from '../../providers/oauth2/presets.ts';
+import { oauth2SettingsJsonSchema } from '../../providers/oauth2/settings.ts';
 import { samlSettingsJsonSchema } from '../../providers/saml/settings.ts';
 import { AUDITED_RESOURCES } from './audit-routes.ts';
 import { CLIENT_ID_PATTERN } from './client-metadata.ts';
@@ -39,7 +41,7 @@ const providerFields: Record<string, JsonSchema> = {
     uniqueItems: true,
     description: `Email domains this provider owns for home-realm discovery (at most ${MAX_DOMAINS_PER_PROVIDER}); a domain belongs to one provider.`,
   },
-  settings: { type: 'object', additionalProperties: true, description: 'Kind-specific settings, validated by the kind (`issuer`, `client_id`, `scopes`… for oidc; for saml see the `SamlSettings` schema).' },
+  settings: { type: 'object', additionalProperties: true, description: 'Kind-specific settings, validated by the kind (`issuer`, `client_id`, `scopes`… for oidc; for saml see the `SamlSettings` schema; for oauth2 the `OAuth2Settings` schema and its `OAuth2Presets`).' },
   claim_mappings: { type: 'object', additionalProperties: { type: 'string' } },
   email_trust: {
     type: 'string',
@@ -121,6 +123,8 @@ export const schemas: Record<string, JsonSchema> = {
     additionalProperties: true,
   },
   SamlSettings: { description: 'The `settings` of a `saml` provider, with their defaults.', ...samlSettingsJsonSchema() },
+  OAuth2Settings: { description: 'The `settings` of an `oauth2` provider: generic endpoints and JSON pointers, or a `preset` with its few own settings (generic ones beside it win). Secrets: `client_secret` (`private_key` for apple).', ...oauth2SettingsJsonSchema() },
+  OAuth2Presets: presetsJsonSchema(),
   ProviderTestResult: {
     type: 'object',
     required: ['ok', 'checks'],
@@ -128,7 +132,7 @@ export const schemas: Record<string, JsonSchema> = {
       ok: { type: 'boolean' },
       checks: {
         type: 'array',
-        description: '`kind`, `settings`, `open` (oidc: discovery and JWKS; saml: metadata and certificates), then what a login needs of the opened upstream (oidc: `id_token_signing_alg`, `token_endpoint_auth_method`).',
+        description: '`kind`, `settings`, `open` (oidc: discovery and JWKS; saml: metadata and certificates), then what a login needs of the opened upstream (oidc: `id_token_signing_alg`, `token_endpoint_auth_method`; oauth2: `identity_source`), then network probes needing no user (oauth2: `authorization_endpoint`, `token_endpoint` (a made-up code: are the client credentials accepted?), `userinfo_endpoint`, `emails_endpoint`, `jwks_uri`) and `not_checked`, naming what only a real sign-in checks.',
         items: { type: 'object', required: ['name', 'ok'], properties: { name: str(), ok: { type: 'boolean' }, detail: str() } },
       },
     },

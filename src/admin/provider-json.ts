@@ -148,6 +148,9 @@ export async function parseProviderBody(
 
   if (problems.length || !parsed.success) return { problems };
   const d = parsed.data;
+  // A field the request leaves out takes the kind's default for these settings (an oauth2 preset's email_trust).
+  const kindDefaults = type.defaultLinkingPolicy?.(settings) ?? {};
+  const emailTrust = body.email_trust === undefined ? (kindDefaults.emailTrust ?? d.email_trust) : d.email_trust;
   return {
     problems,
     input: {
@@ -159,7 +162,7 @@ export async function parseProviderBody(
       settings,
       secrets: Object.keys(secretChanges).length ? secretChanges : undefined,
       claimMappings: d.claim_mappings,
-      linkingPolicy: { emailTrust: d.email_trust, linking: d.linking, provisioning: d.provisioning },
+      linkingPolicy: { emailTrust, linking: d.linking, provisioning: d.provisioning },
     },
   };
 }

@@ -6,7 +6,9 @@ import { notFound } from './problems.ts';
 /**
  * One check of a provider test: its name, outcome and, when it failed, why. `kind`, `settings`
  * and `open` come first; then the kind's readiness checks (OIDC: `id_token_signing_alg`,
- * `token_endpoint_auth_method`).
+ * `token_endpoint_auth_method`), and what the kind can probe over the network without a user
+ * (oauth2: `authorization_endpoint`, `token_endpoint`, `userinfo_endpoint`, `emails_endpoint`,
+ * `jwks_uri`, and `not_checked` naming what only a real sign-in checks).
  */
 export interface ProviderCheck {
   name: string;
@@ -25,7 +27,9 @@ export interface ProviderTestResult {
  * secrets pass the kind's checks, it opens (OIDC: discovery and the JWKS; SAML: metadata and
  * certificates) through the federation's open context, so the SSRF guard and timeout apply, and
  * what a login needs of the opened upstream holds (OIDC: it signs ID tokens with the algorithm
- * expected and accepts the token endpoint authentication method).
+ * expected and accepts the token endpoint authentication method). Kinds that can probe without a
+ * user then do (oauth2: each endpoint answers; a made-up code tells whether the token endpoint
+ * accepts the client credentials).
  * The provider is opened afresh and closed again: the result is not cached, and a failure here
  * changes nothing for logins.
  */
@@ -51,6 +55,7 @@ export async function testProvider(
     checks.push({ name: 'open', ok: true });
     try {
       checks.push(...(opened.readiness?.() ?? []));
+      if (opened.probe) checks.push(...(await opened.probe()));
     } finally {
       opened.close?.();
     }

@@ -28,6 +28,8 @@ export interface HomeRealmProvider {
   alias: string;
   displayName: string;
   domains: string[];
+  /** The login button's image, a path on Realmgate's own origin (an `oauth2` provider's `icon_url`). */
+  icon?: string | undefined;
 }
 
 /** The parts of a client's metadata discovery reads. */
@@ -149,7 +151,12 @@ export function homeRealmClient(metadata: Record<string, unknown>): HomeRealmCli
 
 /** Every enabled provider with its domains, as discovery needs them (two queries). */
 export async function loadHomeRealmProviders(providers: Pick<ProviderRepository, 'listEnabled'>): Promise<HomeRealmProvider[]> {
-  return (await providers.listEnabled()).map((p) => ({ alias: p.alias, displayName: p.displayName, domains: p.domains }));
+  return (await providers.listEnabled()).map((p) => ({
+    alias: p.alias,
+    displayName: p.displayName,
+    domains: p.domains,
+    icon: typeof p.settings.icon_url === 'string' && p.settings.icon_url.startsWith('/') && !p.settings.icon_url.startsWith('//') ? p.settings.icon_url : undefined,
+  }));
 }
 
 /**

@@ -125,6 +125,8 @@ async function validate(provider: ReadyProvider, input: CallbackInput, data: Rec
     const profile = mapClaims(identity.claims, provider.claimMappings, { email: identity.email, emailVerified: identity.emailVerified });
     // Released as verified only when the provider's email_trust covers the address.
     profile.emailVerified = trustedEmail(profile.email, profile.emailVerified, { emailTrust: provider.linkingPolicy.emailTrust, domains: provider.domains });
+    // A field the upstream sends only sometimes is left out when absent, so the account keeps it.
+    for (const field of identity.keepWhenAbsent ?? []) if (profile[field] === null) delete (profile as Partial<typeof profile>)[field];
     const completed: CompletedIdentity = {
       subject: identity.subject,
       profile,

@@ -26,7 +26,7 @@ const LAST_PROVIDER_MAX_AGE_MS = 180 * 24 * 3600 * 1000;
 
 /** What the login page of one interaction offers. */
 export interface LoginPage {
-  providers: { alias: string; display_name: string }[];
+  providers: { alias: string; display_name: string; icon?: string | undefined }[];
   emailFirst: boolean;
   localLogin: boolean;
   /** A sentence shown above the forms, e.g. why a typed email found no provider. */
@@ -104,13 +104,18 @@ export function homeRealmInput(interaction: Pick<Interaction, 'params' | 'state'
   return input;
 }
 
-/** The picker page offering the decision's candidates (with a notice when a typed email matched nothing). */
+/**
+ * The picker page offering the decision's candidates (with a notice when a typed email matched
+ * nothing), in the order of the client's `allowed_providers` when it lists them.
+ */
 export function pickerPage(explanation: HomeRealmExplanation, client: HomeRealmClient, enabled: readonly HomeRealmProvider[]): LoginPage {
   const { decision, candidates } = explanation;
+  const order = client.allowedProviders;
   const offered = enabled.filter((p) => candidates.includes(p.alias));
+  if (order) offered.sort((a, b) => order.indexOf(a.alias) - order.indexOf(b.alias));
   const unmatched = decision.action === 'picker' ? decision.unmatchedDomain : undefined;
   return {
-    providers: offered.map((p) => ({ alias: p.alias, display_name: p.displayName })),
+    providers: offered.map((p) => ({ alias: p.alias, display_name: p.displayName, icon: p.icon })),
     emailFirst: offered.some((p) => p.domains.length > 0),
     localLogin: client.localLogin,
     notice: unmatched !== undefined ? `No sign-in provider is set up for "${unmatched}". Choose one below.` : undefined,

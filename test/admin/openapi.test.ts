@@ -76,3 +76,18 @@ describe('the OpenAPI document', () => {
     }
   });
 });
+
+describe('the OpenAPI document of oauth2 providers', () => {
+  it('lists the oauth2 kind, its settings with their meaning, and what each preset fills', async () => {
+    const doc = (await new AdminApi(server.url).get('/openapi.json')).body as { components: { schemas: Record<string, any> } };
+    const schemas = doc.components.schemas;
+    expect(schemas.ProviderWrite.properties.kind.enum).toContain('oauth2');
+    const settings = schemas.OAuth2Settings.properties;
+    for (const name of ['authorization_endpoint', 'token_endpoint', 'userinfo_endpoint', 'client_id', 'scopes', 'pkce', 'subject_pointer', 'email_pointer', 'name_pointer', 'emails_endpoint', 'preset', 'tenant', 'team_id', 'key_id', 'hd']) {
+      expect(settings[name]?.description, name).toBeTruthy();
+    }
+    expect(settings.preset.enum).toEqual(['github', 'google', 'microsoft', 'apple', 'facebook', 'gitlab', 'linkedin']);
+    expect(schemas.OAuth2Presets.properties.github.default).toMatchObject({ token_endpoint: 'https://github.com/login/oauth/access_token', email_trust: 'any' });
+    expect(schemas.OAuth2Presets.properties.microsoft.description).toContain('not verified');
+  });
+});

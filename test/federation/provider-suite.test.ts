@@ -1,6 +1,7 @@
 /**
  * The shared provider suite: the cases every provider kind must pass, run against each kind with
- * a real upstream of that protocol (oidc-provider for OIDC, signed responses for SAML).
+ * a real upstream of that protocol (oidc-provider for OIDC, signed responses for SAML, oidc-provider
+ * as a plain OAuth 2.0 server with a GitHub-shaped API for OAuth 2.0).
  */
 import type { Knex } from 'knex';
 import * as oidc from 'openid-client';
@@ -10,10 +11,10 @@ import { loginFootprint, registerApp, type TestApp } from '../support/federation
 import type { LinkingPolicy } from '../../providers/types.ts';
 import { addUser } from '../support/fixtures.ts';
 import { HttpSession, readForm } from '../support/http-session.ts';
-import { oidcDriver, samlDriver, type ProviderDriver, type SuiteUser } from '../support/provider-drivers.ts';
+import { oauth2Driver, oidcDriver, samlDriver, type ProviderDriver, type SuiteUser } from '../support/provider-drivers.ts';
 import { startTestServer, type TestServer } from '../support/server.ts';
 
-for (const driver of [oidcDriver(), samlDriver()]) {
+for (const driver of [oidcDriver(), samlDriver(), oauth2Driver()]) {
   describe(`a ${driver.kind} provider`, () => {
     let database: TestDatabase;
     let server: TestServer;

@@ -1,6 +1,7 @@
 import type { TestApp } from './federation.ts';
 import { addOidcProvider, isUpstreamLogin, signInUpstream } from './federation.ts';
 import type { HttpSession, PageResponse } from './http-session.ts';
+import { addOAuth2Provider, GITHUB_PROFILES, startOAuth2Upstream, type OAuth2Upstream } from './oauth2-upstream.ts';
 import { addSamlProvider, answer, goToSamlIdp, postToAcs, spCertificateOf } from './saml-federation.ts';
 import { TestSamlIdp, generateTestKey, type TestKey } from './saml-idp.ts';
 import type { TestServer } from './server.ts';
@@ -23,7 +24,7 @@ export interface PendingLogin {
  * a way to store a provider pointing at it, and the upstream's half of a login.
  */
 export interface ProviderDriver {
-  readonly kind: 'oidc' | 'saml';
+  readonly kind: 'oidc' | 'saml' | 'oauth2';
   start(): Promise<void>;
   close(): Promise<void>;
   /** Stores an enabled provider `alias` of this kind at `server`, pointing at the upstream. */
@@ -112,5 +113,44 @@ export function samlDriver(): ProviderDriver {
     },
     identityOf: (user) => ({ subject: users[user].subject, email: users[user].email }),
     upstreamIssuer: () => idp.entityId,
+  };
+}
+
+/**
+ * The OAuth 2.0 driver: a plain OAuth 2.0 authorization server (oidc-provider, no ID token) with
+ * a GitHub-shaped `/user` and `/user/emails` API. A forged answer is a code the server never issued.
+ */
+export function oauth2Driver(): ProviderDriver {
+  let upstream: OAuth2Upstream;
+  const users = { first: UPSTREAM_USERS[0]!, second: UPSTREAM_USERS[1]! };
+  return {
+    kind: 'oauth2',
+    async start() {
+      upstream = await startOAuth2Upstream();
+    },
+    async close() {
+      await upstream?.close();
+    },
+    async addProvider(server, alias, input) {
+      await addOAuth2Provider(server.node, server.url, upstream, { alias, ...input });
+    },
+    async begin(server, alias, authorizationUrl, browser) {
+      const page = await browser.follow(authorizationUrl);
+      if (!isUpstreamLogin(page, upstream.idp)) throw new Error(`not at the upstream sign-in page: ${page.status} ${page.url}`);
+      return { browser, server, alias, state: page };
+    },
+    async complete(pending, user, stopAt, options = {}) {
+      if (!options.forged) return signInUpstream(pending.browser, pending.state as PageResponse, users[user], stopAt);
+      const callback = `${pending.server.url}/federation/${pending.alias}/callback`;
+      const answer = await signInUpstream(pending.browser, pending.state as PageResponse, users[user], callback);
+      if (answer.status !== 0) throw new Error(`the upstream did not answer the callback: ${answer.status} ${answer.url}`);
+      answer.url.searchParams.set('code', 'a-code-the-server-never-issued');
+      return pending.browser.follow(answer.url, {}, stopAt);
+    },
+    identityOf: (user) => {
+      const profile = GITHUB_PROFILES[users[user].sub]!;
+      return { subject: String(profile.id), email: profile.emails.find((e) => e.primary)!.email };
+    },
+    upstreamIssuer: () => upstream.issuer,
   };
 }

@@ -155,6 +155,12 @@ export async function startUpstreamIdp(
     signingAlg?: UpstreamSigningAlg;
     /** The token endpoint authentication methods it accepts (oidc-provider's defaults unless set). */
     clientAuthMethods?: NonNullable<Configuration['clientAuthMethods']>;
+    /** The scopes it knows, for a plain OAuth 2.0 server (OpenID Connect's unless set). */
+    scopes?: string[];
+    /** Whether every authorization request must carry PKCE (true unless set). */
+    pkceRequired?: boolean;
+    /** Routes served beside the provider (an API taking its access tokens), given the provider of the moment. */
+    routes?: (provider: () => Provider) => express.Router;
   } = {},
 ): Promise<UpstreamIdp> {
   const signingAlg = options.signingAlg ?? 'RS256';
@@ -190,14 +196,14 @@ export async function startUpstreamIdp(
       jwks: { keys: [current.privateJwk as NonNullable<Configuration['jwks']>['keys'][number]] },
       // Browsers scope cookies by host, not port: the upstream's names must not collide with Realmgate's.
       cookies: { keys: cookieKeys, names: { session: '_upstream_session', interaction: '_upstream_interaction', resume: '_upstream_interaction_resume' } },
-      scopes: ['openid', 'email', 'profile', 'groups', 'offline_access'],
+      scopes: options.scopes ?? ['openid', 'email', 'profile', 'groups', 'offline_access'],
       claims: {
         openid: ['sub'],
         email: ['email', 'email_verified'],
         profile: ['name', 'given_name', 'family_name'],
         groups: ['groups'],
       },
-      pkce: { required: () => true },
+      pkce: { required: () => options.pkceRequired ?? true },
       enabledJWA: { idTokenSigningAlgValues: [signingAlg] },
       ...(options.clientAuthMethods ? { clientAuthMethods: options.clientAuthMethods } : {}),
       clientDefaults: { grant_types: ['authorization_code'], response_types: ['code'], token_endpoint_auth_method: 'client_secret_basic', id_token_signed_response_alg: signingAlg },
@@ -265,6 +271,7 @@ export async function startUpstreamIdp(
   app.post('/interaction/:uid/abort', async (req, res) => {
     await provider.interactionFinished(req, res, { error: 'access_denied', error_description: 'The user cancelled.' }, { mergeWithLastSubmission: false });
   });
+  if (options.routes) app.use(options.routes(() => provider));
   app.use((req, res) => handler(req, res));
   server.on('request', app);
 
