@@ -11,7 +11,7 @@ import type { ProviderRepository } from '../store/providers.ts';
 import type { TokenEngine } from '../token-server/engine.ts';
 import { grantConsent, renderConsent } from './consent.ts';
 import { homeRealmInput, pickerPage, rememberProvider, renderLogin, type LoginPage, type LoginPagePolicy } from './login-page.ts';
-import { authenticated, pendingStep, type MachineDeps } from './machine.ts';
+import { advance, authenticated, pendingStep, STEPS, type MachineDeps } from './machine.ts';
 import type { Interaction } from './service.ts';
 import { linkConfirmationStep } from './steps/link-confirmation.ts';
 import { sendStart } from './upstream-start.ts';
@@ -82,7 +82,7 @@ export function interactionRoutes(deps: InteractionDeps): Router {
       return renderConsent(deps, res, interaction);
     }
     if (!isLoginPrompt(interaction)) throw new RealmgateError('bad_request', { detail: `unsupported prompt ${interaction.prompt}` });
-    const step = pendingStep(interaction);
+    const step = await pendingStep(deps, interaction);
     if (step) return step.render(deps, res, interaction);
     const page = await deps.loginPage(interaction, req);
     if ('redirect' in page) {
@@ -184,6 +184,23 @@ export function interactionRoutes(deps: InteractionDeps): Router {
     if (!interaction.state.pendingLink) rememberProvider(res, alias, secureCookies);
     await authenticated(deps, req, res, interaction, { type: 'federated', alias, displayName, identity: outcome.identity });
   });
+
+  // Each step's own form post; a post for a step that is no longer pending (sent twice, or the
+  // login moved on) goes back to the interaction, which shows what is pending now.
+  for (const step of STEPS) {
+    if (!step.submit) continue;
+    const { handle } = step.submit;
+    router.post(`/interaction/:uid/${step.submit.path}`, noStore, form, async (req, res) => {
+      const interaction = await interactions.load(req, res);
+      requireCsrf(deps, req);
+      if (!isLoginPrompt(interaction)) throw new RealmgateError('bad_request', { detail: 'no login is pending for this interaction' });
+      if ((await pendingStep(deps, interaction)) !== step) {
+        deps.logger.warn({ uid: interaction.uid, step: step.name }, 'form post for a step that is not pending');
+        return res.redirect(303, `/interaction/${encodeURIComponent(interaction.uid)}`);
+      }
+      if (await handle(deps, req, res, interaction)) await advance(deps, req, res, interaction);
+    });
+  }
 
   router.post('/interaction/:uid/confirm', noStore, form, async (req, res) => {
     const interaction = await interactions.load(req, res);

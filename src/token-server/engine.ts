@@ -14,11 +14,15 @@ import type { SigningKeyStore, KeySet } from './keys.ts';
 import type { LoginSessionRepository } from './login-sessions.ts';
 import { pinToIssuer } from './issuer-origin.ts';
 import { TTL } from './ttl.ts';
+import { isProfileClaim, PROFILE_CLAIM_NAMES } from '../interaction/steps/profile-claims.ts';
 import { routeEngineLogoutThroughOutbox, sessionTtl } from '../logout/engine-hooks.ts';
 import type { LogoutOutbox } from '../logout/outbox.ts';
 
 /** Custom client metadata Realmgate understands, beside the standard OpenID Connect fields. */
-export const EXTRA_CLIENT_METADATA = ['allowed_providers', 'local_login', 'require_consent', 'claims_in_id_token', 'frontchannel_logout_uri', 'frontchannel_logout_session_required'] as const;
+export const EXTRA_CLIENT_METADATA = [
+  'allowed_providers', 'local_login', 'require_consent', 'claims_in_id_token', 'frontchannel_logout_uri', 'frontchannel_logout_session_required',
+  'terms_uri', 'terms_version', 'required_claims', 'registration',
+] as const;
 
 /** Claims of the `openid` scope: what every ID token carries about the user. */
 const OPENID_CLAIMS = ['sub', 'idp', 'amr'] as const;
@@ -90,6 +94,13 @@ const validateExtraMetadata = (_ctx: KoaContextWithOIDC | undefined, key: string
     if (!url || (url.protocol !== 'https:' && url.protocol !== 'http:') || url.hash) {
       throw new errors.InvalidClientMetadata('frontchannel_logout_uri must be an absolute http(s) URL without a fragment');
     }
+  } else if (key === 'terms_uri') {
+    const url = typeof value === 'string' && URL.canParse(value) ? new URL(value) : undefined;
+    if (!url || (url.protocol !== 'https:' && url.protocol !== 'http:')) throw new errors.InvalidClientMetadata('terms_uri must be an absolute http(s) URL');
+  } else if (key === 'terms_version') {
+    if (typeof value !== 'string' || !value.trim() || value.length > 64) throw new errors.InvalidClientMetadata('terms_version must be a string of 1 to 64 characters');
+  } else if (key === 'required_claims') {
+    if (!Array.isArray(value) || !value.every(isProfileClaim)) throw new errors.InvalidClientMetadata(`required_claims must be an array of ${PROFILE_CLAIM_NAMES.join(', ')}`);
   } else if (key === 'allowed_providers') {
     if (!Array.isArray(value) || !value.every((v) => typeof v === 'string')) {
       throw new errors.InvalidClientMetadata('allowed_providers must be an array of provider aliases');
@@ -138,7 +149,7 @@ function configuration(deps: EngineDeps, keySet: KeySet): Configuration {
     claims: {
       openid: [...OPENID_CLAIMS],
       email: ['email', 'email_verified'],
-      profile: [...new Set(['name', 'given_name', 'family_name', 'groups', ...deps.extraClaims])],
+      profile: [...new Set(['name', 'given_name', 'family_name', 'middle_name', 'nickname', 'groups', ...deps.extraClaims])],
     },
     responseTypes: ['code'],
     // ID tokens may carry scope claims; `findAccount` releases them there only to clients with
