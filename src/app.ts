@@ -276,6 +276,9 @@ export async function createRealmgate(
       loginPage: homeRealmLoginPage({ providers: services.providers }),
       federation: federation.flow,
       issuer: config.issuer,
+      mailer: services.mailer,
+      emailLinks: services.emailLinks,
+      outbox: services.outbox,
     }),
   );
   app.use(federation.routes);

@@ -11,14 +11,17 @@ import type { ProviderRepository } from '../store/providers.ts';
 import type { TokenEngine } from '../token-server/engine.ts';
 import { grantConsent, renderConsent } from './consent.ts';
 import { homeRealmInput, pickerPage, rememberProvider, renderLogin, type LoginPage, type LoginPagePolicy } from './login-page.ts';
-import { advance, authenticated, pendingStep, STEPS, type MachineDeps } from './machine.ts';
+import { advance, authenticated, pendingStep, STEPS } from './machine.ts';
 import type { Interaction } from './service.ts';
 import { linkConfirmationStep } from './steps/link-confirmation.ts';
 import { sendStart } from './upstream-start.ts';
+import type { MailPageDeps } from './mail-pages.ts';
+import { registerPasswordResetRoutes } from './password-reset.ts';
+import { registerRegistrationRoutes } from './registration.ts';
 import type { Views } from './views.ts';
 
 /** What the interaction routes need. */
-export interface InteractionDeps extends MachineDeps {
+export interface InteractionDeps extends MailPageDeps {
   engine: TokenEngine;
   accounts: AccountRepository;
   throttle: LoginThrottle;
@@ -26,8 +29,6 @@ export interface InteractionDeps extends MachineDeps {
   loginPage: LoginPagePolicy;
   /** The upstream login flow, to start federated logins and take completed ones. */
   federation: FederationDeps;
-  /** Realmgate's issuer (https decides the Secure flag of cookies). */
-  issuer: string;
 }
 
 const form = express.urlencoded({ extended: false, limit: '16kb', parameterLimit: 20 });
@@ -201,6 +202,12 @@ export function interactionRoutes(deps: InteractionDeps): Router {
       if (await handle(deps, req, res, interaction)) await advance(deps, req, res, interaction);
     });
   }
+
+  // Registration and password reset (mailed single-use links).
+  const mailHelpers = { form, requireCsrf: (req: Request) => requireCsrf(deps, req) };
+  router.use('/interaction/:uid', noStore);
+  registerRegistrationRoutes(router, deps, mailHelpers);
+  registerPasswordResetRoutes(router, deps, mailHelpers);
 
   router.post('/interaction/:uid/confirm', noStore, form, async (req, res) => {
     const interaction = await interactions.load(req, res);
