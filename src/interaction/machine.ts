@@ -8,6 +8,8 @@ import type { Request, Response } from 'express';
 import { linkIdentity, resolveFederatedIdentity, type FederatedIdentity, type LinkingDeps } from '../accounts/linking.ts';
 import type { Account, AccountRepository } from '../accounts/accounts.ts';
 import type { TermsAcceptanceRepository } from '../store/terms-acceptances.ts';
+import type { LoginSessionRepository } from '../token-server/login-sessions.ts';
+import { STEPS_PENDING_REASON } from './steps/account-steps.ts';
 import type { CompletedIdentity } from '../federation/login-transactions.ts';
 import { RealmgateError } from '../errors.ts';
 import type { Logger } from '../logger.ts';
@@ -29,6 +31,8 @@ export interface MachineDeps {
   interactions: InteractionService;
   accounts: AccountRepository;
   termsAcceptances: TermsAcceptanceRepository;
+  /** How each engine session signed in (to carry a signed-in session through pending steps). */
+  loginSessions: Pick<LoginSessionRepository, 'get'>;
   linking: LinkingDeps;
   views: Views;
   csrf: CsrfTokens;
@@ -147,6 +151,25 @@ async function accountOf(deps: MachineDeps, method: AuthenticatedMethod): Promis
   if (method.type === 'password') return method.account.id;
   const link = await deps.linking.identities.find(method.alias, method.identity.subject);
   return link?.accountId;
+}
+
+/**
+ * A browser already signed in reaches a client whose steps (terms, required claims) its account
+ * has not done: the engine asks for a login for that reason alone. The signed-in session is then
+ * the decided login (its account, and how it signed in), and the steps run for it without asking
+ * the person to sign in again. With any other reason (no session, max_age, a hint naming someone
+ * else) nothing is adopted and the person signs in.
+ */
+export async function adoptSignedInSession(deps: MachineDeps, interaction: Interaction): Promise<void> {
+  if (interaction.state.login || interaction.state.pendingLink) return;
+  const { reasons } = interaction.details.prompt;
+  const session = interaction.details.session;
+  if (reasons.length !== 1 || reasons[0] !== STEPS_PENDING_REASON || !session?.accountId || !session.uid) return;
+  const login = await deps.loginSessions.get(session.uid);
+  if (!login || login.accountId !== session.accountId) return;
+  interaction.state.login = { accountId: login.accountId, result: { idp: login.idp, amr: login.amr, upstream: login.upstream } };
+  deps.logger.info({ uid: interaction.uid, account_id: login.accountId }, 'signed-in session taken through the client\'s pending steps');
+  await deps.interactions.save(interaction);
 }
 
 /**

@@ -82,3 +82,13 @@ export async function boundInteraction(deps: Pick<MachineDeps, 'interactions'>, 
     return undefined;
   }
 }
+
+/** Sends the mail carrying a new link; when the server does not take it, the link is discarded and the error goes on (`mail_failed`). */
+export async function sendLink(deps: Pick<MailPageDeps, 'emailLinks'>, mailer: Mailer, token: string, message: Parameters<Mailer['send']>[0]): Promise<void> {
+  try {
+    await mailer.send(message);
+  } catch (error) {
+    await deps.emailLinks.discard(token);
+    throw error;
+  }
+}

@@ -12,7 +12,7 @@ import { RealmgateError } from '../errors.ts';
 import { homeRealmClient } from '../federation/home-realm.ts';
 import {
   boundInteraction, clientName, emailProblem, field, MAIL_LINK_TTL_SECONDS, MAIL_NOT_CONFIGURED, mailLink, noticePage, passwordProblem,
-  PER_ADDRESS_WINDOW_SECONDS, sendPage, type MailPageDeps,
+  PER_ADDRESS_WINDOW_SECONDS, sendLink, sendPage, type MailPageDeps,
 } from './mail-pages.ts';
 import type { Interaction } from './service.ts';
 
@@ -65,7 +65,7 @@ export function registerPasswordResetRoutes(router: Router, deps: MailPageDeps, 
       deps.logger.warn({ uid: interaction.uid, account_id: local.account.id }, 'password reset mail for this address sent moments ago; not sent again');
     } else {
       const token = await deps.emailLinks.create({ purpose: 'reset_password', email, accountId: local.account.id, interactionUid: interaction.uid, ttlSeconds: MAIL_LINK_TTL_SECONDS });
-      await deps.mailer.send({
+      await sendLink(deps, deps.mailer, token, {
         to: email,
         subject: 'Reset your password',
         text: `To choose a new password, open this link within ${MAIL_LINK_TTL_SECONDS / 60} minutes:\n\n${mailLink(deps.issuer, interaction.uid, 'reset-password', token)}\n\nChanging your password signs you out everywhere. If you did not ask for this, ignore this email; your password stays as it is.\n`,

@@ -13,7 +13,7 @@ import { RealmgateError } from '../errors.ts';
 import { homeRealmClient } from '../federation/home-realm.ts';
 import {
   boundInteraction, clientName, emailProblem, field, MAIL_LINK_TTL_SECONDS, MAIL_NOT_CONFIGURED, mailLink, noticePage, passwordProblem,
-  PER_ADDRESS_WINDOW_SECONDS, sendPage, type MailPageDeps,
+  PER_ADDRESS_WINDOW_SECONDS, sendLink, sendPage, type MailPageDeps,
 } from './mail-pages.ts';
 import { authenticated } from './machine.ts';
 import type { Interaction } from './service.ts';
@@ -95,7 +95,7 @@ export function registerRegistrationRoutes(router: Router, deps: MailPageDeps, h
         payload: { passwordHash: await hashPassword(password), name: name || null },
         ttlSeconds: MAIL_LINK_TTL_SECONDS,
       });
-      await deps.mailer.send({
+      await sendLink(deps, deps.mailer, token, {
         to: email,
         subject: `Confirm your email for ${clientName(interaction)}`,
         text: `To finish creating your account, open this link within ${MAIL_LINK_TTL_SECONDS / 60} minutes:\n\n${mailLink(deps.issuer, interaction.uid, 'verify-email', token)}\n\nIf you did not ask for an account, ignore this email; nothing is created.\n`,

@@ -11,7 +11,7 @@ import type { ProviderRepository } from '../store/providers.ts';
 import type { TokenEngine } from '../token-server/engine.ts';
 import { grantConsent, renderConsent } from './consent.ts';
 import { homeRealmInput, pickerPage, rememberProvider, renderLogin, type LoginPage, type LoginPagePolicy } from './login-page.ts';
-import { advance, authenticated, pendingStep, STEPS } from './machine.ts';
+import { adoptSignedInSession, advance, authenticated, pendingStep, STEPS } from './machine.ts';
 import type { Interaction } from './service.ts';
 import { linkConfirmationStep } from './steps/link-confirmation.ts';
 import { sendStart } from './upstream-start.ts';
@@ -83,8 +83,11 @@ export function interactionRoutes(deps: InteractionDeps): Router {
       return renderConsent(deps, res, interaction);
     }
     if (!isLoginPrompt(interaction)) throw new RealmgateError('bad_request', { detail: `unsupported prompt ${interaction.prompt}` });
+    await adoptSignedInSession(deps, interaction);
     const step = await pendingStep(deps, interaction);
     if (step) return step.render(deps, res, interaction);
+    // Signed in and every step done (say, in another tab): nothing left to ask.
+    if (interaction.state.login) return advance(deps, req, res, interaction);
     const page = await deps.loginPage(interaction, req);
     if ('redirect' in page) {
       if (page.rule === 'last_used') {

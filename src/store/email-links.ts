@@ -108,6 +108,11 @@ export class EmailLinkRepository {
     return row && this.#toLink(row);
   }
 
+  /** Deletes the link with this token (its mail could not be sent: it must not count, nor linger). */
+  async discard(token: string): Promise<void> {
+    await this.#db('email_links').where({ token_hash: this.#hash(token) }).delete();
+  }
+
   /** How many links for this purpose and address were created since `since` (the per-address send limit). */
   async countSince(purpose: EmailLinkPurpose, email: string, since: Date): Promise<number> {
     const [row] = await this.#db('email_links')

@@ -15,6 +15,8 @@ import type { LoginSessionRepository } from './login-sessions.ts';
 import { pinToIssuer } from './issuer-origin.ts';
 import { TTL } from './ttl.ts';
 import { isProfileClaim, PROFILE_CLAIM_NAMES } from '../interaction/steps/profile-claims.ts';
+import { accountStepsPending, STEPS_PENDING_REASON } from '../interaction/steps/account-steps.ts';
+import type { TermsAcceptanceRepository } from '../store/terms-acceptances.ts';
 import { routeEngineLogoutThroughOutbox, sessionTtl } from '../logout/engine-hooks.ts';
 import type { LogoutOutbox } from '../logout/outbox.ts';
 
@@ -60,6 +62,8 @@ export interface EngineDeps {
   clients: ClientRepository;
   keys: SigningKeyStore;
   accounts: AccountRepository;
+  /** Terms each account accepted (the login prompt asks signed-in browsers for pending steps). */
+  termsAcceptances: TermsAcceptanceRepository;
   loginSessions: LoginSessionRepository;
   resourceServers: ResourceServerRepository;
   /** The logout outbox: every ended session queues its back-channel notices there. */
@@ -126,9 +130,17 @@ function originsOf(uris: unknown): string[] {
  * `prompt_values_supported`): asked for, it shows the login page's whole choice even to a browser
  * with a session or a remembered provider.
  */
-function interactionPolicyWithAccountSelection() {
+function interactionPolicyWithAccountSelection(deps: Pick<EngineDeps, 'accounts' | 'termsAcceptances'>) {
   const policy = interactionPolicy.base();
   policy.add(new interactionPolicy.Prompt({ name: 'select_account', requestable: true }), 0);
+  // A signed-in browser still goes through the client's terms and required claims once.
+  policy.get('login')!.checks.add(
+    new interactionPolicy.Check(STEPS_PENDING_REASON, 'the client asks this account for steps it has not completed', 'interaction_required', async (ctx) => {
+      const accountId = ctx.oidc.session?.accountId;
+      const client = ctx.oidc.client?.metadata() as Record<string, unknown> | undefined;
+      return accountId !== undefined && client !== undefined && (await accountStepsPending(deps, client, accountId));
+    }),
+  );
   return policy;
 }
 
@@ -186,7 +198,7 @@ function configuration(deps: EngineDeps, keySet: KeySet): Configuration {
       Session: sessionTtl(deps.session),
       Grant: TTL.grant,
     },
-    interactions: { url: (_ctx, interaction) => `${deps.issuer}/interaction/${interaction.uid}`, policy: interactionPolicyWithAccountSelection() },
+    interactions: { url: (_ctx, interaction) => `${deps.issuer}/interaction/${interaction.uid}`, policy: interactionPolicyWithAccountSelection(deps) },
     features: {
       devInteractions: { enabled: false },
       clientCredentials: { enabled: true },

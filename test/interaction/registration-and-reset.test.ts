@@ -165,6 +165,21 @@ describe('registration', () => {
     expect(await count('email_links', { email: 'not-an-address' })).toBe(0);
   });
 
+  it('says so when the SMTP server refuses the mail, and keeps no link', async () => {
+    const { browser, page } = await begin(app);
+    smtp.refuse(true);
+    try {
+      const failed = await register(browser, page, { email: 'bounce@example.test', password: 'bounce-password' });
+      expect(failed.status).toBe(503);
+      expect(failed.body).toContain('We could not send the email just now');
+      expect(failed.body).not.toContain('data-mail-sent');
+    } finally {
+      smtp.refuse(false);
+    }
+    expect(await count('email_links', { email: 'bounce@example.test' })).toBe(0);
+    expect(smtp.to('bounce@example.test')).toHaveLength(0);
+  });
+
   it('sends one mail per address per minute, with the same answer each time', async () => {
     const first = await begin(app);
     await register(first.browser, first.page, { email: 'twice@example.test', password: 'twice-password' });

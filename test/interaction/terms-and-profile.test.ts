@@ -117,6 +117,23 @@ describe('terms of service', () => {
     await redeem(app, again.request, await password(app, again.browser, again.page, 'tess@example.test', 'tess-password-1'));
   });
 
+  it('lets another node take the acceptance: the step\'s state is in the database', async () => {
+    const app = await appWith('two-node-app', { terms_uri: TERMS_URI, terms_version: 'N1' });
+    const user = await addUser(server.node, { email: 'nell@example.test', password: 'nell-password-1' });
+    const other = await startAdminNode(database.db);
+    try {
+      const { browser, request, page } = await begin(app);
+      const terms = await password(app, browser, page, 'nell@example.test', 'nell-password-1');
+      const accept = readForm(terms, /\/terms$/);
+      const onOther = new URL(accept.action.pathname, other.url);
+      const landed = await browser.submit(onOther, accept.fields, app.redirectUri);
+      await redeem(app, request, landed);
+      expect((await acceptances(user.id)).map((r: { terms_version: string }) => r.terms_version)).toEqual(['N1']);
+    } finally {
+      await other.close();
+    }
+  });
+
   it('asks again when the client publishes a new version', async () => {
     const app = await appWith('versioned-app', { terms_uri: TERMS_URI, terms_version: '1' });
     const user = await addUser(server.node, { email: 'vera@example.test', password: 'vera-password-1' });
@@ -166,6 +183,37 @@ describe('terms of service', () => {
     const current = readForm(stale, /\/terms$/);
     await redeem(app, request, await browser.submit(current.action, current.fields, app.redirectUri));
     expect((await acceptances(user.id)).map((r: { terms_version: string }) => r.terms_version)).toEqual(['B']);
+  });
+});
+
+describe('a browser already signed in', () => {
+  it('walks the terms of another client for the signed-in account without a new sign-in; prompt=none gets interaction_required', async () => {
+    const plain = await appWith('plain-app', {});
+    const strict = await appWith('strict-app', { terms_uri: TERMS_URI, terms_version: 'S1', required_claims: ['family_name'] });
+    const user = await addUser(server.node, { email: 'sso@example.test', password: 'sso-password-1' });
+    const first = await begin(plain);
+    const browser = first.browser;
+    await redeem(plain, first.request, await password(plain, browser, first.page, 'sso@example.test', 'sso-password-1'));
+
+    const silent = await strict.authorizationUrl({ prompt: 'none' });
+    const refused = await browser.follow(silent.url, {}, strict.redirectUri);
+    expect(refused.status).toBe(0);
+    expect(refused.url.searchParams.get('error')).toBe('interaction_required');
+    expect(await acceptances(user.id)).toEqual([]);
+
+    const request = await strict.authorizationUrl();
+    const terms = await browser.follow(request.url, {}, strict.redirectUri);
+    expect(terms.body).toContain('data-accept-terms');
+    expect(terms.body).not.toContain('name="password"');
+    const accept = readForm(terms, /\/terms$/);
+    const profile = await browser.submit(accept.action, accept.fields, strict.redirectUri);
+    const form = readForm(profile, /\/profile$/);
+    const claims = (await redeem(strict, request, await browser.submit(form.action, { ...form.fields, family_name: 'Single' }, strict.redirectUri))).claims()!;
+    expect(claims).toMatchObject({ sub: user.id, idp: 'local', amr: ['pwd'], family_name: 'Single' });
+
+    // Done once: the signed-in browser now goes straight through, silently too.
+    const quiet = await strict.authorizationUrl({ prompt: 'none' });
+    await redeem(strict, quiet, await browser.follow(quiet.url, {}, strict.redirectUri));
   });
 });
 
