@@ -16,6 +16,9 @@ import { listenDraining, type DrainingServer } from './http-server.ts';
 import { interactionRoutes } from './interaction/routes.ts';
 import { InteractionService, type MachineState } from './interaction/service.ts';
 import { AuditLog } from './store/audit.ts';
+import { EmailLinkRepository } from './store/email-links.ts';
+import { TermsAcceptanceRepository } from './store/terms-acceptances.ts';
+import { createMailer, type Mailer } from './mail/mailer.ts';
 import { InteractionStateRepository } from './store/interaction-states.ts';
 import { createViews, type Views } from './interaction/views.ts';
 import type { Jobs } from './jobs/index.ts';
@@ -65,6 +68,12 @@ export interface Services {
   providers: ProviderRepository;
   /** Back-channel logout deliveries to applications, shared by every node. */
   outbox: LogoutOutbox;
+  /** Terms-of-service versions each account accepted. */
+  termsAcceptances: TermsAcceptanceRepository;
+  /** Single-use links sent by mail (email verification, password reset). */
+  emailLinks: EmailLinkRepository;
+  /** Sends mail over the operator's SMTP server; undefined when none is configured. */
+  mailer: Mailer | undefined;
   engine: TokenEngine;
 }
 
@@ -112,6 +121,9 @@ export async function openServices(config: Config, options: StartOptions = {}): 
       maxDelaySeconds: config.loginMaxDelaySeconds,
     });
     const outbox = new LogoutOutbox(db, { retryPeriodSeconds: config.logoutRetryPeriodSeconds });
+    const termsAcceptances = new TermsAcceptanceRepository(db);
+    const emailLinks = new EmailLinkRepository(db, sealer);
+    const mailer = config.mail ? createMailer(config.mail, logger) : undefined;
     const engine = await TokenEngine.create({
       issuer: config.issuer,
       trustProxy: config.trustProxy !== false,
@@ -121,6 +133,7 @@ export async function openServices(config: Config, options: StartOptions = {}): 
       clients,
       keys,
       accounts,
+      termsAcceptances,
       loginSessions,
       resourceServers,
       outbox,
@@ -132,7 +145,7 @@ export async function openServices(config: Config, options: StartOptions = {}): 
     });
     return {
       config, db, logger, metrics, sealer, views, csrf, clients, accounts, identities, audit, interactionStates,
-      throttle, keys, loginSessions, resourceServers, providers, outbox, engine, ownsDb,
+      throttle, keys, loginSessions, resourceServers, providers, outbox, termsAcceptances, emailLinks, mailer, engine, ownsDb,
     };
   } catch (error) {
     if (ownsDb) await closeDatabase(db);
@@ -240,6 +253,7 @@ export async function createRealmgate(
   app.post('/interaction/:uid/federate', limits.federationStart);
   app.get('/interaction/:uid/start/:alias', limits.federationStart);
   app.use('/admin/api', limits.admin);
+  app.post(['/interaction/:uid/register', '/interaction/:uid/forgot-password'], limits.mail);
   const federation = createFederation(services);
   app.use('/admin/api', adminRoutes(services, { openContext: federation.context }));
   const interactions = new InteractionService({ engine, states: services.interactionStates });
@@ -251,6 +265,8 @@ export async function createRealmgate(
       linking,
       engine,
       accounts: services.accounts,
+      termsAcceptances: services.termsAcceptances,
+      loginSessions: services.loginSessions,
       throttle: services.throttle,
       providers: services.providers,
       csrf: services.csrf,
@@ -262,6 +278,9 @@ export async function createRealmgate(
       loginPage: homeRealmLoginPage({ providers: services.providers }),
       federation: federation.flow,
       issuer: config.issuer,
+      mailer: services.mailer,
+      emailLinks: services.emailLinks,
+      outbox: services.outbox,
     }),
   );
   app.use(federation.routes);

@@ -42,7 +42,16 @@ export interface Config {
   /** Longest progressive delay after failed sign-ins for one account from any IP (the per-account backoff cap). */
   readonly loginMaxDelaySeconds: number;
   /** Requests per minute (0: no limit) at the token endpoint per client, at home-realm discovery, at federation start and at the admin API per IP. */
-  readonly rateLimits: { readonly tokenPerMinute: number; readonly discoverPerMinute: number; readonly federationStartPerMinute: number; readonly adminPerMinute: number };
+  readonly rateLimits: {
+    readonly tokenPerMinute: number;
+    readonly discoverPerMinute: number;
+    readonly federationStartPerMinute: number;
+    readonly adminPerMinute: number;
+    /** Registration and password-reset mails asked for per minute per IP. */
+    readonly mailPerMinute: number;
+  };
+  /** The SMTP server mail goes through, and the sender; undefined when mail is not configured. */
+  readonly mail: MailSettings | undefined;
   /** Longest a browser session at Realmgate lasts from sign-in, however active. */
   readonly sessionLifetimeSeconds: number;
   /** A browser session unused for this long ends (every request the session makes restarts it). */
@@ -53,6 +62,14 @@ export interface Config {
   readonly logoutRetryInitialSeconds: number;
   /** How long a failed back-channel logout is retried before it is given up (status `failed`). */
   readonly logoutRetryPeriodSeconds: number;
+}
+
+/** Where mail goes out (`REALMGATE_SMTP_URL`) and whom it is from (`REALMGATE_MAIL_FROM`). */
+export interface MailSettings {
+  /** smtp:// (STARTTLS when the server offers it) or smtps:// URL, credentials in its userinfo. */
+  readonly smtpUrl: string;
+  /** The From address, e.g. `Example Login <login@example.com>`. */
+  readonly from: string;
 }
 
 const booleanText = z
@@ -103,6 +120,15 @@ const envSchema = z.object({
   REALMGATE_RATE_LIMIT_DISCOVER_PER_MINUTE: perMinute(120),
   REALMGATE_RATE_LIMIT_FEDERATION_START_PER_MINUTE: perMinute(120),
   REALMGATE_RATE_LIMIT_ADMIN_PER_MINUTE: perMinute(600),
+  REALMGATE_RATE_LIMIT_MAIL_PER_MINUTE: perMinute(10),
+  REALMGATE_SMTP_URL: z
+    .url({ protocol: /^smtps?$/, error: 'must be an smtp:// or smtps:// URL such as smtps://user:password@mail.example.com:465' })
+    .optional(),
+  REALMGATE_MAIL_FROM: z
+    .string()
+    .max(320)
+    .regex(/^(?:[^<>\r\n]*<[^\s@<>]+@[^\s@<>]+>|[^\s@<>]+@[^\s@<>]+)$/, 'must be an address like login@example.com or "Example Login <login@example.com>"')
+    .optional(),
   REALMGATE_SESSION_LIFETIME_SECONDS: positiveInt(14 * 24 * 3600),
   REALMGATE_SESSION_IDLE_TIMEOUT_SECONDS: positiveInt(24 * 3600),
   REALMGATE_LOGOUT_DELIVERY_INTERVAL_SECONDS: positiveInt(5),
@@ -142,6 +168,12 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   if (e.DATABASE_URL && !e.REALMGATE_MASTER_KEY) {
     problems.push('REALMGATE_MASTER_KEY is required with DATABASE_URL: every node sharing the database needs the same key (openssl rand -base64 32)');
   }
+  if (e.REALMGATE_SMTP_URL && !e.REALMGATE_MAIL_FROM) {
+    problems.push('REALMGATE_MAIL_FROM is required with REALMGATE_SMTP_URL: the sender address of the mails Realmgate sends');
+  }
+  if (e.REALMGATE_MAIL_FROM && !e.REALMGATE_SMTP_URL) {
+    problems.push('REALMGATE_SMTP_URL is required with REALMGATE_MAIL_FROM: the SMTP server mail goes through');
+  }
   if (problems.length) throw new ConfigError(problems);
 
   const config: Config = {
@@ -175,7 +207,9 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       discoverPerMinute: e.REALMGATE_RATE_LIMIT_DISCOVER_PER_MINUTE,
       federationStartPerMinute: e.REALMGATE_RATE_LIMIT_FEDERATION_START_PER_MINUTE,
       adminPerMinute: e.REALMGATE_RATE_LIMIT_ADMIN_PER_MINUTE,
+      mailPerMinute: e.REALMGATE_RATE_LIMIT_MAIL_PER_MINUTE,
     }),
+    mail: e.REALMGATE_SMTP_URL && e.REALMGATE_MAIL_FROM ? Object.freeze({ smtpUrl: e.REALMGATE_SMTP_URL, from: e.REALMGATE_MAIL_FROM }) : undefined,
     sessionLifetimeSeconds: e.REALMGATE_SESSION_LIFETIME_SECONDS,
     sessionIdleTimeoutSeconds: Math.min(e.REALMGATE_SESSION_IDLE_TIMEOUT_SECONDS, e.REALMGATE_SESSION_LIFETIME_SECONDS),
     logoutDeliveryIntervalSeconds: e.REALMGATE_LOGOUT_DELIVERY_INTERVAL_SECONDS,

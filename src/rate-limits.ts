@@ -2,7 +2,8 @@
  * Request rate limits on the endpoints an attacker can drive cheaply: the token endpoint (per
  * client, else per IP), home-realm discovery (`POST /interaction/:uid/discover`, per IP: it tells
  * which email domains belong to which provider), the start of a federated login (per IP: each
- * start writes a login transaction and sends the browser upstream) and the admin API (per IP).
+ * start writes a login transaction and sends the browser upstream), the pages that send mail
+ * (registration and password reset, per IP) and the admin API (per IP).
  *
  * The counters are rate-limiter-flexible's, kept in the shared database (its PostgreSQL store, on
  * PostgreSQL and PGlite alike, through knex): with several nodes behind a load balancer, a limit
@@ -27,6 +28,8 @@ export interface RateLimitSettings {
   discoverPerMinute: number;
   federationStartPerMinute: number;
   adminPerMinute: number;
+  /** Registration and password-reset mails asked for, per IP. */
+  mailPerMinute: number;
 }
 
 /** The limiters as express middleware, mounted once in `app.ts`. */
@@ -39,6 +42,8 @@ export interface RateLimits {
   federationStart: RequestHandler;
   /** `/admin/api/*`: per IP; problem+json. */
   admin: RequestHandler;
+  /** `POST /interaction/:uid/register` and `POST /interaction/:uid/forgot-password` (each may send a mail): per IP; the safe page. */
+  mail: RequestHandler;
 }
 
 /**
@@ -143,6 +148,7 @@ export function createRateLimits(deps: { db: Knex; views: Views; logger: Logger 
     discover: middleware('discover', settings.discoverPerMinute, ip, page),
     federationStart: middleware('federation_start', settings.federationStartPerMinute, ip, page),
     admin: middleware('admin', settings.adminPerMinute, ip, problem),
+    mail: middleware('mail', settings.mailPerMinute, ip, page),
   };
 }
 

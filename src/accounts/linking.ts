@@ -8,7 +8,7 @@ import type { Knex } from 'knex';
 import type { EmailTrust, LinkingPolicy } from '../../providers/types.ts';
 import { RealmgateError } from '../errors.ts';
 import type { AuditLog } from '../store/audit.ts';
-import type { Account, AccountRepository } from './accounts.ts';
+import type { Account, AccountRepository, NewAccount } from './accounts.ts';
 import type { MappedProfile } from './claim-mapping.ts';
 import type { ExternalIdentityRepository } from './external-identities.ts';
 
@@ -70,6 +70,21 @@ const disabledError = (account: Account) =>
  * only) or offered for confirmation (`confirm`); else a new account is provisioned (`auto`) or the
  * sign-in refused (`existing_only`). Two first sign-ins of one subject at once yield one account.
  */
+/**
+ * The profile refresh of an account from its only upstream: what the upstream sends wins, and
+ * what it does not send (a null field, a claim it left out) keeps the account's value, which the
+ * person may have given on the profile completion step.
+ */
+function upstreamRefresh(account: Account, profile: FederatedIdentity['profile']): NewAccount {
+  return {
+    ...(profile.email !== null ? { email: profile.email, emailVerified: profile.emailVerified } : {}),
+    ...(profile.name !== null ? { name: profile.name } : {}),
+    ...(profile.givenName !== null ? { givenName: profile.givenName } : {}),
+    ...(profile.familyName !== null ? { familyName: profile.familyName } : {}),
+    claims: { ...account.claims, ...profile.claims },
+  };
+}
+
 export async function resolveFederatedIdentity(deps: LinkingDeps, identity: FederatedIdentity, policy: LinkingPolicy): Promise<FederatedDecision> {
   const attempt = () =>
     deps.db.transaction(async (trx): Promise<FederatedDecision> => {
@@ -79,7 +94,7 @@ export async function resolveFederatedIdentity(deps: LinkingDeps, identity: Fede
         if (!account) throw new Error(`external identity ${identity.providerAlias}/${identity.subject} points at a missing account`);
         if (account.disabled) throw disabledError(account);
         await deps.identities.recordLogin(identity.providerAlias, identity.subject, { email: identity.profile.email, claims: identity.upstreamClaims }, trx);
-        const updated = account.hasPassword || (await signInMethods(deps, account, trx)).length > 1 ? account : ((await deps.accounts.update(account.id, identity.profile, trx)) ?? account);
+        const updated = account.hasPassword || (await signInMethods(deps, account, trx)).length > 1 ? account : ((await deps.accounts.update(account.id, upstreamRefresh(account, identity.profile), trx)) ?? account);
         return { type: 'account', account: updated, rule: 'existing_link' };
       }
       const existing = policy.linking !== 'none' && identity.profile.email ? await linkCandidate(deps, identity.profile.email, trx) : undefined;

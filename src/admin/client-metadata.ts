@@ -3,6 +3,7 @@ import type { StoredClient } from '../store/clients.ts';
 import type { TokenEngine } from '../token-server/engine.ts';
 import { isJsonObject } from './merge-patch.ts';
 import { ALIAS_PATTERN } from './provider-json.ts';
+import { PROFILE_CLAIM_NAMES } from '../interaction/steps/profile-claims.ts';
 import { type FieldProblem, zodProblems } from './problems.ts';
 
 /** What a client_id may look like: it appears in admin URLs, so URL-safe characters only. */
@@ -23,8 +24,25 @@ const clientBody = z
     local_login: z.boolean({ error: 'must be true or false' }).optional(),
     require_consent: z.boolean({ error: 'must be true or false' }).optional(),
     claims_in_id_token: z.boolean({ error: 'must be true or false' }).optional(),
+    terms_uri: z
+      .url({ protocol: /^https?$/, error: 'must be an absolute http(s) URL of the terms of service' })
+      .max(2000, 'must be at most 2000 characters')
+      .optional(),
+    terms_version: z.string({ error: 'must be a string, e.g. "2026-12"' }).trim().min(1, 'must not be empty').max(64, 'must be at most 64 characters').optional(),
+    required_claims: z
+      .array(z.enum(PROFILE_CLAIM_NAMES, { error: `must be one of ${PROFILE_CLAIM_NAMES.join(', ')}` }), { error: `must be an array of claim names (${PROFILE_CLAIM_NAMES.join(', ')})` })
+      .refine((names) => new Set(names).size === names.length, 'must not name a claim twice')
+      .optional(),
+    registration: z.boolean({ error: 'must be true or false' }).optional(),
   })
-  .catchall(z.unknown());
+  .catchall(z.unknown())
+  .superRefine((client, ctx) => {
+    // The terms step needs both: the page links the document, the account records the version.
+    if ((client.terms_uri === undefined) !== (client.terms_version === undefined)) {
+      const missing = client.terms_uri === undefined ? 'terms_uri' : 'terms_version';
+      ctx.addIssue({ code: 'custom', path: [missing], message: 'is required together with ' + (missing === 'terms_uri' ? 'terms_version' : 'terms_uri') });
+    }
+  });
 
 /**
  * A client body after the admin API's checks: the metadata without the fields that failed them,

@@ -4,6 +4,7 @@ import { oauth2SettingsJsonSchema } from '../../providers/oauth2/settings.ts';
 import { samlSettingsJsonSchema } from '../../providers/saml/settings.ts';
 import { AUDITED_RESOURCES } from './audit-routes.ts';
 import { CLIENT_ID_PATTERN } from './client-metadata.ts';
+import { PROFILE_CLAIM_NAMES } from '../interaction/steps/profile-claims.ts';
 import { MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH } from './user-json.ts';
 import { ALIAS_PATTERN, EMAIL_TRUST_VALUES, LINKING_VALUES, MAX_DOMAINS_PER_PROVIDER, PROVISIONING_VALUES } from './provider-json.ts';
 
@@ -163,6 +164,15 @@ export const schemas: Record<string, JsonSchema> = {
         default: false,
         description: 'The ID token carries the claims of the granted scopes (`email`, `name`…) too, not only `sub`, `idp` and `amr`; userinfo serves them either way.',
       },
+      terms_uri: str('Terms of service every login to this client must accept (with `terms_version`); the page links this URL.'),
+      terms_version: { type: 'string', minLength: 1, maxLength: 64, description: 'Version of the terms; a person who has not accepted this version is asked once.' },
+      required_claims: {
+        type: 'array',
+        uniqueItems: true,
+        items: { type: 'string', enum: [...PROFILE_CLAIM_NAMES] },
+        description: 'Claims every account signing in to this client must have; a person whose account lacks one is asked for it once.',
+      },
+      registration: { type: 'boolean', default: false, description: 'The login page offers to create a local account (email verified by a mailed link).' },
       client_secret: {
         type: 'string',
         description: 'Write-only. Returned only in the response of the write that generated it (a confidential client written without one).',
@@ -192,13 +202,19 @@ export const schemas: Record<string, JsonSchema> = {
       ref('User'),
       {
         type: 'object',
-        required: ['claims', 'identities'],
+        required: ['claims', 'identities', 'terms_accepted'],
         properties: {
           claims: { type: 'object', additionalProperties: true },
           identities: { type: 'array', items: ref('Identity') },
+          terms_accepted: { type: 'array', items: ref('TermsAcceptance'), description: 'The terms of service versions this person accepted, newest first.' },
         },
       },
     ],
+  },
+  TermsAcceptance: {
+    type: 'object',
+    required: ['terms_uri', 'terms_version', 'client_id', 'accepted_at'],
+    properties: { terms_uri: str(), terms_version: str(), client_id: str('The client whose login asked for it.'), accepted_at: time },
   },
   Identity: {
     type: 'object',

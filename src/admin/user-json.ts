@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import type { Account } from '../accounts/accounts.ts';
 import type { LinkedIdentity } from '../accounts/external-identities.ts';
+import type { TermsAcceptance } from '../store/terms-acceptances.ts';
 import { isJsonObject } from './merge-patch.ts';
 import { type FieldProblem, zodProblems } from './problems.ts';
 
@@ -10,7 +11,7 @@ export const MIN_PASSWORD_LENGTH = 8;
 export const MAX_PASSWORD_LENGTH = 1024;
 
 /** Read-only fields of the user representation: sent back from a read, they are refused with a clear message. */
-const READ_ONLY = ['id', 'password_set', 'created_at', 'last_login_at', 'claims', 'identities'] as const;
+const READ_ONLY = ['id', 'password_set', 'created_at', 'last_login_at', 'claims', 'identities', 'terms_accepted'] as const;
 
 /** A local account as the admin API shows it; `password_set` says whether it has a password, never the hash. */
 export function userJson(account: Account): Record<string, unknown> {
@@ -26,6 +27,11 @@ export function userJson(account: Account): Record<string, unknown> {
     created_at: account.createdAt.toISOString(),
     last_login_at: account.lastLoginAt?.toISOString() ?? null,
   };
+}
+
+/** A terms-of-service acceptance as the admin API shows it. */
+export function termsAcceptanceJson(acceptance: TermsAcceptance): Record<string, unknown> {
+  return { terms_uri: acceptance.termsUri, terms_version: acceptance.termsVersion, client_id: acceptance.clientId, accepted_at: acceptance.acceptedAt.toISOString() };
 }
 
 /** A linked upstream identity as the admin API shows it. */

@@ -1,23 +1,32 @@
 import type { Router } from 'express';
 import { z } from 'zod';
+import type { Account } from '../accounts/accounts.ts';
 import { actorOf, type AdminDeps } from './context.ts';
 import { pageQuery, toPage } from './paging.ts';
 import { invalidFields, notFound } from './problems.ts';
 import { bodyOf, param, parseQuery } from './request.ts';
 import { createUser, deleteUser, linkUserIdentity, patchUser, unlinkUserIdentity } from './user-changes.ts';
-import { identityJson, userJson } from './user-json.ts';
+import { identityJson, termsAcceptanceJson, userJson } from './user-json.ts';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 const listQuery = z.strictObject({ ...pageQuery, email: z.string().min(1, 'must not be empty').optional() });
 
 /**
- * `users` (local accounts: list by email, create), `users/:id` (read with claims and linked
- * identities, merge-patch, delete) and `users/:id/identities` (pre-link, unlink). Every change is
+ * `users` (local accounts: list by email, create), `users/:id` (read with claims, linked
+ * identities and accepted terms, merge-patch, delete) and `users/:id/identities` (pre-link, unlink). Every change is
  * audited as resource type `user`.
  */
 export function registerUserRoutes(router: Router, deps: AdminDeps): void {
-  const { accounts, identities } = deps.services;
+  const { accounts, identities, termsAcceptances } = deps.services;
+
+  /** A user with its claims, linked identities and accepted terms. */
+  const detail = async (account: Account) => ({
+    ...userJson(account),
+    claims: account.claims,
+    identities: (await identities.listForAccount(account.id)).map(identityJson),
+    terms_accepted: (await termsAcceptances.listForAccount(account.id)).map(termsAcceptanceJson),
+  });
 
   router.get('/users', async (req, res) => {
     const q = parseQuery(listQuery, req);
@@ -29,19 +38,19 @@ export function registerUserRoutes(router: Router, deps: AdminDeps): void {
   router.post('/users', async (req, res) => {
     const account = await createUser(deps, actorOf(res), bodyOf(req));
     res.location(`${req.baseUrl}/users/${account.id}`);
-    res.status(201).json({ ...userJson(account), claims: account.claims, identities: [] });
+    res.status(201).json({ ...userJson(account), claims: account.claims, identities: [], terms_accepted: [] });
   });
 
   router.get('/users/:id', async (req, res) => {
     const id = param(req, 'id');
     const account = await accounts.get(id);
     if (!account) throw notFound('user', id);
-    res.json({ ...userJson(account), claims: account.claims, identities: (await identities.listForAccount(id)).map(identityJson) });
+    res.json(await detail(account));
   });
 
   router.patch('/users/:id', async (req, res) => {
     const account = await patchUser(deps, actorOf(res), param(req, 'id'), bodyOf(req));
-    res.json({ ...userJson(account), claims: account.claims, identities: (await identities.listForAccount(account.id)).map(identityJson) });
+    res.json(await detail(account));
   });
 
   router.delete('/users/:id', async (req, res) => {

@@ -169,6 +169,7 @@ export function renderLogin(
       providers: page.providers,
       email_first: page.emailFirst,
       local_login: page.localLogin,
+      registration: page.localLogin && interaction.client.registration === true,
       other_method: page.otherMethod,
       email: extra.email ?? (typeof interaction.params.login_hint === 'string' ? interaction.params.login_hint : ''),
       error: extra.error ?? page.notice,

@@ -6,7 +6,10 @@
  */
 import type { Request, Response } from 'express';
 import { linkIdentity, resolveFederatedIdentity, type FederatedIdentity, type LinkingDeps } from '../accounts/linking.ts';
-import type { Account } from '../accounts/accounts.ts';
+import type { Account, AccountRepository } from '../accounts/accounts.ts';
+import type { TermsAcceptanceRepository } from '../store/terms-acceptances.ts';
+import type { LoginSessionRepository } from '../token-server/login-sessions.ts';
+import { STEPS_PENDING_REASON } from './steps/account-steps.ts';
 import type { CompletedIdentity } from '../federation/login-transactions.ts';
 import { RealmgateError } from '../errors.ts';
 import type { Logger } from '../logger.ts';
@@ -15,6 +18,8 @@ import type { Views } from './views.ts';
 import type { CsrfTokens } from './csrf.ts';
 import type { DecidedLogin, Interaction, InteractionService } from './service.ts';
 import { linkConfirmationStep } from './steps/link-confirmation.ts';
+import { profileStep } from './steps/profile-completion.ts';
+import { termsStep } from './steps/terms.ts';
 
 /** A sign-in method that succeeded in this interaction. */
 export type AuthenticatedMethod =
@@ -24,6 +29,10 @@ export type AuthenticatedMethod =
 /** What the machine and its steps need. */
 export interface MachineDeps {
   interactions: InteractionService;
+  accounts: AccountRepository;
+  termsAcceptances: TermsAcceptanceRepository;
+  /** How each engine session signed in (to carry a signed-in session through pending steps). */
+  loginSessions: Pick<LoginSessionRepository, 'get'>;
   linking: LinkingDeps;
   views: Views;
   csrf: CsrfTokens;
@@ -39,21 +48,29 @@ export interface MachineDeps {
 export interface InteractionStep {
   /** Stable name, recorded in `state.completed` once done. */
   readonly name: string;
-  /** True when the login cannot finish before this step. */
-  pending(interaction: Interaction): boolean;
+  /** True when the login cannot finish before this step (it may read the decided account). */
+  pending(deps: MachineDeps, interaction: Interaction): boolean | Promise<boolean>;
   /** Shows the step's page; `notice` is an error to show with it (status 400 then). */
-  render(deps: MachineDeps, res: Response, interaction: Interaction, notice?: string): void;
+  render(deps: MachineDeps, res: Response, interaction: Interaction, notice?: string): void | Promise<void>;
+  /**
+   * The form post that resolves the step, at `POST /interaction/:uid/<path>`: the route checks the
+   * CSRF token and that this step is the pending one, then calls `handle`. True: the step is
+   * resolved and the machine moves on; false: `handle` answered (the page again, with errors).
+   */
+  readonly submit?: { readonly path: string; handle(deps: MachineDeps, req: Request, res: Response, interaction: Interaction): Promise<boolean> };
 }
 
 /**
  * The steps in the order the machine walks them. Each says for itself whether it is pending, so a
- * new step (MFA, terms, profile completion) slots in here without touching the others.
+ * new step (MFA) slots in here without touching the others. Terms come before profile completion:
+ * nothing is asked of a person who has not accepted the terms the data is collected under.
  */
-export const STEPS: readonly InteractionStep[] = [linkConfirmationStep];
+export const STEPS: readonly InteractionStep[] = [linkConfirmationStep, termsStep, profileStep];
 
 /** The first step still pending for this interaction, if any. */
-export function pendingStep(interaction: Interaction): InteractionStep | undefined {
-  return STEPS.find((step) => step.pending(interaction));
+export async function pendingStep(deps: MachineDeps, interaction: Interaction): Promise<InteractionStep | undefined> {
+  for (const step of STEPS) if (await step.pending(deps, interaction)) return step;
+  return undefined;
 }
 
 const federatedLogin = (method: Extract<AuthenticatedMethod, { type: 'federated' }>, accountId: string): DecidedLogin => ({
@@ -137,11 +154,30 @@ async function accountOf(deps: MachineDeps, method: AuthenticatedMethod): Promis
 }
 
 /**
+ * A browser already signed in reaches a client whose steps (terms, required claims) its account
+ * has not done: the engine asks for a login for that reason alone. The signed-in session is then
+ * the decided login (its account, and how it signed in), and the steps run for it without asking
+ * the person to sign in again. With any other reason (no session, max_age, a hint naming someone
+ * else) nothing is adopted and the person signs in.
+ */
+export async function adoptSignedInSession(deps: MachineDeps, interaction: Interaction): Promise<void> {
+  if (interaction.state.login || interaction.state.pendingLink) return;
+  const { reasons } = interaction.details.prompt;
+  const session = interaction.details.session;
+  if (reasons.length !== 1 || reasons[0] !== STEPS_PENDING_REASON || !session?.accountId || !session.uid) return;
+  const login = await deps.loginSessions.get(session.uid);
+  if (!login || login.accountId !== session.accountId) return;
+  interaction.state.login = { accountId: login.accountId, result: { idp: login.idp, amr: login.amr, upstream: login.upstream } };
+  deps.logger.info({ uid: interaction.uid, account_id: login.accountId }, 'signed-in session taken through the client\'s pending steps');
+  await deps.interactions.save(interaction);
+}
+
+/**
  * Walks the steps: the first pending one is shown (its state saved first, so any node can take
  * it up); with none pending and an account decided, the login finishes.
  */
 export async function advance(deps: MachineDeps, req: Request, res: Response, interaction: Interaction): Promise<void> {
-  const step = pendingStep(interaction);
+  const step = await pendingStep(deps, interaction);
   if (step) {
     await deps.interactions.save(interaction);
     return void res.redirect(303, `/interaction/${encodeURIComponent(interaction.uid)}`);

@@ -11,14 +11,17 @@ import type { ProviderRepository } from '../store/providers.ts';
 import type { TokenEngine } from '../token-server/engine.ts';
 import { grantConsent, renderConsent } from './consent.ts';
 import { homeRealmInput, pickerPage, rememberProvider, renderLogin, type LoginPage, type LoginPagePolicy } from './login-page.ts';
-import { authenticated, pendingStep, type MachineDeps } from './machine.ts';
+import { adoptSignedInSession, advance, authenticated, pendingStep, STEPS } from './machine.ts';
 import type { Interaction } from './service.ts';
 import { linkConfirmationStep } from './steps/link-confirmation.ts';
 import { sendStart } from './upstream-start.ts';
+import type { MailPageDeps } from './mail-pages.ts';
+import { registerPasswordResetRoutes } from './password-reset.ts';
+import { registerRegistrationRoutes } from './registration.ts';
 import type { Views } from './views.ts';
 
 /** What the interaction routes need. */
-export interface InteractionDeps extends MachineDeps {
+export interface InteractionDeps extends MailPageDeps {
   engine: TokenEngine;
   accounts: AccountRepository;
   throttle: LoginThrottle;
@@ -26,8 +29,6 @@ export interface InteractionDeps extends MachineDeps {
   loginPage: LoginPagePolicy;
   /** The upstream login flow, to start federated logins and take completed ones. */
   federation: FederationDeps;
-  /** Realmgate's issuer (https decides the Secure flag of cookies). */
-  issuer: string;
 }
 
 const form = express.urlencoded({ extended: false, limit: '16kb', parameterLimit: 20 });
@@ -82,8 +83,11 @@ export function interactionRoutes(deps: InteractionDeps): Router {
       return renderConsent(deps, res, interaction);
     }
     if (!isLoginPrompt(interaction)) throw new RealmgateError('bad_request', { detail: `unsupported prompt ${interaction.prompt}` });
-    const step = pendingStep(interaction);
+    await adoptSignedInSession(deps, interaction);
+    const step = await pendingStep(deps, interaction);
     if (step) return step.render(deps, res, interaction);
+    // Signed in and every step done (say, in another tab): nothing left to ask.
+    if (interaction.state.login) return advance(deps, req, res, interaction);
     const page = await deps.loginPage(interaction, req);
     if ('redirect' in page) {
       if (page.rule === 'last_used') {
@@ -184,6 +188,29 @@ export function interactionRoutes(deps: InteractionDeps): Router {
     if (!interaction.state.pendingLink) rememberProvider(res, alias, secureCookies);
     await authenticated(deps, req, res, interaction, { type: 'federated', alias, displayName, identity: outcome.identity });
   });
+
+  // Each step's own form post; a post for a step that is no longer pending (sent twice, or the
+  // login moved on) goes back to the interaction, which shows what is pending now.
+  for (const step of STEPS) {
+    if (!step.submit) continue;
+    const { handle } = step.submit;
+    router.post(`/interaction/:uid/${step.submit.path}`, noStore, form, async (req, res) => {
+      const interaction = await interactions.load(req, res);
+      requireCsrf(deps, req);
+      if (!isLoginPrompt(interaction)) throw new RealmgateError('bad_request', { detail: 'no login is pending for this interaction' });
+      if ((await pendingStep(deps, interaction)) !== step) {
+        deps.logger.warn({ uid: interaction.uid, step: step.name }, 'form post for a step that is not pending');
+        return res.redirect(303, `/interaction/${encodeURIComponent(interaction.uid)}`);
+      }
+      if (await handle(deps, req, res, interaction)) await advance(deps, req, res, interaction);
+    });
+  }
+
+  // Registration and password reset (mailed single-use links).
+  const mailHelpers = { form, requireCsrf: (req: Request) => requireCsrf(deps, req) };
+  router.use('/interaction/:uid', noStore);
+  registerRegistrationRoutes(router, deps, mailHelpers);
+  registerPasswordResetRoutes(router, deps, mailHelpers);
 
   router.post('/interaction/:uid/confirm', noStore, form, async (req, res) => {
     const interaction = await interactions.load(req, res);

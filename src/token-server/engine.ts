@@ -16,11 +16,17 @@ import type { SigningKeyStore, KeySet } from './keys.ts';
 import type { LoginSessionRepository } from './login-sessions.ts';
 import { pinToIssuer } from './issuer-origin.ts';
 import { TTL } from './ttl.ts';
+import { isProfileClaim, PROFILE_CLAIM_NAMES } from '../interaction/steps/profile-claims.ts';
+import { accountStepsPending, STEPS_PENDING_REASON } from '../interaction/steps/account-steps.ts';
+import type { TermsAcceptanceRepository } from '../store/terms-acceptances.ts';
 import { routeEngineLogoutThroughOutbox, sessionTtl } from '../logout/engine-hooks.ts';
 import type { LogoutOutbox } from '../logout/outbox.ts';
 
 /** Custom client metadata Realmgate understands, beside the standard OpenID Connect fields. */
-export const EXTRA_CLIENT_METADATA = ['allowed_providers', 'local_login', 'require_consent', 'claims_in_id_token', 'frontchannel_logout_uri', 'frontchannel_logout_session_required'] as const;
+export const EXTRA_CLIENT_METADATA = [
+  'allowed_providers', 'local_login', 'require_consent', 'claims_in_id_token', 'frontchannel_logout_uri', 'frontchannel_logout_session_required',
+  'terms_uri', 'terms_version', 'required_claims', 'registration',
+] as const;
 
 /** Claims of the `openid` scope: what every ID token carries about the user. */
 const OPENID_CLAIMS = ['sub', 'idp', 'amr'] as const;
@@ -58,6 +64,8 @@ export interface EngineDeps {
   clients: ClientRepository;
   keys: SigningKeyStore;
   accounts: AccountRepository;
+  /** Terms each account accepted (the login prompt asks signed-in browsers for pending steps). */
+  termsAcceptances: TermsAcceptanceRepository;
   loginSessions: LoginSessionRepository;
   resourceServers: ResourceServerRepository;
   /** The logout outbox: every ended session queues its back-channel notices there. */
@@ -92,6 +100,13 @@ const validateExtraMetadata = (_ctx: KoaContextWithOIDC | undefined, key: string
     if (!url || (url.protocol !== 'https:' && url.protocol !== 'http:') || url.hash) {
       throw new errors.InvalidClientMetadata('frontchannel_logout_uri must be an absolute http(s) URL without a fragment');
     }
+  } else if (key === 'terms_uri') {
+    const url = typeof value === 'string' && URL.canParse(value) ? new URL(value) : undefined;
+    if (!url || (url.protocol !== 'https:' && url.protocol !== 'http:')) throw new errors.InvalidClientMetadata('terms_uri must be an absolute http(s) URL');
+  } else if (key === 'terms_version') {
+    if (typeof value !== 'string' || !value.trim() || value.length > 64) throw new errors.InvalidClientMetadata('terms_version must be a string of 1 to 64 characters');
+  } else if (key === 'required_claims') {
+    if (!Array.isArray(value) || !value.every(isProfileClaim)) throw new errors.InvalidClientMetadata(`required_claims must be an array of ${PROFILE_CLAIM_NAMES.join(', ')}`);
   } else if (key === 'allowed_providers') {
     if (!Array.isArray(value) || !value.every((v) => typeof v === 'string')) {
       throw new errors.InvalidClientMetadata('allowed_providers must be an array of provider aliases');
@@ -117,9 +132,17 @@ function originsOf(uris: unknown): string[] {
  * `prompt_values_supported`): asked for, it shows the login page's whole choice even to a browser
  * with a session or a remembered provider.
  */
-function interactionPolicyWithAccountSelection() {
+function interactionPolicyWithAccountSelection(deps: Pick<EngineDeps, 'accounts' | 'termsAcceptances'>) {
   const policy = interactionPolicy.base();
   policy.add(new interactionPolicy.Prompt({ name: 'select_account', requestable: true }), 0);
+  // A signed-in browser still goes through the client's terms and required claims once.
+  policy.get('login')!.checks.add(
+    new interactionPolicy.Check(STEPS_PENDING_REASON, 'the client asks this account for steps it has not completed', 'interaction_required', async (ctx) => {
+      const accountId = ctx.oidc.session?.accountId;
+      const client = ctx.oidc.client?.metadata() as Record<string, unknown> | undefined;
+      return accountId !== undefined && client !== undefined && (await accountStepsPending(deps, client, accountId));
+    }),
+  );
   return policy;
 }
 
@@ -140,7 +163,7 @@ function configuration(deps: EngineDeps, keySet: KeySet): Configuration {
     claims: {
       openid: [...OPENID_CLAIMS],
       email: ['email', 'email_verified'],
-      profile: [...new Set(['name', 'given_name', 'family_name', 'groups', ...deps.extraClaims])],
+      profile: [...new Set(['name', 'given_name', 'family_name', 'middle_name', 'nickname', 'groups', ...deps.extraClaims])],
     },
     responseTypes: ['code'],
     // ID tokens may carry scope claims; `findAccount` releases them there only to clients with
@@ -177,7 +200,7 @@ function configuration(deps: EngineDeps, keySet: KeySet): Configuration {
       Session: sessionTtl(deps.session),
       Grant: TTL.grant,
     },
-    interactions: { url: (_ctx, interaction) => `${deps.issuer}/interaction/${interaction.uid}`, policy: interactionPolicyWithAccountSelection() },
+    interactions: { url: (_ctx, interaction) => `${deps.issuer}/interaction/${interaction.uid}`, policy: interactionPolicyWithAccountSelection(deps) },
     features: {
       devInteractions: { enabled: false },
       clientCredentials: { enabled: true },

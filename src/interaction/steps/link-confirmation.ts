@@ -10,7 +10,7 @@ import type { Interaction } from '../service.ts';
  */
 export const linkConfirmationStep: InteractionStep = {
   name: 'link_confirmation',
-  pending: (interaction) => interaction.state.pendingLink !== undefined,
+  pending: (_deps, interaction) => interaction.state.pendingLink !== undefined,
   render(deps: MachineDeps, res: Response, interaction: Interaction, notice?: string) {
     const pending = interaction.state.pendingLink!;
     const name = (alias: string) => pending.displayNames[alias] ?? deps.displayName(alias);
