@@ -33,6 +33,8 @@ export type ErrorCode =
   | 'email_taken'
   | 'identity_taken'
   | 'last_sign_in_method'
+  // Mail.
+  | 'mail_failed'
   // Clients and providers as stored.
   | 'client_metadata_invalid'
   | 'provider_unknown'
@@ -127,6 +129,7 @@ export const ERRORS = {
     title: 'Conflict with the current state',
     sentence: () => 'That sign-in already belongs to another account, so it was not added to this one. Unlink it there first, or sign in to that account to manage it.',
   },
+  mail_failed: { status: 503, title: 'Mail could not be sent', expose: true, sentence: () => 'We could not send the email just now. Try again in a few minutes.' },
   last_sign_in_method: {
     status: 409,
     type: 'conflict',

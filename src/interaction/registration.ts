@@ -7,7 +7,7 @@
  * address that already has an account gets a mail saying so instead; the page answers the same.
  */
 import express, { type Request, type Response, type Router } from 'express';
-import { DuplicateEmailError } from '../accounts/accounts.ts';
+import { emailTaken } from '../accounts/accounts.ts';
 import { hashPassword } from '../accounts/passwords.ts';
 import { RealmgateError } from '../errors.ts';
 import { homeRealmClient } from '../federation/home-realm.ts';
@@ -130,7 +130,7 @@ export function registerRegistrationRoutes(router: Router, deps: MailPageDeps, h
       account = await deps.linking.db.transaction(async (trx) => {
         const taken = await deps.emailLinks.take('register', token, trx);
         if (!taken) return undefined;
-        if ((await deps.accounts.findVerifiedByEmail(taken.email, trx)).length) throw new DuplicateEmailError(taken.email);
+        if ((await deps.accounts.findVerifiedByEmail(taken.email, trx)).length) throw emailTaken(taken.email);
         const created = await deps.accounts.create(
           { email: taken.email, emailVerified: true, name: (taken.payload.name as string | null) ?? null, passwordHash: taken.payload.passwordHash as string },
           trx,
@@ -142,7 +142,7 @@ export function registerRegistrationRoutes(router: Router, deps: MailPageDeps, h
         return created;
       });
     } catch (error) {
-      if (!(error instanceof DuplicateEmailError)) throw error;
+      if (!(error instanceof RealmgateError && error.code === 'email_taken')) throw error;
       deps.logger.warn({ uid }, 'registration confirmed for an address that got an account meanwhile; nothing created');
       return noticePage(deps, res, 409, { title: 'You already have an account', message: 'An account with this email address already exists. Sign in with it instead.' });
     }

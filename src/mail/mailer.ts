@@ -37,9 +37,7 @@ export function createMailer(settings: MailSettings, logger: Logger): Mailer {
         logger.info({ smtp: server, message_id: info.messageId, subject: message.subject }, 'mail sent');
       } catch (cause) {
         throw new RealmgateError('mail_failed', {
-          status: 503,
           detail: `the SMTP server ${server} did not accept the mail: ${(cause as Error).message}`,
-          safeMessage: 'We could not send the email just now. Try again in a few minutes.',
           cause,
         });
       }
