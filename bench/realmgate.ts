@@ -29,14 +29,14 @@ export interface RealmgateNode {
   server: ServerChild;
   /** Spawn to `/readyz` 200 on a fresh database (migrations, keys, the admin client). */
   readonly firstStartMs: number;
-  /** Spawn to `/readyz` 200 on the same database once set up (set by `restart`). */
-  restartMs: number | undefined;
+  /** Spawn to `/readyz` 200 of each restart on the same store (`restart`). */
+  readonly restartsMs: number[];
   /** A bearer token of scope `admin` (fetched once per start). */
   adminToken(): Promise<string>;
   /** Statements knex has sent so far in this process. */
   statements(): Promise<number>;
   /** Stops the node, runs `offline` (the CLI, SQL) on its store, starts it again. */
-  restart(offline: () => Promise<void>): Promise<void>;
+  restart(offline?: () => Promise<void>): Promise<void>;
   /** Runs `realmgate <args>` (the compiled CLI) on the node's store; the node must be stopped. */
   cli(args: string[]): Promise<void>;
   /** Runs SQL on the node's store (with `?` bindings); the node must be stopped on the embedded store. */
@@ -99,7 +99,7 @@ export async function startRealmgate(name: string, store: StoreKind): Promise<Re
     url,
     server,
     firstStartMs: server.readyMs,
-    restartMs: undefined,
+    restartsMs: [],
     adminToken() {
       token ??= fetch(`${url}/token`, {
         method: 'POST',
@@ -115,10 +115,10 @@ export async function startRealmgate(name: string, store: StoreKind): Promise<Re
     statements: () => ask<number>(server.child, 'statements'),
     async restart(offline) {
       await server.stop();
-      await offline();
+      await offline?.();
       server = await spawnServer();
       node.server = server;
-      node.restartMs = server.readyMs;
+      node.restartsMs.push(server.readyMs);
       token = undefined;
     },
     cli: (args) =>

@@ -10,15 +10,15 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import * as oidc from 'openid-client';
-import { HttpSession } from '../test/support/http-session.ts';
-import { APP_CLIENT, APP_REDIRECT_URI, createSamlIdp, discoverApp, oidcLogin, samlLogin, samlValidationCpuMs } from './logins.ts';
+import type * as oidc from 'openid-client';
+import { hrdSteps, type HrdNode } from './hrd.ts';
+import { APP_REDIRECT_URI, createSamlIdp, discoverApp, oidcLogin, samlLogin, samlValidationCpuMs } from './logins.ts';
 import { batch, median, tally, timed, tokenLoad, type Tally, type TokenRequest } from './measure.ts';
 import { rssMb } from './proc.ts';
 import { freePort, ROOT, startChild, type ServerChild } from './processes.ts';
 import { startRealmgate, type RealmgateNode, type StoreKind } from './realmgate.ts';
 import { printFigures, printTargets, row, type TargetRow } from './report.ts';
-import { BENCH_API, SERVICE_CLIENT, setUpHrdNode, setUpMainNode, upstreamClientOf, UPSTREAM_DOMAIN } from './setup.ts';
+import { BENCH_API, SERVICE_CLIENT, setUpHrdNode, setUpMainNode, upstreamClientOf } from './setup.ts';
 
 const { values: args } = parseArgs({ options: { quick: { type: 'boolean' }, json: { type: 'string' } } });
 const quick = Boolean(args.quick);
@@ -127,32 +127,14 @@ try {
     { name: 'bare oidc-provider', server: () => bare, origin: `http://127.0.0.1:${barePort}` },
     ...[...main.values()].map((node) => ({ name: `Realmgate ${node.store}`, server: () => node.server, origin: node.url })),
   ];
-  const hrdApp = (size: number) => apps.get(hrdNodes.get(size)!.url)!;
-  const hrdScenarios = {
-    'login page, login_hint → provider': async (size: number) => {
-      const url = oidc.buildAuthorizationUrl(hrdApp(size), { redirect_uri: APP_REDIRECT_URI, scope: 'openid email', login_hint: `ada@${UPSTREAM_DOMAIN}`, state: oidc.randomState() });
-      const page = await new HttpSession().follow(url, {}, upstreamIssuer);
-      if (page.status !== 0) throw new Error(`login_hint did not lead to the upstream at ${size} providers: ${page.status} ${page.url}`);
-    },
-    'login page, no hint (choice)': async (size: number) => {
-      const url = oidc.buildAuthorizationUrl(hrdApp(size), { redirect_uri: APP_REDIRECT_URI, scope: 'openid email', state: oidc.randomState() });
-      const page = await new HttpSession().follow(url, {}, APP_REDIRECT_URI);
-      if (page.status !== 200 || !page.body.includes('name="email"')) throw new Error(`no login page at ${size} providers: ${page.status} ${page.url}`);
-      hrdPageBytes.set(size, page.body.length);
-    },
-    'admin hrd/explain (login_hint)': async (size: number) => {
-      const node = hrdNodes.get(size)!;
-      const res = await fetch(`${node.url}/admin/api/hrd/explain?client_id=${APP_CLIENT.id}&login_hint=ada%40${UPSTREAM_DOMAIN}`, { headers: { authorization: `Bearer ${await node.adminToken()}` } });
-      const body = (await res.json()) as { decision?: { provider?: string } };
-      if (res.status !== 200 || body.decision?.provider !== 'up') throw new Error(`hrd/explain at ${size} providers: ${res.status} ${JSON.stringify(body).slice(0, 300)}`);
-    },
-  } as const;
+  const hrdScenarios = hrdSteps(upstreamIssuer);
+  const hrdAt = (size: number): HrdNode => ({ node: hrdNodes.get(size)!, app: apps.get(hrdNodes.get(size)!.url)! });
   const hrdPageBytes = new Map<number, number>();
 
   log('warming up every target');
   for (const t of tokenTargets) for (const body of Object.values(tokenKinds)) await tokenLoad(tally(), t.server().pid, t.origin, { clientId: SERVICE_CLIENT.id, clientSecret: SERVICE_CLIENT.secret, body }, 2, 200);
   for (const t of loginTargets) for (let i = 0; i < 3; i++) await t.login();
-  for (const scenario of Object.values(hrdScenarios)) for (const size of HRD_SIZES) await scenario(size);
+  for (const step of Object.values(hrdScenarios)) for (const size of HRD_SIZES) await step(hrdAt(size), (bytes) => hrdPageBytes.set(size, bytes));
 
   // 4. Rounds: every scenario on every target, the order reversed every other round.
   const tokenTallies = new Map<string, Tally>();
@@ -181,9 +163,11 @@ try {
       }
     }
     log(`round ${round + 1}/${plan.rounds}: home-realm discovery`);
-    for (const [name, scenario] of Object.entries(hrdScenarios)) {
+    for (const [name, step] of Object.entries(hrdScenarios)) {
       for (let i = 0; i < plan.hrdSamples; i++) {
-        for (const size of ordered(HRD_SIZES, round + i)) await timed(get(hrdTallies, `${name}|${size}`), hrdNodes.get(size)!.server.pid, () => scenario(size));
+        for (const size of ordered(HRD_SIZES, round + i)) {
+          await timed(get(hrdTallies, `${name}|${size}`), hrdNodes.get(size)!.server.pid, () => step(hrdAt(size), (bytes) => hrdPageBytes.set(size, bytes)));
+        }
       }
     }
   }
@@ -197,6 +181,13 @@ try {
     ...[...main.values()].map((n) => [n.name, rssMb(n.server.pid)] as const),
     ...[...hrdNodes].filter(([size]) => size !== 10).map(([, n]) => [n.name, rssMb(n.server.pid)] as const),
   ]);
+
+  // A second restart of each main node on its used store: start to ready is the better of the two.
+  for (const node of main.values()) {
+    log(`restarting ${node.name} once more`);
+    await node.restart();
+  }
+  const readyMs = (node: RealmgateNode | undefined) => (node?.restartsMs.length ? Math.min(...node.restartsMs) : undefined);
 
   const sum = (map: Map<string, Tally>, prefix: string) => {
     const total = tally();
@@ -247,8 +238,8 @@ try {
     targets.push(row(`RSS after the bench, ${store}`, main.has(store) ? rss.get(`realmgate-${store}`) : undefined, goal, 'MB', { skipped: noPg }));
   }
   for (const [store, goal] of [['postgresql', 2], ['embedded', 5]] as const) {
-    const node = main.get(store);
-    targets.push(row(`start to ready (restart on a set-up store), ${store}`, node?.restartMs !== undefined ? node.restartMs / 1000 : undefined, goal, 's', { skipped: noPg }));
+    const ms = readyMs(main.get(store));
+    targets.push(row(`start to ready (restart on a set-up store, better of two), ${store}`, ms !== undefined ? ms / 1000 : undefined, goal, 's', { skipped: noPg }));
   }
 
   console.log(`\nRealmgate bench${quick ? ' (--quick)' : ''}: Node ${process.version}, ${os.cpus().length} CPUs, ${plan.rounds} round(s), stores: ${stores.join(', ')}; ${((performance.now() - started) / 1000).toFixed(0)} s`);
@@ -269,10 +260,10 @@ try {
     HRD_SIZES.map((size) => [name, size, hrdMedian(name, size), perOp(hrdTallies.get(`${name}|${size}`)), hrdMedian(name, size) / hrdMedian(name, 10)]),
   );
   printFigures(`Home-realm discovery (${hrdStore}; 5 domains per provider; choice page ${HRD_SIZES.map((s) => `${((hrdPageBytes.get(s) ?? 0) / 1024).toFixed(0)} KB`).join(' / ')})`, ['step', 'providers', 'p50 ms', 'server CPU ms', 'vs 10'], hrdLines);
-  printFigures('Processes', ['server', 'RSS MB after the bench', 'first start to ready s', 'restart to ready s'], [
+  printFigures('Processes', ['server', 'RSS MB after the bench', 'first start to ready s', 'restarts to ready s'], [
     ...[...rss].map(([name, mb]) => {
       const node = [...main.values(), ...hrdNodes.values()].find((n) => n.name === name);
-      return [name, mb, node ? node.firstStartMs / 1000 : Number.NaN, node?.restartMs !== undefined ? node.restartMs / 1000 : Number.NaN];
+      return [name, mb, node ? node.firstStartMs / 1000 : Number.NaN, node?.restartsMs.map((ms) => (ms / 1000).toFixed(2)).join(', ') || '—'];
     }),
   ]);
 
@@ -290,7 +281,7 @@ try {
       saml_validation_cpu_ms: samlValidationMs,
       hrd: Object.fromEntries([...hrdTallies].map(([k, t]) => [k, { p50_ms: median(t.samplesMs), server_cpu_ms: perOp(t) }])),
       rss_mb: Object.fromEntries(rss),
-      start_ms: Object.fromEntries([...main.values(), ...hrdNodes.values()].map((n) => [n.name, { first: n.firstStartMs, restart: n.restartMs }])),
+      start_ms: Object.fromEntries([...main.values(), ...hrdNodes.values()].map((n) => [n.name, { first: n.firstStartMs, restarts: n.restartsMs }])),
     };
     fs.writeFileSync(args.json, `${JSON.stringify(json, null, 2)}\n`);
     log(`wrote ${args.json}`);

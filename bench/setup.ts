@@ -21,6 +21,7 @@ export const upstreamClientOf = (url: string) => ({
 /** The domain of the upstream's user; `login_hint=ada@up.bench` leads to provider `up`. */
 export const UPSTREAM_DOMAIN = 'up.bench';
 const TEMPLATE = 'filler-00000';
+/** Domains per filler provider: 50,000 domains at 10,000 providers. */
 const DOMAINS_PER_FILLER = 5;
 
 /** The application, the upstream OIDC provider `up`, and the template filler provider. */
@@ -55,26 +56,31 @@ async function common(node: RealmgateNode, upstreamIssuer: string): Promise<void
   });
 }
 
-/** Copies the template provider (sealed secret and all) `count` times, each with its own five domains. */
+/**
+ * Copies the template provider `count` times, every column as the admin API wrote it (sealed
+ * secret, version, and whatever columns the schema has by then) with its own alias and name, and
+ * its five domains renamed after the copy.
+ */
 async function seedFillers(node: RealmgateNode, count: number): Promise<void> {
   if (count <= 0) return;
   const alias = `'filler-' || lpad(g::text, 5, '0')`;
   await node.sql(
-    `insert into identity_providers (alias, kind, display_name, enabled, settings, sealed_secrets, claim_mappings, status, version)
-     select ${alias}, kind, 'Filler ' || g, enabled, settings, sealed_secrets, claim_mappings, status, version
-     from identity_providers, generate_series(1, ?::int) g where alias = ?`,
+    `insert into identity_providers
+     select (jsonb_populate_record(null::identity_providers, to_jsonb(p) || jsonb_build_object('alias', ${alias}, 'display_name', 'Filler ' || g))).*
+     from identity_providers p, generate_series(1, ?::int) g where p.alias = ?`,
     [count, TEMPLATE],
   );
   await node.sql(
-    `insert into provider_domains (domain, provider_alias)
-     select 'd' || k || '.' || ${alias} || '.bench', ${alias} from generate_series(1, ?::int) g, generate_series(0, ?::int) k`,
-    [count, DOMAINS_PER_FILLER - 1],
+    `insert into provider_domains
+     select (jsonb_populate_record(null::provider_domains, to_jsonb(d) || jsonb_build_object('domain', replace(d.domain, ?, ${alias}), 'provider_alias', ${alias}))).*
+     from provider_domains d, generate_series(1, ?::int) g where d.provider_alias = ?`,
+    [TEMPLATE, count, TEMPLATE],
   );
 }
 
 /**
  * A node for every scenario: the machine client, the app, `up` (OIDC), `saml` (the bench IdP's
- * metadata), the bench API, and fillers up to 10 providers. Restarted once (`restartMs`).
+ * metadata), the bench API, and fillers up to 10 providers. Restarted once (the first entry of `restartsMs`).
  */
 export async function setUpMainNode(node: RealmgateNode, upstreamIssuer: string, samlIdp: TestSamlIdp): Promise<void> {
   await adminApi(node, 'POST', 'clients', {
