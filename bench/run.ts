@@ -132,7 +132,7 @@ try {
   const hrdPageBytes = new Map<number, number>();
 
   log('warming up every target');
-  for (const t of tokenTargets) for (const body of Object.values(tokenKinds)) await tokenLoad(tally(), t.server().pid, t.origin, { clientId: SERVICE_CLIENT.id, clientSecret: SERVICE_CLIENT.secret, body }, 2, 200);
+  for (const t of tokenTargets) for (const body of Object.values(tokenKinds)) await tokenLoad(tally(), t.server().pid, t.origin, { clientId: SERVICE_CLIENT.id, clientSecret: SERVICE_CLIENT.secret, body }, TOKEN_CONCURRENCY, 1000);
   for (const t of loginTargets) for (let i = 0; i < 3; i++) await t.login();
   for (const step of Object.values(hrdScenarios)) for (const size of HRD_SIZES) await step(hrdAt(size), (bytes) => hrdPageBytes.set(size, bytes));
 
