@@ -178,7 +178,9 @@ export function resolveSettings(settings: unknown, secrets: Record<string, strin
     settings: {
       preset: given.preset,
       client_id: given.client_id,
-      issuer: pick('issuer') ?? new URL(authorization).origin,
+      // A preset's issuer names its provider; with its endpoints moved (GitHub Enterprise Server) the
+      // host moved too, unless the issuer is what a verified ID token must carry (Microsoft, Apple).
+      issuer: given.issuer ?? (given.authorization_endpoint && !jwksUri ? undefined : base.issuer) ?? new URL(authorization).origin,
       authorization_endpoint: authorization,
       token_endpoint: token,
       userinfo_endpoint: userinfo,
