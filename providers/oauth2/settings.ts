@@ -54,7 +54,7 @@ const givenSchema = z.strictObject({
     .optional(),
   /** Realmgate's client id at the provider. */
   client_id: z.string({ error: 'is required' }).min(1, 'is required'),
-  /** Identifies the provider in local sessions; the `iss` an ID token must carry when one is verified. Default: the authorization endpoint's origin. */
+  /** Identifies the provider in local sessions; the `iss` an ID token must carry when one is verified. Default: see `resolveSettings`. */
   issuer: z.string({ error: 'must be a string' }).min(1, 'must not be empty').optional(),
   authorization_endpoint: endpoint.optional(),
   token_endpoint: endpoint.optional(),
@@ -178,7 +178,9 @@ export function resolveSettings(settings: unknown, secrets: Record<string, strin
     settings: {
       preset: given.preset,
       client_id: given.client_id,
-      issuer: pick('issuer') ?? new URL(authorization).origin,
+      // A preset's issuer names its provider; with its endpoints moved (GitHub Enterprise Server) the
+      // host moved too, unless the issuer is what a verified ID token must carry (Microsoft, Apple).
+      issuer: given.issuer ?? (given.authorization_endpoint && !jwksUri ? undefined : base.issuer) ?? new URL(authorization).origin,
       authorization_endpoint: authorization,
       token_endpoint: token,
       userinfo_endpoint: userinfo,
@@ -212,7 +214,7 @@ const SETTING_DESCRIPTIONS: Record<keyof GivenOAuth2Settings, string> = {
   hd: 'google: the Google Workspace domain people must belong to; sent as `hd` and checked in the answer.',
   client_id: "Realmgate's client id at the provider.",
   icon_url: "An image on Realmgate's own origin (a path such as `/assets/icons/github.svg`) shown on the provider's login button; the login page's CSP loads images from nowhere else.",
-  issuer: "Identifies the provider in local sessions, and the `iss` a verified ID token must carry. Default: the authorization endpoint's origin.",
+  issuer: "Identifies the provider in local sessions, and the `iss` a verified ID token must carry. Default: the preset's (unless its authorization_endpoint is moved and it verifies no ID token), else the authorization endpoint's origin.",
   authorization_endpoint: 'Where the browser is sent with the authorization request.',
   token_endpoint: 'Where the code is redeemed.',
   userinfo_endpoint: 'GET with the access token; the JSON answer is where the pointers read. Required unless `jwks_uri` is set.',

@@ -156,7 +156,7 @@ export const schemas: Record<string, JsonSchema> = {
       backchannel_logout_session_required: { type: 'boolean', description: 'Logout tokens carry `sid`.' },
       frontchannel_logout_uri: str('Loaded in a frame of the front-channel logout page when an upstream ends the session.'),
       frontchannel_logout_session_required: { type: 'boolean', description: 'The front-channel logout URI gets `iss` and `sid`.' },
-      allowed_providers: { ...strings, description: 'Aliases this client may log in with; absent means all.' },
+      allowed_providers: { ...strings, description: 'Aliases this client may log in with, in the order its login page shows them; absent means all (by alias).' },
       local_login: { type: 'boolean', description: 'Offer the local password form (default true).' },
       require_consent: { type: 'boolean' },
       claims_in_id_token: {

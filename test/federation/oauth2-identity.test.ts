@@ -67,7 +67,11 @@ describe('oauth2 settings', () => {
       emails_endpoint: 'https://api.github.com/user/emails',
       subject_pointer: '/id',
       token_endpoint_auth_method: 'client_secret_post',
+      issuer: 'https://ghe.example',
     });
+    expect(resolveSettings({ preset: 'github', client_id: 'x' }, { client_secret: 's' }).settings!.issuer).toBe('https://github.com');
+    const microsoft = resolveSettings({ preset: 'microsoft', client_id: 'x', authorization_endpoint: 'https://127.0.0.1/authorize' }, { client_secret: 's' });
+    expect(microsoft.settings!.issuer).toBe('https://login.microsoftonline.com/{tenantid}/v2.0');
   });
   it('refuse a preset\'s own setting with another preset', () => {
     const { problems } = resolveSettings({ preset: 'github', client_id: 'x', hd: 'example.com', tenant: 'common' }, { client_secret: 's' });
