@@ -104,10 +104,9 @@ export function createRateLimits(deps: { db: Knex; views: Views; logger: Logger 
         })
       : undefined;
 
-  const refusal = (retryAfter: number, detail: string) =>
-    new RealmgateError('too_many_requests', { detail, headers: { 'retry-after': String(retryAfter) } });
   // Logged once per key and window below, not per refused request: the pages and problems carry a reference all the same.
-  const page: Refusal = (_req, res, retryAfter) => sendErrorPage(res, deps.views, refusal(retryAfter, 'page rate limit'), newReference());
+  const page: Refusal = (_req, res, retryAfter) =>
+    sendErrorPage(res, deps.views, new RealmgateError('too_many_requests', { detail: 'page rate limit', headers: { 'retry-after': String(retryAfter) } }), newReference());
   const oauth: Refusal = (_req, res, retryAfter) => {
     res.status(429).set('cache-control', 'no-store').set('retry-after', String(retryAfter));
     res.json({ error: 'temporarily_unavailable', error_description: `Too many token requests; retry after ${retryAfter} seconds.` });
