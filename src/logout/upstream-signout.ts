@@ -70,7 +70,7 @@ async function startSignOut(deps: UpstreamSignOutDeps, sessionUid: string, locat
   const log = deps.logger.child({ alias, session_uid: sessionUid });
   const unreachable = (reason: unknown, name: string): LogoutContinuation => {
     const ref = newReference();
-    log.warn({ ref, err: reason }, 'upstream sign-out skipped: the provider did not answer; the local logout is done');
+    log.warn({ ref, reason: reason instanceof Error ? reason.message : String(reason) }, 'upstream sign-out skipped: the provider did not answer; the local logout is done');
     return { type: 'html', body: deps.views.render('federation/upstream-signout-unreachable.njk', { provider_name: name, continue_to: location, ref }) };
   };
   let provider;
