@@ -25,9 +25,12 @@ import { createLogger, type Logger } from './logger.ts';
 import { LogoutOutbox } from './logout/outbox.ts';
 import { createMetrics, type Metrics } from './metrics.ts';
 import { operationsRoutes } from './operations.ts';
+import { ClientCache } from './store/client-cache.ts';
 import { ClientRepository } from './store/clients.ts';
+import { runInRequestScope } from './store/request-scope.ts';
 import { closeDatabase, databaseLocation, openDatabase } from './store/database.ts';
 import { migrateLatest } from './store/migrate.ts';
+import { ProviderDirectory } from './store/provider-directory.ts';
 import { ProviderRepository } from './store/providers.ts';
 import { createRateLimits } from './rate-limits.ts';
 import { refusedBodyPage } from './refused-bodies.ts';
@@ -63,6 +66,8 @@ export interface Services {
   loginSessions: LoginSessionRepository;
   resourceServers: ResourceServerRepository;
   providers: ProviderRepository;
+  /** Home-realm discovery's indexed provider lookups. */
+  directory: ProviderDirectory;
   /** Back-channel logout deliveries to applications, shared by every node. */
   outbox: LogoutOutbox;
   engine: TokenEngine;
@@ -105,6 +110,7 @@ export async function openServices(config: Config, options: StartOptions = {}): 
     const loginSessions = new LoginSessionRepository(db);
     const resourceServers = new ResourceServerRepository(db);
     const providers = new ProviderRepository(db, sealer);
+    const directory = new ProviderDirectory(db);
     const throttle = new LoginThrottle(db, {
       maxFailuresPerAccount: config.loginThrottleMaxFailures,
       maxFailuresPerIp: config.loginThrottleMaxFailuresPerIp,
@@ -118,7 +124,7 @@ export async function openServices(config: Config, options: StartOptions = {}): 
       allowPrivateNetwork: config.allowPrivateNetwork,
       extraClaims: config.extraClaims,
       db,
-      clients,
+      clients: new ClientCache({ clients, maxEntries: config.clientCacheSize }),
       keys,
       accounts,
       loginSessions,
@@ -132,7 +138,7 @@ export async function openServices(config: Config, options: StartOptions = {}): 
     });
     return {
       config, db, logger, metrics, sealer, views, csrf, clients, accounts, identities, audit, interactionStates,
-      throttle, keys, loginSessions, resourceServers, providers, outbox, engine, ownsDb,
+      throttle, keys, loginSessions, resourceServers, providers, directory, outbox, engine, ownsDb,
     };
   } catch (error) {
     if (ownsDb) await closeDatabase(db);
@@ -223,6 +229,8 @@ export async function createRealmgate(
   const app = express();
   app.disable('x-powered-by');
   app.set('trust proxy', config.trustProxy);
+  // One memo per request, so version reads several steps of a request need are sent once.
+  app.use((_req, _res, next) => runInRequestScope(next));
   app.use(requestContext(logger, metrics));
   app.use(helmet({ contentSecurityPolicy: false, crossOriginEmbedderPolicy: false }));
   app.use('/assets', express.static(publicDir, { maxAge: '1h', index: false }));
@@ -252,14 +260,14 @@ export async function createRealmgate(
       engine,
       accounts: services.accounts,
       throttle: services.throttle,
-      providers: services.providers,
+      directory: services.directory,
       csrf: services.csrf,
       views,
       logger,
       metrics,
       displayName,
       displayNames: (aliases) => services.providers.displayNames(aliases),
-      loginPage: homeRealmLoginPage({ providers: services.providers }),
+      loginPage: homeRealmLoginPage({ directory: services.directory }),
       federation: federation.flow,
       issuer: config.issuer,
     }),

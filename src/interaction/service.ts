@@ -115,12 +115,36 @@ export class InteractionService {
   async finishLogin(req: Request, res: Response, interaction: Interaction, login: DecidedLogin): Promise<void> {
     await this.#states.delete(interaction.uid);
     const selectAccount = interaction.prompt === 'select_account' || String(interaction.params.prompt ?? '').split(' ').includes('select_account');
+    const grantId = await this.#consentWithoutAsking(interaction, login.accountId);
     await this.#engine.provider.interactionFinished(
       req,
       res,
-      { login: { accountId: login.accountId, amr: login.result.amr, remember: true }, realmgate: login.result, ...(selectAccount ? { select_account: {} } : {}) },
+      {
+        login: { accountId: login.accountId, amr: login.result.amr, remember: true },
+        realmgate: login.result,
+        ...(selectAccount ? { select_account: {} } : {}),
+        ...(grantId ? { consent: { grantId } } : {}),
+      },
       { mergeWithLastSubmission: false },
     );
+  }
+
+  /**
+   * For a client that never asks for consent (`require_consent: false`), grants the scopes the
+   * authorization request asked for together with the login, so the engine does not start a
+   * second interaction only to grant them. Requests naming resources or individual claims are
+   * left to the consent prompt, which grants exactly what the engine finds missing.
+   */
+  async #consentWithoutAsking(interaction: Interaction, accountId: string): Promise<string | undefined> {
+    const { params, client, details } = interaction;
+    if (client.require_consent !== false || params.resource !== undefined || params.claims !== undefined) return undefined;
+    const { Grant } = this.#engine.provider;
+    const clientId = String(params.client_id);
+    const existing = details.grantId ? await Grant.find(details.grantId) : undefined;
+    const grant = existing && existing.accountId === accountId && existing.clientId === clientId ? existing : new Grant({ accountId, clientId });
+    const scope = typeof params.scope === 'string' ? params.scope : '';
+    if (scope) grant.addOIDCScope(scope);
+    return grant.save();
   }
 
   /** Finishes a non-login prompt (consent) with its result. */

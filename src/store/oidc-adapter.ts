@@ -14,7 +14,7 @@ export type AdapterFactory = new (model: string) => Adapter;
  * Builds oidc-provider's adapter on knex: every model in `oidc_payloads`, except `Client`,
  * which reads the `clients` table so client secrets stay sealed at rest.
  */
-export function knexAdapter(db: Knex, clients: ClientRepository): AdapterFactory {
+export function knexAdapter(db: Knex, clients: Pick<ClientRepository, 'findForEngine'>): AdapterFactory {
   return class KnexAdapter implements Adapter {
     readonly #model: string;
 

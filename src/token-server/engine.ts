@@ -53,7 +53,8 @@ export interface EngineDeps {
   /** Operator-chosen local claims released with the `profile` scope besides the standard ones. */
   extraClaims: readonly string[];
   db: Knex;
-  clients: ClientRepository;
+  /** Client metadata for the engine (the version-checked client cache). */
+  clients: Pick<ClientRepository, 'findForEngine'>;
   keys: SigningKeyStore;
   accounts: AccountRepository;
   loginSessions: LoginSessionRepository;
