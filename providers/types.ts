@@ -130,7 +130,7 @@ export interface UpstreamIdentity {
   upstreamSession: UpstreamSession;
 }
 
-/** A provider opened once per `(alias, version)`: discovery done, keys and certificates loaded. */
+/** A provider opened once per `(alias, version)` (kept across versions that change nothing opening depends on): discovery done, keys and certificates loaded. */
 export interface OpenedProvider {
   readonly alias: string;
   readonly version: number;

@@ -85,10 +85,16 @@ export class ExternalIdentityRepository {
     });
   }
 
-  /** Records a sign-in through a link with the claims the upstream sent this time. */
-  async recordLogin(providerAlias: string, subject: string, update: { email: string | null; claims: Record<string, unknown> }, trx: Knex): Promise<void> {
-    await trx('external_identities')
-      .where({ provider_alias: providerAlias, subject })
-      .update({ email: update.email, claims: JSON.stringify(update.claims), last_login_at: trx.fn.now() });
+  /** Records a sign-in through a link with the claims the upstream sent this time; false when the link (to `accountId`, if given) is gone. */
+  async recordLogin(
+    providerAlias: string,
+    subject: string,
+    update: { email: string | null; claims: Record<string, unknown> },
+    trx: Knex = this.#db,
+    accountId?: string,
+  ): Promise<boolean> {
+    const q = trx('external_identities').where({ provider_alias: providerAlias, subject });
+    if (accountId) q.andWhere({ account_id: accountId });
+    return (await q.update({ email: update.email, claims: JSON.stringify(update.claims), last_login_at: trx.fn.now() })) > 0;
   }
 }

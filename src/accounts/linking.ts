@@ -75,6 +75,8 @@ const disabledError = (account: Account) =>
  * sign-in refused (`existing_only`). Two first sign-ins of one subject at once yield one account.
  */
 export async function resolveFederatedIdentity(deps: LinkingDeps, identity: FederatedIdentity, policy: LinkingPolicy): Promise<FederatedDecision> {
+  const returning = await signInReturningIdentity(deps, identity);
+  if (returning) return returning;
   const attempt = () =>
     deps.db.transaction(async (trx): Promise<FederatedDecision> => {
       const link = await deps.identities.findForUpdate(identity.providerAlias, identity.subject, trx);
@@ -83,7 +85,9 @@ export async function resolveFederatedIdentity(deps: LinkingDeps, identity: Fede
         if (!account) throw new Error(`external identity ${identity.providerAlias}/${identity.subject} points at a missing account`);
         if (account.disabled) throw disabledError(account);
         await deps.identities.recordLogin(identity.providerAlias, identity.subject, { email: identity.profile.email, claims: identity.upstreamClaims }, trx);
-        const updated = account.hasPassword || (await signInMethods(deps, account, trx)).length > 1 ? account : ((await deps.accounts.update(account.id, identity.profile, trx)) ?? account);
+        // The profile follows the upstream only when it changed, and only for an account this identity alone signs in to.
+        const follows = !account.hasPassword && profileChanges(account, identity.profile) && (await signInMethods(deps, account, trx)).length <= 1;
+        const updated = follows ? ((await deps.accounts.update(account.id, identity.profile, trx)) ?? account) : account;
         return { type: 'account', account: updated, rule: 'existing_link' };
       }
       const existing = policy.linking !== 'none' && identity.profile.email ? await linkCandidate(deps, identity.profile.email, trx) : undefined;
@@ -110,6 +114,40 @@ export async function resolveFederatedIdentity(deps: LinkingDeps, identity: Fede
     if ((error as { code?: string }).code !== '23505') throw error;
     return attempt();
   }
+}
+
+/**
+ * The common case without a transaction: an identity already linked to an enabled account whose
+ * profile it would not change. One read finds the account, one update records the sign-in (and
+ * proves the link still stands); anything else returns undefined for the transaction to decide.
+ */
+async function signInReturningIdentity(deps: LinkingDeps, identity: FederatedIdentity): Promise<FederatedDecision | undefined> {
+  const account = await deps.accounts.getByIdentity(identity.providerAlias, identity.subject);
+  if (!account) return undefined;
+  if (account.disabled) throw disabledError(account);
+  if (!account.hasPassword && profileChanges(account, identity.profile)) return undefined;
+  const recorded = await deps.identities.recordLogin(identity.providerAlias, identity.subject, { email: identity.profile.email, claims: identity.upstreamClaims }, undefined, account.id);
+  return recorded ? { type: 'account', account, rule: 'existing_link' } : undefined;
+}
+
+/** JSON with object keys sorted (a jsonb column does not keep the order they were written in). */
+function canonical(value: unknown): string {
+  return JSON.stringify(value, (_key, v: unknown) =>
+    v && typeof v === 'object' && !Array.isArray(v) ? Object.fromEntries(Object.entries(v as Record<string, unknown>).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) : v,
+  );
+}
+
+/** True when writing `profile` would change a field of `account` (fields the profile leaves out do not count). */
+function profileChanges(account: Account, profile: FederatedIdentity['profile']): boolean {
+  const differs = <T>(next: T | undefined, current: T) => next !== undefined && canonical(next) !== canonical(current);
+  return (
+    differs(profile.email, account.email) ||
+    differs(profile.emailVerified, account.emailVerified) ||
+    differs(profile.name, account.name) ||
+    differs(profile.givenName, account.givenName) ||
+    differs(profile.familyName, account.familyName) ||
+    differs(profile.claims, account.claims)
+  );
 }
 
 /** The account an identity with this email may be linked to: the password account, else the oldest with that verified email. */

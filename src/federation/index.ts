@@ -35,6 +35,7 @@ export function createFederation(services: Services, options: { context?: Partia
     providers: services.providers,
     context,
     logger: services.logger,
+    maxEntries: services.config.providerCacheSize,
     retryAfterMs: options.retryAfterMs,
   });
   const flow: FederationDeps = {

@@ -63,6 +63,8 @@ export interface Interaction {
 export class InteractionService {
   readonly #engine: TokenEngine;
   readonly #states: InteractionStateRepository<MachineState>;
+  /** Interactions loaded without stored state and not saved since: ending them has nothing to delete. */
+  readonly #stateless = new WeakSet<Interaction>();
 
   constructor(deps: { engine: TokenEngine; states: InteractionStateRepository<MachineState> }) {
     this.#engine = deps.engine;
@@ -83,19 +85,29 @@ export class InteractionService {
     }
     const client = await this.#engine.provider.Client.find(String(details.params.client_id));
     if (!client) throw new RealmgateError('bad_request', { detail: `client ${String(details.params.client_id)} no longer exists` });
-    return {
+    const stored = await this.#states.get(details.uid);
+    const interaction: Interaction = {
       uid: details.uid,
       details,
       params: details.params as Record<string, unknown>,
       prompt: details.prompt.name,
       client: client.metadata() as Record<string, unknown>,
-      state: (await this.#states.get(details.uid)) ?? {},
+      state: stored ?? {},
       expiresAt: new Date(details.exp * 1000),
     };
+    if (!stored) this.#stateless.add(interaction);
+    return interaction;
+  }
+
+  /** Deletes the interaction's stored state, unless it was loaded without any and not saved since. */
+  async #forget(interaction: Pick<Interaction, 'uid'>): Promise<void> {
+    if (this.#stateless.has(interaction as Interaction)) return;
+    await this.#states.delete(interaction.uid);
   }
 
   /** Stores the interaction's state until the interaction expires. */
   async save(interaction: Interaction): Promise<void> {
+    this.#stateless.delete(interaction);
     await this.#states.put(interaction.uid, interaction.state, interaction.expiresAt);
   }
 
@@ -113,7 +125,7 @@ export class InteractionService {
 
   /** Finishes the login at the engine for the decided account; the application gets its code. */
   async finishLogin(req: Request, res: Response, interaction: Interaction, login: DecidedLogin): Promise<void> {
-    await this.#states.delete(interaction.uid);
+    await this.#forget(interaction);
     const selectAccount = interaction.prompt === 'select_account' || String(interaction.params.prompt ?? '').split(' ').includes('select_account');
     const grantId = await this.#consentWithoutAsking(interaction, login.accountId);
     await this.#engine.provider.interactionFinished(
@@ -154,7 +166,7 @@ export class InteractionService {
 
   /** Ends the interaction with an OAuth error for the application (`access_denied` when the person cancelled). */
   async abort(req: Request, res: Response, interaction: Pick<Interaction, 'uid'>, error: string, description: string): Promise<void> {
-    await this.#states.delete(interaction.uid);
+    await this.#forget(interaction);
     await this.#engine.provider.interactionFinished(req, res, { error, error_description: description }, { mergeWithLastSubmission: false });
   }
 }

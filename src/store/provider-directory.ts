@@ -5,6 +5,7 @@
  * (at most `limit + 1` rows) and a prefix search by name. No secrets are read.
  */
 import type { Knex } from 'knex';
+import { primeInRequest, providerVersionKey } from './request-scope.ts';
 
 /** An enabled provider as discovery shows it: `domains` lists the domains the lookup found. */
 export interface DirectoryProvider {
@@ -32,19 +33,26 @@ export class ProviderDirectory {
     this.#db = db;
   }
 
-  /** The enabled provider with this alias (one primary-key read; its domains are not read), or undefined. */
+  /**
+   * The enabled provider with this alias (one primary-key read; its domains are not read), or
+   * undefined. The version it read answers the provider cache's check later in the same request.
+   */
   async enabled(alias: string): Promise<DirectoryProvider | undefined> {
-    const row = await this.#db('identity_providers').where({ alias, enabled: true }).first<NameRow | undefined>('alias', 'display_name');
-    return row && { alias: row.alias, displayName: row.display_name, domains: [] };
+    const row = await this.#db('identity_providers').where({ alias, enabled: true }).first<(NameRow & { version: number }) | undefined>('alias', 'display_name', 'version');
+    if (!row) return undefined;
+    primeInRequest(providerVersionKey(alias), row.version);
+    return { alias: row.alias, displayName: row.display_name, domains: [] };
   }
 
-  /** The enabled provider that owns `domain` (lower-cased), or undefined: one primary-key lookup joined to its provider. */
+  /** The enabled provider that owns `domain` (lower-cased), or undefined: one primary-key lookup joined to its provider (its version primes the cache check too). */
   async forDomain(domain: string): Promise<DirectoryProvider | undefined> {
     const row = await this.#db('provider_domains')
       .join('identity_providers', 'identity_providers.alias', 'provider_domains.provider_alias')
       .where({ 'provider_domains.domain': domain.toLowerCase(), 'identity_providers.enabled': true })
-      .first<NameRow | undefined>('identity_providers.alias', 'identity_providers.display_name');
-    return row && { alias: row.alias, displayName: row.display_name, domains: [domain.toLowerCase()] };
+      .first<(NameRow & { version: number }) | undefined>('identity_providers.alias', 'identity_providers.display_name', 'identity_providers.version');
+    if (!row) return undefined;
+    primeInRequest(providerVersionKey(row.alias), row.version);
+    return { alias: row.alias, displayName: row.display_name, domains: [domain.toLowerCase()] };
   }
 
   /**

@@ -77,10 +77,11 @@ export class ProviderRepository {
   }
 
   /**
-   * The stored provider with secrets unsealed, for opening; undefined when absent. With
+   * The stored provider with secrets unsealed, for opening, with the digest of the upstream
+   * configuration the refresh job last loaded; undefined when absent. With
    * `forUpdate` (inside a transaction) the row stays locked until the transaction ends.
    */
-  async load(alias: string, trx: Knex = this.#db, options: { forUpdate?: boolean } = {}): Promise<StoredProvider | undefined> {
+  async load(alias: string, trx: Knex = this.#db, options: { forUpdate?: boolean } = {}): Promise<(StoredProvider & { upstreamDigest?: string | undefined }) | undefined> {
     const query = trx('identity_providers').where({ alias });
     if (options.forUpdate) query.forUpdate();
     const row = await query.first<ProviderRow | undefined>();
@@ -97,6 +98,8 @@ export class ProviderRepository {
       claimMappings: row.claim_mappings,
       linkingPolicy: policyOf(row),
       version: row.version,
+      // The refresh job's digest of the upstream configuration: a change to it must reopen the provider.
+      upstreamDigest: (row.status?.refresh as { digest?: string } | undefined)?.digest,
     };
   }
 

@@ -28,3 +28,21 @@ export function requestScoped<T>(key: string, load: () => Promise<T>): Promise<T
 export function forgetInRequest(key: string): void {
   scope.getStore()?.delete(key);
 }
+
+/** The request-memo key of a provider's version read (the provider cache's check, which discovery's lookup may answer first). */
+export function providerVersionKey(alias: string): string {
+  return `provider-version:${alias}`;
+}
+
+/** Records in this request's memo what a read already answered, so a later step need not ask again. */
+export function primeInRequest<T>(key: string, value: T): void {
+  const memo = scope.getStore();
+  if (memo && !memo.has(key)) memo.set(key, Promise.resolve(value));
+}
+
+/** Forgets everything this request memoised under keys starting with `prefix`. */
+export function forgetAllInRequest(prefix: string): void {
+  const memo = scope.getStore();
+  if (!memo) return;
+  for (const key of [...memo.keys()]) if (key.startsWith(prefix)) memo.delete(key);
+}

@@ -223,13 +223,16 @@ function configuration(deps: EngineDeps, keySet: KeySet): Configuration {
       },
     },
     findAccount: async (ctx, sub, token) => {
-      const account = await accounts.get(sub);
-      if (!account || account.disabled) return undefined;
       const sessionUid = (token as { sessionUid?: string } | undefined)?.sessionUid ?? ctx.oidc.session?.uid;
+      // The account and how its session signed in, in one read.
+      const found = await accounts.getWithSessionLogin(sub, sessionUid);
+      const account = found?.account;
+      if (!account || account.disabled) return undefined;
       return {
         accountId: account.id,
         async claims(use) {
-          const login = sessionUid ? await loginSessions.get(sessionUid) : undefined;
+          // Read again when it was not there yet: the session may have been recorded later in this request.
+          const login = found.login ?? (sessionUid ? await loginSessions.get(sessionUid) : undefined);
           const idp = login?.idp ?? (account.hasPassword ? 'local' : undefined);
           if (use === 'id_token' && !wantsClaimsInIdToken(ctx)) return { sub: account.id, idp, amr: login?.amr };
           return {
