@@ -244,6 +244,7 @@ export async function createRealmgate(
   const limits = createRateLimits(services, config.rateLimits);
   app.post('/token', limits.token);
   app.post('/interaction/:uid/discover', limits.discover);
+  app.post('/interaction/:uid/search', limits.discover);
   app.get('/federation/:alias/start', limits.federationStart);
   app.post('/interaction/:uid/federate', limits.federationStart);
   app.get('/interaction/:uid/start/:alias', limits.federationStart);

@@ -6,9 +6,10 @@
  */
 import type { Knex } from 'knex';
 
-/** One counted statement: its SQL text with placeholders (never the bound values). */
+/** One counted statement: its SQL text with placeholders, and the values bound to them (in process only, never logged). */
 export interface CountedStatement {
   sql: string;
+  bindings: readonly unknown[];
 }
 
 /** What one counted flow sent: how many statements, and which (in order). */
@@ -19,6 +20,7 @@ export interface StatementTally {
 
 interface QueryEvent {
   sql?: string;
+  bindings?: readonly unknown[];
 }
 
 const counters = new WeakMap<Knex, QueryCounter>();
@@ -68,7 +70,7 @@ export class QueryCounter {
   }
 
   #record(event: QueryEvent): void {
-    if (this.#recording > 0) this.#statements.push({ sql: event.sql ?? '' });
+    if (this.#recording > 0) this.#statements.push({ sql: event.sql ?? '', bindings: event.bindings ?? [] });
   }
 }
 
