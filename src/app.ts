@@ -3,13 +3,13 @@ import path from 'node:path';
 import express, { type Express } from 'express';
 import helmet from 'helmet';
 import type { Knex } from 'knex';
-import { AccountRepository } from './accounts/accounts.ts';
-import { LoginThrottle } from './accounts/throttle.ts';
+import { AccountRepository } from './store/accounts.ts';
+import { LoginThrottle } from './store/login-throttle.ts';
 import { adminRoutes } from './admin/router.ts';
 import type { Config } from './config.ts';
 import { CsrfTokens } from './interaction/csrf.ts';
 import { createFederation } from './federation/index.ts';
-import { ExternalIdentityRepository } from './accounts/external-identities.ts';
+import { ExternalIdentityRepository } from './store/external-identities.ts';
 import { accountClientMetadata, accountRoutes } from './account/routes.ts';
 import { homeRealmLoginPage } from './interaction/login-page.ts';
 import { listenDraining, type DrainingServer } from './http-server.ts';
@@ -17,6 +17,7 @@ import { interactionRoutes, pageErrorHandler } from './interaction/routes.ts';
 import { InteractionService, type MachineState } from './interaction/service.ts';
 import { AuditLog } from './store/audit.ts';
 import { InteractionStateRepository } from './store/interaction-states.ts';
+import { Store } from './store/store.ts';
 import { createViews, type Views } from './interaction/views.ts';
 import type { Jobs } from './jobs/index.ts';
 import { nodeJobs } from './jobs/node-jobs.ts';
@@ -38,8 +39,8 @@ import { ResourceServerRepository } from './store/resource-servers.ts';
 import { Sealer, resolveMasterKey, verifyMasterKey } from './store/seal.ts';
 import { saveClient } from './token-server/clients.ts';
 import { TokenEngine } from './token-server/engine.ts';
-import { SigningKeyStore } from './token-server/keys.ts';
-import { LoginSessionRepository } from './token-server/login-sessions.ts';
+import { SigningKeyStore } from './store/signing-keys.ts';
+import { LoginSessionRepository } from './store/login-sessions.ts';
 import { KEY_RETENTION_SECONDS } from './token-server/ttl.ts';
 
 const publicDir = path.join(installDir, 'public');
@@ -48,6 +49,8 @@ const publicDir = path.join(installDir, 'public');
 export interface Services {
   config: Config;
   db: Knex;
+  /** The repositories and their unit of work (`store.transaction(fn)`). */
+  store: Store;
   logger: Logger;
   metrics: Metrics;
   sealer: Sealer;
@@ -101,9 +104,8 @@ export async function openServices(config: Config, options: StartOptions = {}): 
     const views = createViews({ templatesDir: config.templatesDir });
     const csrf = new CsrfTokens(sealer.deriveKey('csrf'));
     const clients = new ClientRepository(db, sealer);
-    const accounts = new AccountRepository(db);
-    const identities = new ExternalIdentityRepository(db);
-    const audit = new AuditLog(db);
+    const store = new Store(db);
+    const { accounts, identities, audit } = store;
     const interactionStates = new InteractionStateRepository<MachineState>(db, sealer);
     const keys = new SigningKeyStore(db, sealer, { retentionSeconds: KEY_RETENTION_SECONDS });
     await keys.ensureKeys();
@@ -137,7 +139,7 @@ export async function openServices(config: Config, options: StartOptions = {}): 
       metrics,
     });
     return {
-      config, db, logger, metrics, sealer, views, csrf, clients, accounts, identities, audit, interactionStates,
+      config, db, store, logger, metrics, sealer, views, csrf, clients, accounts, identities, audit, interactionStates,
       throttle, keys, loginSessions, resourceServers, providers, directory, outbox, engine, ownsDb,
     };
   } catch (error) {
@@ -252,7 +254,7 @@ export async function createRealmgate(
   const federation = createFederation(services);
   app.use('/admin/api', adminRoutes(services, { openContext: federation.context }));
   const interactions = new InteractionService({ engine, states: services.interactionStates });
-  const linking = { db: services.db, accounts: services.accounts, identities: services.identities, audit: services.audit };
+  const linking = { store: services.store };
   const displayName = (alias: string) => federation.cache.displayName(alias) ?? alias;
   app.use(
     interactionRoutes({

@@ -8,7 +8,7 @@
 import crypto from 'node:crypto';
 import express, { type Request, type Response, type Router } from 'express';
 import { IdentityTakenError, LastSignInMethodError, linkIdentity, signInMethods, unlinkIdentity, type LinkingDeps } from '../accounts/linking.ts';
-import type { Account } from '../accounts/accounts.ts';
+import type { Account } from '../store/accounts.ts';
 import type { Services } from '../app.ts';
 import { RealmgateError } from '../errors.ts';
 import { startAccountLink, takeCompletedLogin, type FederationDeps } from '../federation/login-flow.ts';
@@ -77,7 +77,7 @@ export function accountRoutes(deps: AccountPageDeps): Router {
   }
 
   async function render(res: Response, who: SignedIn, notice?: { error?: string; message?: string }, status = 200) {
-    const methods = await signInMethods(deps.linking, who.account);
+    const methods = await signInMethods(deps.linking.store, who.account);
     const linked = new Set(methods.flatMap((m) => (m.kind === 'provider' ? [m.alias] : [])));
     const enabled = await providers.listEnabled();
     res.status(status).type('html').set('cache-control', 'no-store').send(

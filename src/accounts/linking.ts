@@ -4,20 +4,15 @@
  * links, asks, creates or refuses is the provider's linking policy; an email that is not trusted
  * never links by itself, under any policy.
  */
-import type { Knex } from 'knex';
 import type { EmailTrust, LinkingPolicy } from '../../providers/types.ts';
 import { RealmgateError } from '../errors.ts';
-import type { AuditLog } from '../store/audit.ts';
-import type { Account, AccountRepository } from './accounts.ts';
+import type { Account } from '../store/accounts.ts';
+import type { Store, StoreTransaction } from '../store/store.ts';
 import type { MappedProfile } from './claim-mapping.ts';
-import type { ExternalIdentityRepository } from './external-identities.ts';
 
-/** What linking needs: the account and link stores and the audit log, in one database. */
+/** What linking needs: the store (accounts, links, audit log) and its unit of work. */
 export interface LinkingDeps {
-  db: Knex;
-  accounts: AccountRepository;
-  identities: ExternalIdentityRepository;
-  audit: AuditLog;
+  store: Pick<Store, 'accounts' | 'identities' | 'transaction'>;
 }
 
 /** An upstream identity after claim mapping, its email already judged by `trustedEmail`. */
@@ -78,33 +73,30 @@ export async function resolveFederatedIdentity(deps: LinkingDeps, identity: Fede
   const returning = await signInReturningIdentity(deps, identity);
   if (returning) return returning;
   const attempt = () =>
-    deps.db.transaction(async (trx): Promise<FederatedDecision> => {
-      const link = await deps.identities.findForUpdate(identity.providerAlias, identity.subject, trx);
+    deps.store.transaction(async (tx): Promise<FederatedDecision> => {
+      const link = await tx.identities.findForUpdate(identity.providerAlias, identity.subject);
       if (link) {
-        const account = await deps.accounts.get(link.accountId, trx);
+        const account = await tx.accounts.get(link.accountId);
         if (!account) throw new Error(`external identity ${identity.providerAlias}/${identity.subject} points at a missing account`);
         if (account.disabled) throw disabledError(account);
-        await deps.identities.recordLogin(identity.providerAlias, identity.subject, { email: identity.profile.email, claims: identity.upstreamClaims }, trx);
+        await tx.identities.recordLogin(identity.providerAlias, identity.subject, { email: identity.profile.email, claims: identity.upstreamClaims });
         // The profile follows the upstream only when it changed, and only for an account this identity alone signs in to.
-        const follows = !account.hasPassword && profileChanges(account, identity.profile) && (await signInMethods(deps, account, trx)).length <= 1;
-        const updated = follows ? ((await deps.accounts.update(account.id, identity.profile, trx)) ?? account) : account;
+        const follows = !account.hasPassword && profileChanges(account, identity.profile) && (await signInMethods(tx, account)).length <= 1;
+        const updated = follows ? ((await tx.accounts.update(account.id, identity.profile)) ?? account) : account;
         return { type: 'account', account: updated, rule: 'existing_link' };
       }
-      const existing = policy.linking !== 'none' && identity.profile.email ? await linkCandidate(deps, identity.profile.email, trx) : undefined;
+      const existing = policy.linking !== 'none' && identity.profile.email ? await linkCandidate(tx, identity.profile.email) : undefined;
       if (existing && policy.linking === 'trusted_email' && identity.profile.emailVerified) {
         if (existing.disabled) throw disabledError(existing);
-        await addLink(deps, trx, existing.id, identity, { actor: 'policy' }, 'trusted_email');
+        await addLink(tx, existing.id, identity, { actor: 'policy' }, 'trusted_email');
         return { type: 'account', account: existing, rule: 'trusted_email' };
       }
       if (existing && !existing.disabled) {
-        return { type: 'confirm', account: existing, methods: await signInMethods(deps, existing, trx) };
+        return { type: 'confirm', account: existing, methods: await signInMethods(tx, existing) };
       }
       if (policy.provisioning === 'existing_only') return { type: 'refused', reason: 'existing_only' };
-      const account = await deps.accounts.create(identity.profile, trx);
-      await deps.identities.link(
-        { providerAlias: identity.providerAlias, subject: identity.subject, accountId: account.id, email: identity.profile.email, claims: identity.upstreamClaims },
-        trx,
-      );
+      const account = await tx.accounts.create(identity.profile);
+      await tx.identities.link({ providerAlias: identity.providerAlias, subject: identity.subject, accountId: account.id, email: identity.profile.email, claims: identity.upstreamClaims });
       return { type: 'account', account, rule: 'provisioned' };
     });
   try {
@@ -122,11 +114,11 @@ export async function resolveFederatedIdentity(deps: LinkingDeps, identity: Fede
  * proves the link still stands); anything else returns undefined for the transaction to decide.
  */
 async function signInReturningIdentity(deps: LinkingDeps, identity: FederatedIdentity): Promise<FederatedDecision | undefined> {
-  const account = await deps.accounts.getByIdentity(identity.providerAlias, identity.subject);
+  const account = await deps.store.accounts.getByIdentity(identity.providerAlias, identity.subject);
   if (!account) return undefined;
   if (account.disabled) throw disabledError(account);
   if (!account.hasPassword && profileChanges(account, identity.profile)) return undefined;
-  const recorded = await deps.identities.recordLogin(identity.providerAlias, identity.subject, { email: identity.profile.email, claims: identity.upstreamClaims }, undefined, account.id);
+  const recorded = await deps.store.identities.recordLogin(identity.providerAlias, identity.subject, { email: identity.profile.email, claims: identity.upstreamClaims }, undefined, account.id);
   return recorded ? { type: 'account', account, rule: 'existing_link' } : undefined;
 }
 
@@ -151,34 +143,28 @@ function profileChanges(account: Account, profile: FederatedIdentity['profile'])
 }
 
 /** The account an identity with this email may be linked to: the password account, else the oldest with that verified email. */
-async function linkCandidate(deps: LinkingDeps, email: string, trx: Knex): Promise<Account | undefined> {
-  const matches = await deps.accounts.findVerifiedByEmail(email, trx);
+async function linkCandidate(tx: StoreTransaction, email: string): Promise<Account | undefined> {
+  const matches = await tx.accounts.findVerifiedByEmail(email);
   return matches.find((a) => a.hasPassword) ?? matches[0];
 }
 
 /** Every way to sign in to an account: its password first, then its linked identities by alias. */
-export async function signInMethods(deps: Pick<LinkingDeps, 'identities'>, account: Account, trx?: Knex): Promise<SignInMethod[]> {
-  const links = await deps.identities.listForAccount(account.id, trx);
+export async function signInMethods(repositories: Pick<StoreTransaction, 'identities'>, account: Account): Promise<SignInMethod[]> {
+  const links = await repositories.identities.listForAccount(account.id);
   return [...(account.hasPassword ? [{ kind: 'local' } as const] : []), ...links.map((l) => ({ kind: 'provider' as const, alias: l.providerAlias, subject: l.subject }))];
 }
 
-async function addLink(deps: LinkingDeps, trx: Knex, accountId: string, identity: FederatedIdentity, by: LinkActor, rule: LinkRule): Promise<void> {
-  await deps.identities.link(
-    { providerAlias: identity.providerAlias, subject: identity.subject, accountId, email: identity.profile.email, claims: identity.upstreamClaims },
-    trx,
-  );
-  await deps.audit.record(
-    {
-      actor: by.actor,
-      action: 'link',
-      resourceType: 'user',
-      resourceId: accountId,
-      before: null,
-      after: { provider: identity.providerAlias, subject: identity.subject, rule },
-      requestId: by.requestId ?? null,
-    },
-    trx,
-  );
+async function addLink(tx: StoreTransaction, accountId: string, identity: FederatedIdentity, by: LinkActor, rule: LinkRule): Promise<void> {
+  await tx.identities.link({ providerAlias: identity.providerAlias, subject: identity.subject, accountId, email: identity.profile.email, claims: identity.upstreamClaims });
+  await tx.audit.record({
+    actor: by.actor,
+    action: 'link',
+    resourceType: 'user',
+    resourceId: accountId,
+    before: null,
+    after: { provider: identity.providerAlias, subject: identity.subject, rule },
+    requestId: by.requestId ?? null,
+  });
 }
 
 /** Thrown when an identity to link already signs in another account. */
@@ -199,12 +185,12 @@ export class IdentityTakenError extends RealmgateError {
  */
 export async function linkIdentity(deps: LinkingDeps, accountId: string, identity: FederatedIdentity, by: LinkActor, rule: LinkRule): Promise<'linked' | 'unchanged'> {
   const run = () =>
-    deps.db.transaction(async (trx) => {
-      const link = await deps.identities.findForUpdate(identity.providerAlias, identity.subject, trx);
+    deps.store.transaction(async (tx) => {
+      const link = await tx.identities.findForUpdate(identity.providerAlias, identity.subject);
       if (link?.accountId === accountId) return 'unchanged' as const;
       if (link) throw new IdentityTakenError(identity.providerAlias, identity.subject);
-      if (!(await deps.accounts.getForUpdate(accountId, trx))) throw new RealmgateError('not_found', { status: 404, detail: `account ${accountId} does not exist` });
-      await addLink(deps, trx, accountId, identity, by, rule);
+      if (!(await tx.accounts.getForUpdate(accountId))) throw new RealmgateError('not_found', { status: 404, detail: `account ${accountId} does not exist` });
+      await addLink(tx, accountId, identity, by, rule);
       return 'linked' as const;
     });
   try {
@@ -232,17 +218,14 @@ export class LastSignInMethodError extends RealmgateError {
  * false when no such link exists.
  */
 export async function unlinkIdentity(deps: LinkingDeps, accountId: string, alias: string, subject: string, by: LinkActor): Promise<boolean> {
-  return deps.db.transaction(async (trx) => {
-    const account = await deps.accounts.getForUpdate(accountId, trx);
+  return deps.store.transaction(async (tx) => {
+    const account = await tx.accounts.getForUpdate(accountId);
     if (!account) return false;
-    const links = await deps.identities.listForAccountForUpdate(accountId, trx);
+    const links = await tx.identities.listForAccountForUpdate(accountId);
     if (!links.some((l) => l.providerAlias === alias && l.subject === subject)) return false;
     if (links.length + (account.hasPassword ? 1 : 0) <= 1) throw new LastSignInMethodError(accountId);
-    await deps.identities.unlink(accountId, alias, subject, trx);
-    await deps.audit.record(
-      { actor: by.actor, action: 'unlink', resourceType: 'user', resourceId: accountId, before: { provider: alias, subject }, after: null, requestId: by.requestId ?? null },
-      trx,
-    );
+    await tx.identities.unlink(accountId, alias, subject);
+    await tx.audit.record({ actor: by.actor, action: 'unlink', resourceType: 'user', resourceId: accountId, before: { provider: alias, subject }, after: null, requestId: by.requestId ?? null });
     return true;
   });
 }

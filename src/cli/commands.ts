@@ -5,7 +5,7 @@
 import { pino } from 'pino';
 import { openServices, purge, type Services } from '../app.ts';
 import { hashPassword } from '../accounts/passwords.ts';
-import { DuplicateEmailError } from '../accounts/accounts.ts';
+import { DuplicateEmailError } from '../store/accounts.ts';
 import { ConfigError, loadConfig } from '../config.ts';
 import { DatabaseLockedError, closeDatabase, databaseLocation, openDatabase } from '../store/database.ts';
 import { migrateLatest } from '../store/migrate.ts';

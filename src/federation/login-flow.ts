@@ -11,7 +11,7 @@ import { RealmgateError } from '../errors.ts';
 import type { Logger } from '../logger.ts';
 import type { Metrics } from '../metrics.ts';
 import { homeRealmClient } from './home-realm.ts';
-import { LoginTransactionStore, type CompletedIdentity, type CompletedTransaction, type LoginPurpose } from './login-transactions.ts';
+import { LoginTransactionStore, type CompletedIdentity, type CompletedTransaction, type LoginPurpose } from '../store/login-transactions.ts';
 import { federationPageError } from './page-errors.ts';
 import type { ProviderCache, ReadyProvider } from './provider-cache.ts';
 

@@ -1,7 +1,7 @@
 import express, { type NextFunction, type Request, type Response, type Router } from 'express';
-import type { AccountRepository } from '../accounts/accounts.ts';
+import type { AccountRepository } from '../store/accounts.ts';
 import { signInWithPassword } from '../accounts/local-login.ts';
-import type { LoginThrottle } from '../accounts/throttle.ts';
+import type { LoginThrottle } from '../store/login-throttle.ts';
 import { RealmgateError, newReference } from '../errors.ts';
 import { homeRealmClient, PICKER_MAX_PROVIDERS, resolveHomeRealm } from '../federation/home-realm.ts';
 import { startFederatedLogin, takeCompletedLogin, type FederationDeps } from '../federation/login-flow.ts';

@@ -4,7 +4,7 @@
  * the state machine's state for it in the database, and finishes or aborts it at the engine.
  */
 import type { Request, Response } from 'express';
-import type { CompletedIdentity } from '../federation/login-transactions.ts';
+import type { CompletedIdentity } from '../store/login-transactions.ts';
 import { RealmgateError } from '../errors.ts';
 import type { SignInMethod } from '../accounts/linking.ts';
 import type { InteractionStateRepository } from '../store/interaction-states.ts';

@@ -3,15 +3,15 @@ import Provider, { errors, interactionPolicy, type Configuration, type KoaContex
 import type { UpstreamSession } from '../../providers/types.ts';
 import type { Logger } from '../logger.ts';
 import type { Metrics } from '../metrics.ts';
-import type { AccountRepository } from '../accounts/accounts.ts';
+import type { AccountRepository } from '../store/accounts.ts';
 import { newReference } from '../errors.ts';
 import type { Views } from '../interaction/views.ts';
 import type { ClientRepository } from '../store/clients.ts';
 import { knexAdapter } from '../store/oidc-adapter.ts';
 import type { ResourceServerRepository } from '../store/resource-servers.ts';
 import type { Knex } from 'knex';
-import type { SigningKeyStore, KeySet } from './keys.ts';
-import type { LoginSessionRepository } from './login-sessions.ts';
+import type { SigningKeyStore, KeySet } from '../store/signing-keys.ts';
+import type { LoginSessionRepository } from '../store/login-sessions.ts';
 import { pinToIssuer } from './issuer-origin.ts';
 import { TTL } from './ttl.ts';
 import { routeEngineLogoutThroughOutbox, sessionTtl } from '../logout/engine-hooks.ts';

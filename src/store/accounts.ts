@@ -111,7 +111,7 @@ export class AccountRepository {
   }
 
   /** The account row locked for update inside `trx` (before counting or removing its sign-in methods). */
-  async getForUpdate(id: string, trx: Knex): Promise<Account | undefined> {
+  async getForUpdate(id: string, trx: Knex = this.#db): Promise<Account | undefined> {
     if (!/^[0-9a-f-]{36}$/i.test(id)) return undefined;
     const row = await trx('accounts').where({ id }).forUpdate().first<AccountRow | undefined>();
     return row && toAccount(row);
