@@ -30,7 +30,17 @@ export async function countPasswordLogin(counter: QueryCounter, app: TestApp, em
   return counter.during(() => passwordLogin(app.config, { redirectUri: app.redirectUri, email, password, scope: 'openid email' }));
 }
 
+/** How many of a tally's statements are the token engine's own storage (`oidc_payloads`), and how many the gateway's. */
+export function splitTally(tally: StatementTally): { engine: number; gateway: number } {
+  const engine = tally.statements.filter((s) => /"oidc_payloads"/.test(s.sql)).length;
+  return { engine, gateway: tally.count - engine };
+}
+
 /** A tally as lines for a failure message: the count, then each distinct statement with how often it ran. */
 export function describeTally(tally: StatementTally): string {
-  return [`${tally.count} statements`, ...groupStatements(tally.statements).map((s) => `${String(s.times).padStart(3)}× ${s.sql}`)].join('\n');
+  const { engine, gateway } = splitTally(tally);
+  return [
+    `${tally.count} statements (${engine} token engine storage, ${gateway} gateway)`,
+    ...groupStatements(tally.statements).map((s) => `${String(s.times).padStart(3)}× ${s.sql}`),
+  ].join('\n');
 }
