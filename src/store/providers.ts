@@ -130,11 +130,9 @@ export class ProviderRepository {
     return rows.map((r) => this.#toRecord(r, domains.get(r.alias) ?? []));
   }
 
-  /** Every enabled provider with its domains (for home-realm discovery): one query per table, no N+1. */
-  async listEnabled(): Promise<ProviderRecord[]> {
-    const rows = await this.#db('identity_providers').where({ enabled: true }).orderBy('alias').select<ProviderRow[]>();
-    const domains = await this.#domainsOf(this.#db, rows.map((r) => r.alias));
-    return rows.map((r) => this.#toRecord(r, domains.get(r.alias) ?? []));
+  /** Alias, kind and status of every enabled provider: what the refresh job checks each minute (no secrets unsealed, no domains read). */
+  async listEnabledStatus(): Promise<{ alias: string; kind: ProviderKind; status: Record<string, unknown> }[]> {
+    return this.#db('identity_providers').where({ enabled: true }).orderBy('alias').select('alias', 'kind', 'status');
   }
 
   /** Display names of the given providers (one query, no secrets read), by alias. */
