@@ -137,7 +137,7 @@ export interface UpstreamIdentity {
   keepWhenAbsent?: ('name' | 'givenName' | 'familyName')[] | undefined;
 }
 
-/** A provider opened once per `(alias, version)`: discovery done, keys and certificates loaded. */
+/** A provider opened once per `(alias, version)` (kept across versions that change nothing opening depends on): discovery done, keys and certificates loaded. */
 export interface OpenedProvider {
   readonly alias: string;
   readonly version: number;

@@ -3,23 +3,24 @@ import path from 'node:path';
 import express, { type Express } from 'express';
 import helmet from 'helmet';
 import type { Knex } from 'knex';
-import { AccountRepository } from './accounts/accounts.ts';
-import { LoginThrottle } from './accounts/throttle.ts';
+import { AccountRepository } from './store/accounts.ts';
+import { LoginThrottle } from './store/login-throttle.ts';
 import { adminRoutes } from './admin/router.ts';
 import type { Config } from './config.ts';
 import { CsrfTokens } from './interaction/csrf.ts';
 import { createFederation } from './federation/index.ts';
-import { ExternalIdentityRepository } from './accounts/external-identities.ts';
+import { ExternalIdentityRepository } from './store/external-identities.ts';
 import { accountClientMetadata, accountRoutes } from './account/routes.ts';
 import { homeRealmLoginPage } from './interaction/login-page.ts';
 import { listenDraining, type DrainingServer } from './http-server.ts';
 import { interactionRoutes } from './interaction/routes.ts';
 import { InteractionService, type MachineState } from './interaction/service.ts';
 import { AuditLog } from './store/audit.ts';
-import { EmailLinkRepository } from './store/email-links.ts';
-import { TermsAcceptanceRepository } from './store/terms-acceptances.ts';
+import type { EmailLinkRepository } from './store/email-links.ts';
+import type { TermsAcceptanceRepository } from './store/terms-acceptances.ts';
 import { createMailer, type Mailer } from './mail/mailer.ts';
 import { InteractionStateRepository } from './store/interaction-states.ts';
+import { Store } from './store/store.ts';
 import { createViews, type Views } from './interaction/views.ts';
 import type { Jobs } from './jobs/index.ts';
 import { nodeJobs } from './jobs/node-jobs.ts';
@@ -29,17 +30,20 @@ import { createLogger, type Logger } from './logger.ts';
 import { LogoutOutbox } from './logout/outbox.ts';
 import { createMetrics, type Metrics } from './metrics.ts';
 import { operationsRoutes } from './operations.ts';
+import { ClientCache } from './store/client-cache.ts';
 import { ClientRepository } from './store/clients.ts';
+import { runInRequestScope } from './store/request-scope.ts';
 import { closeDatabase, databaseLocation, openDatabase } from './store/database.ts';
 import { migrateLatest } from './store/migrate.ts';
+import { ProviderDirectory } from './store/provider-directory.ts';
 import { ProviderRepository } from './store/providers.ts';
 import { createRateLimits } from './rate-limits.ts';
 import { ResourceServerRepository } from './store/resource-servers.ts';
 import { Sealer, resolveMasterKey, verifyMasterKey } from './store/seal.ts';
 import { saveClient } from './token-server/clients.ts';
 import { TokenEngine } from './token-server/engine.ts';
-import { SigningKeyStore } from './token-server/keys.ts';
-import { LoginSessionRepository } from './token-server/login-sessions.ts';
+import { SigningKeyStore } from './store/signing-keys.ts';
+import { LoginSessionRepository } from './store/login-sessions.ts';
 import { KEY_RETENTION_SECONDS } from './token-server/ttl.ts';
 
 const publicDir = path.join(installDir, 'public');
@@ -48,6 +52,8 @@ const publicDir = path.join(installDir, 'public');
 export interface Services {
   config: Config;
   db: Knex;
+  /** The repositories and their unit of work (`store.transaction(fn)`). */
+  store: Store;
   logger: Logger;
   metrics: Metrics;
   sealer: Sealer;
@@ -66,6 +72,8 @@ export interface Services {
   loginSessions: LoginSessionRepository;
   resourceServers: ResourceServerRepository;
   providers: ProviderRepository;
+  /** Home-realm discovery's indexed provider lookups. */
+  directory: ProviderDirectory;
   /** Back-channel logout deliveries to applications, shared by every node. */
   outbox: LogoutOutbox;
   /** Terms-of-service versions each account accepted. */
@@ -105,15 +113,13 @@ export async function openServices(config: Config, options: StartOptions = {}): 
     const views = createViews({ templatesDir: config.templatesDir });
     const csrf = new CsrfTokens(sealer.deriveKey('csrf'));
     const clients = new ClientRepository(db, sealer);
-    const accounts = new AccountRepository(db);
-    const identities = new ExternalIdentityRepository(db);
-    const audit = new AuditLog(db);
     const interactionStates = new InteractionStateRepository<MachineState>(db, sealer);
     const keys = new SigningKeyStore(db, sealer, { retentionSeconds: KEY_RETENTION_SECONDS });
     await keys.ensureKeys();
     const loginSessions = new LoginSessionRepository(db, sealer);
     const resourceServers = new ResourceServerRepository(db);
     const providers = new ProviderRepository(db, sealer);
+    const directory = new ProviderDirectory(db);
     const throttle = new LoginThrottle(db, {
       maxFailuresPerAccount: config.loginThrottleMaxFailures,
       maxFailuresPerIp: config.loginThrottleMaxFailuresPerIp,
@@ -121,8 +127,8 @@ export async function openServices(config: Config, options: StartOptions = {}): 
       maxDelaySeconds: config.loginMaxDelaySeconds,
     });
     const outbox = new LogoutOutbox(db, { retryPeriodSeconds: config.logoutRetryPeriodSeconds });
-    const termsAcceptances = new TermsAcceptanceRepository(db);
-    const emailLinks = new EmailLinkRepository(db, sealer);
+    const store = new Store(db, { sealer, outbox });
+    const { accounts, identities, audit, termsAcceptances, emailLinks } = store;
     const mailer = config.mail ? createMailer(config.mail, logger) : undefined;
     const engine = await TokenEngine.create({
       issuer: config.issuer,
@@ -130,7 +136,7 @@ export async function openServices(config: Config, options: StartOptions = {}): 
       allowPrivateNetwork: config.allowPrivateNetwork,
       extraClaims: config.extraClaims,
       db,
-      clients,
+      clients: new ClientCache({ clients, maxEntries: config.clientCacheSize }),
       keys,
       accounts,
       termsAcceptances,
@@ -144,8 +150,8 @@ export async function openServices(config: Config, options: StartOptions = {}): 
       metrics,
     });
     return {
-      config, db, logger, metrics, sealer, views, csrf, clients, accounts, identities, audit, interactionStates,
-      throttle, keys, loginSessions, resourceServers, providers, outbox, termsAcceptances, emailLinks, mailer, engine, ownsDb,
+      config, db, store, logger, metrics, sealer, views, csrf, clients, accounts, identities, audit, interactionStates,
+      throttle, keys, loginSessions, resourceServers, providers, directory, outbox, termsAcceptances, emailLinks, mailer, engine, ownsDb,
     };
   } catch (error) {
     if (ownsDb) await closeDatabase(db);
@@ -236,6 +242,8 @@ export async function createRealmgate(
   const app = express();
   app.disable('x-powered-by');
   app.set('trust proxy', config.trustProxy);
+  // One memo per request, so version reads several steps of a request need are sent once.
+  app.use((_req, _res, next) => runInRequestScope(next));
   app.use(requestContext(logger, metrics));
   app.use(helmet({ contentSecurityPolicy: false, crossOriginEmbedderPolicy: false }));
   app.use('/assets', express.static(publicDir, { maxAge: '1h', index: false }));
@@ -249,6 +257,7 @@ export async function createRealmgate(
   const limits = createRateLimits(services, config.rateLimits);
   app.post('/token', limits.token);
   app.post('/interaction/:uid/discover', limits.discover);
+  app.post('/interaction/:uid/search', limits.discover);
   app.get('/federation/:alias/start', limits.federationStart);
   app.post('/interaction/:uid/federate', limits.federationStart);
   app.get('/interaction/:uid/start/:alias', limits.federationStart);
@@ -257,7 +266,7 @@ export async function createRealmgate(
   const federation = createFederation(services);
   app.use('/admin/api', adminRoutes(services, { openContext: federation.context }));
   const interactions = new InteractionService({ engine, states: services.interactionStates });
-  const linking = { db: services.db, accounts: services.accounts, identities: services.identities, audit: services.audit };
+  const linking = { store: services.store };
   const displayName = (alias: string) => federation.cache.displayName(alias) ?? alias;
   app.use(
     interactionRoutes({
@@ -268,14 +277,14 @@ export async function createRealmgate(
       termsAcceptances: services.termsAcceptances,
       loginSessions: services.loginSessions,
       throttle: services.throttle,
-      providers: services.providers,
+      directory: services.directory,
       csrf: services.csrf,
       views,
       logger,
       metrics,
       displayName,
       displayNames: (aliases) => services.providers.displayNames(aliases),
-      loginPage: homeRealmLoginPage({ providers: services.providers }),
+      loginPage: homeRealmLoginPage({ directory: services.directory }),
       federation: federation.flow,
       issuer: config.issuer,
       mailer: services.mailer,

@@ -62,6 +62,10 @@ export interface Config {
   readonly logoutRetryInitialSeconds: number;
   /** How long a failed back-channel logout is retried before it is given up (status `failed`). */
   readonly logoutRetryPeriodSeconds: number;
+  /** Opened upstream providers each node keeps (least recently used closed first); size it above the providers in use at once. */
+  readonly providerCacheSize: number;
+  /** Client metadata records each node keeps (least recently used dropped first). */
+  readonly clientCacheSize: number;
 }
 
 /** Where mail goes out (`REALMGATE_SMTP_URL`) and whom it is from (`REALMGATE_MAIL_FROM`). */
@@ -134,6 +138,8 @@ const envSchema = z.object({
   REALMGATE_LOGOUT_DELIVERY_INTERVAL_SECONDS: positiveInt(5),
   REALMGATE_LOGOUT_RETRY_INITIAL_SECONDS: positiveInt(10),
   REALMGATE_LOGOUT_RETRY_PERIOD_SECONDS: positiveInt(24 * 3600),
+  REALMGATE_PROVIDER_CACHE_SIZE: positiveInt(10_000),
+  REALMGATE_CLIENT_CACHE_SIZE: positiveInt(10_000),
 });
 
 /** Thrown by `loadConfig` with every problem in the environment listed at once. Start-up only, never HTTP: not a RealmgateError. */
@@ -215,6 +221,8 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     logoutDeliveryIntervalSeconds: e.REALMGATE_LOGOUT_DELIVERY_INTERVAL_SECONDS,
     logoutRetryInitialSeconds: e.REALMGATE_LOGOUT_RETRY_INITIAL_SECONDS,
     logoutRetryPeriodSeconds: e.REALMGATE_LOGOUT_RETRY_PERIOD_SECONDS,
+    providerCacheSize: e.REALMGATE_PROVIDER_CACHE_SIZE,
+    clientCacheSize: e.REALMGATE_CLIENT_CACHE_SIZE,
   };
   return Object.freeze(config);
 }

@@ -8,11 +8,12 @@
 import crypto from 'node:crypto';
 import express, { type Request, type Response, type Router } from 'express';
 import { linkIdentity, signInMethods, unlinkIdentity, type LinkingDeps } from '../accounts/linking.ts';
-import type { Account } from '../accounts/accounts.ts';
+import type { Account } from '../store/accounts.ts';
 import type { Services } from '../app.ts';
 import { RealmgateError, isRealmgateError } from '../errors.ts';
 import { startAccountLink, takeCompletedLogin, type FederationDeps } from '../federation/login-flow.ts';
 import { ALIAS, aliasParam } from '../federation/upstream-answer.ts';
+import { PICKER_MAX_PROVIDERS } from '../federation/home-realm.ts';
 import { readCookie } from '../interaction/login-page.ts';
 import { sendStart } from '../interaction/upstream-start.ts';
 
@@ -56,7 +57,7 @@ interface SignedIn {
 /** Routes of the account page: `/account`, its login callback, link and unlink. */
 export function accountRoutes(deps: AccountPageDeps): Router {
   const router = express.Router();
-  const { engine, views, csrf, accounts, providers, sealer, config } = deps.services;
+  const { engine, views, csrf, accounts, sealer, config } = deps.services;
   const secure = config.issuer.startsWith('https:');
   const csrfKey = (signedIn: SignedIn) => `account:${signedIn.sessionUid}`;
 
@@ -77,9 +78,10 @@ export function accountRoutes(deps: AccountPageDeps): Router {
   }
 
   async function render(res: Response, who: SignedIn, notice?: { error?: string; message?: string }, status = 200) {
-    const methods = await signInMethods(deps.linking, who.account);
+    const methods = await signInMethods(deps.linking.store, who.account);
     const linked = new Set(methods.flatMap((m) => (m.kind === 'provider' ? [m.alias] : [])));
-    const enabled = await providers.listEnabled();
+    // At most a picker's worth of providers to link, read by index (no secrets unsealed).
+    const enabled = (await deps.services.directory.page(undefined, PICKER_MAX_PROVIDERS)).providers;
     res.status(status).type('html').set('cache-control', 'no-store').send(
       views.render('account.njk', {
         csrf: csrf.issue(csrfKey(who)),

@@ -3,7 +3,7 @@
  * (value), e.g. `{ "mail": "email", "realm_access.roles": "groups", "department": "department" }`.
  * Standard OpenID Connect claims map to themselves unless a mapping names the same local claim.
  */
-import type { Account } from './accounts.ts';
+import type { Account } from '../store/accounts.ts';
 
 /** The mapping every provider starts from: upstream claim → local claim. */
 export const DEFAULT_CLAIM_MAPPINGS: Readonly<Record<string, string>> = Object.freeze({

@@ -4,20 +4,15 @@
  * links, asks, creates or refuses is the provider's linking policy; an email that is not trusted
  * never links by itself, under any policy.
  */
-import type { Knex } from 'knex';
 import type { EmailTrust, LinkingPolicy } from '../../providers/types.ts';
 import { RealmgateError } from '../errors.ts';
-import type { AuditLog } from '../store/audit.ts';
-import type { Account, AccountRepository, NewAccount } from './accounts.ts';
+import type { Account, NewAccount } from '../store/accounts.ts';
+import type { Store, StoreTransaction } from '../store/store.ts';
 import type { MappedProfile } from './claim-mapping.ts';
-import type { ExternalIdentityRepository } from './external-identities.ts';
 
-/** What linking needs: the account and link stores and the audit log, in one database. */
+/** What linking needs: the store (accounts, links, audit log) and its unit of work. */
 export interface LinkingDeps {
-  db: Knex;
-  accounts: AccountRepository;
-  identities: ExternalIdentityRepository;
-  audit: AuditLog;
+  store: Pick<Store, 'accounts' | 'identities' | 'transaction'>;
 }
 
 /** An upstream identity after claim mapping, its email already judged by `trustedEmail`. */
@@ -64,13 +59,6 @@ const disabledError = (account: Account) =>
   new RealmgateError('account_disabled', { detail: `account ${account.id} is disabled` });
 
 /**
- * Resolves an upstream identity to an account under its provider's policy, in one transaction:
- * an existing link signs in its account (whose profile follows the upstream when it has no
- * password); else an account with the same email is linked at once (`trusted_email`, trusted email
- * only) or offered for confirmation (`confirm`); else a new account is provisioned (`auto`) or the
- * sign-in refused (`existing_only`). Two first sign-ins of one subject at once yield one account.
- */
-/**
  * The profile refresh of an account from its only upstream: what the upstream sends wins, and
  * what it does not send (a null field, a claim it left out) keeps the account's value, which the
  * person may have given on the profile completion step.
@@ -85,33 +73,42 @@ function upstreamRefresh(account: Account, profile: FederatedIdentity['profile']
   };
 }
 
+/**
+ * Resolves an upstream identity to an account under its provider's policy, in one transaction:
+ * an existing link signs in its account (whose profile follows the upstream when it has no
+ * password); else an account with the same email is linked at once (`trusted_email`, trusted email
+ * only) or offered for confirmation (`confirm`); else a new account is provisioned (`auto`) or the
+ * sign-in refused (`existing_only`). Two first sign-ins of one subject at once yield one account.
+ */
 export async function resolveFederatedIdentity(deps: LinkingDeps, identity: FederatedIdentity, policy: LinkingPolicy): Promise<FederatedDecision> {
+  const returning = await signInReturningIdentity(deps, identity);
+  if (returning) return returning;
   const attempt = () =>
-    deps.db.transaction(async (trx): Promise<FederatedDecision> => {
-      const link = await deps.identities.findForUpdate(identity.providerAlias, identity.subject, trx);
+    deps.store.transaction(async (tx): Promise<FederatedDecision> => {
+      const link = await tx.identities.findForUpdate(identity.providerAlias, identity.subject);
       if (link) {
-        const account = await deps.accounts.get(link.accountId, trx);
+        const account = await tx.accounts.get(link.accountId);
         if (!account) throw new Error(`external identity ${identity.providerAlias}/${identity.subject} points at a missing account`);
         if (account.disabled) throw disabledError(account);
-        await deps.identities.recordLogin(identity.providerAlias, identity.subject, { email: identity.profile.email, claims: identity.upstreamClaims }, trx);
-        const updated = account.hasPassword || (await signInMethods(deps, account, trx)).length > 1 ? account : ((await deps.accounts.update(account.id, upstreamRefresh(account, identity.profile), trx)) ?? account);
+        await tx.identities.recordLogin(identity.providerAlias, identity.subject, { email: identity.profile.email, claims: identity.upstreamClaims });
+        // The profile follows the upstream only when it changed, and only for an account this identity alone signs in to.
+        const refresh = upstreamRefresh(account, identity.profile);
+        const follows = !account.hasPassword && profileChanges(account, refresh) && (await signInMethods(tx, account)).length <= 1;
+        const updated = follows ? ((await tx.accounts.update(account.id, refresh)) ?? account) : account;
         return { type: 'account', account: updated, rule: 'existing_link' };
       }
-      const existing = policy.linking !== 'none' && identity.profile.email ? await linkCandidate(deps, identity.profile.email, trx) : undefined;
+      const existing = policy.linking !== 'none' && identity.profile.email ? await linkCandidate(tx, identity.profile.email) : undefined;
       if (existing && policy.linking === 'trusted_email' && identity.profile.emailVerified) {
         if (existing.disabled) throw disabledError(existing);
-        await addLink(deps, trx, existing.id, identity, { actor: 'policy' }, 'trusted_email');
+        await addLink(tx, existing.id, identity, { actor: 'policy' }, 'trusted_email');
         return { type: 'account', account: existing, rule: 'trusted_email' };
       }
       if (existing && !existing.disabled) {
-        return { type: 'confirm', account: existing, methods: await signInMethods(deps, existing, trx) };
+        return { type: 'confirm', account: existing, methods: await signInMethods(tx, existing) };
       }
       if (policy.provisioning === 'existing_only') return { type: 'refused', reason: 'existing_only' };
-      const account = await deps.accounts.create(identity.profile, trx);
-      await deps.identities.link(
-        { providerAlias: identity.providerAlias, subject: identity.subject, accountId: account.id, email: identity.profile.email, claims: identity.upstreamClaims },
-        trx,
-      );
+      const account = await tx.accounts.create(identity.profile);
+      await tx.identities.link({ providerAlias: identity.providerAlias, subject: identity.subject, accountId: account.id, email: identity.profile.email, claims: identity.upstreamClaims });
       return { type: 'account', account, rule: 'provisioned' };
     });
   try {
@@ -123,35 +120,63 @@ export async function resolveFederatedIdentity(deps: LinkingDeps, identity: Fede
   }
 }
 
+/**
+ * The common case without a transaction: an identity already linked to an enabled account whose
+ * profile it would not change. One read finds the account, one update records the sign-in (and
+ * proves the link still stands); anything else returns undefined for the transaction to decide.
+ */
+async function signInReturningIdentity(deps: LinkingDeps, identity: FederatedIdentity): Promise<FederatedDecision | undefined> {
+  const account = await deps.store.accounts.getByIdentity(identity.providerAlias, identity.subject);
+  if (!account) return undefined;
+  if (account.disabled) throw disabledError(account);
+  if (!account.hasPassword && profileChanges(account, upstreamRefresh(account, identity.profile))) return undefined;
+  const recorded = await deps.store.identities.recordLogin(identity.providerAlias, identity.subject, { email: identity.profile.email, claims: identity.upstreamClaims }, undefined, account.id);
+  return recorded ? { type: 'account', account, rule: 'existing_link' } : undefined;
+}
+
+/** JSON with object keys sorted (a jsonb column does not keep the order they were written in). */
+function canonical(value: unknown): string {
+  return JSON.stringify(value, (_key, v: unknown) =>
+    v && typeof v === 'object' && !Array.isArray(v) ? Object.fromEntries(Object.entries(v as Record<string, unknown>).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) : v,
+  );
+}
+
+/** True when writing `profile` would change a field of `account` (fields the profile leaves out do not count). */
+function profileChanges(account: Account, profile: NewAccount): boolean {
+  const differs = <T>(next: T | undefined, current: T) => next !== undefined && canonical(next) !== canonical(current);
+  return (
+    differs(profile.email, account.email) ||
+    differs(profile.emailVerified, account.emailVerified) ||
+    differs(profile.name, account.name) ||
+    differs(profile.givenName, account.givenName) ||
+    differs(profile.familyName, account.familyName) ||
+    differs(profile.claims, account.claims)
+  );
+}
+
 /** The account an identity with this email may be linked to: the password account, else the oldest with that verified email. */
-async function linkCandidate(deps: LinkingDeps, email: string, trx: Knex): Promise<Account | undefined> {
-  const matches = await deps.accounts.findVerifiedByEmail(email, trx);
+async function linkCandidate(tx: StoreTransaction, email: string): Promise<Account | undefined> {
+  const matches = await tx.accounts.findVerifiedByEmail(email);
   return matches.find((a) => a.hasPassword) ?? matches[0];
 }
 
 /** Every way to sign in to an account: its password first, then its linked identities by alias. */
-export async function signInMethods(deps: Pick<LinkingDeps, 'identities'>, account: Account, trx?: Knex): Promise<SignInMethod[]> {
-  const links = await deps.identities.listForAccount(account.id, trx);
+export async function signInMethods(repositories: Pick<StoreTransaction, 'identities'>, account: Account): Promise<SignInMethod[]> {
+  const links = await repositories.identities.listForAccount(account.id);
   return [...(account.hasPassword ? [{ kind: 'local' } as const] : []), ...links.map((l) => ({ kind: 'provider' as const, alias: l.providerAlias, subject: l.subject }))];
 }
 
-async function addLink(deps: LinkingDeps, trx: Knex, accountId: string, identity: FederatedIdentity, by: LinkActor, rule: LinkRule): Promise<void> {
-  await deps.identities.link(
-    { providerAlias: identity.providerAlias, subject: identity.subject, accountId, email: identity.profile.email, claims: identity.upstreamClaims },
-    trx,
-  );
-  await deps.audit.record(
-    {
-      actor: by.actor,
-      action: 'link',
-      resourceType: 'user',
-      resourceId: accountId,
-      before: null,
-      after: { provider: identity.providerAlias, subject: identity.subject, rule },
-      requestId: by.requestId ?? null,
-    },
-    trx,
-  );
+async function addLink(tx: StoreTransaction, accountId: string, identity: FederatedIdentity, by: LinkActor, rule: LinkRule): Promise<void> {
+  await tx.identities.link({ providerAlias: identity.providerAlias, subject: identity.subject, accountId, email: identity.profile.email, claims: identity.upstreamClaims });
+  await tx.audit.record({
+    actor: by.actor,
+    action: 'link',
+    resourceType: 'user',
+    resourceId: accountId,
+    before: null,
+    after: { provider: identity.providerAlias, subject: identity.subject, rule },
+    requestId: by.requestId ?? null,
+  });
 }
 
 /** The 409 for an identity to link that already signs in another account. */
@@ -170,12 +195,12 @@ function identityTaken(alias: string, subject: string): RealmgateError {
  */
 export async function linkIdentity(deps: LinkingDeps, accountId: string, identity: FederatedIdentity, by: LinkActor, rule: LinkRule): Promise<'linked' | 'unchanged'> {
   const run = () =>
-    deps.db.transaction(async (trx) => {
-      const link = await deps.identities.findForUpdate(identity.providerAlias, identity.subject, trx);
+    deps.store.transaction(async (tx) => {
+      const link = await tx.identities.findForUpdate(identity.providerAlias, identity.subject);
       if (link?.accountId === accountId) return 'unchanged' as const;
       if (link) throw identityTaken(identity.providerAlias, identity.subject);
-      if (!(await deps.accounts.getForUpdate(accountId, trx))) throw new RealmgateError('not_found', { params: { what: 'user', id: accountId }, detail: `account ${accountId} does not exist` });
-      await addLink(deps, trx, accountId, identity, by, rule);
+      if (!(await tx.accounts.getForUpdate(accountId))) throw new RealmgateError('not_found', { params: { what: 'user', id: accountId }, detail: `account ${accountId} does not exist` });
+      await addLink(tx, accountId, identity, by, rule);
       return 'linked' as const;
     });
   try {
@@ -192,17 +217,14 @@ export async function linkIdentity(deps: LinkingDeps, accountId: string, identit
  * false when no such link exists.
  */
 export async function unlinkIdentity(deps: LinkingDeps, accountId: string, alias: string, subject: string, by: LinkActor): Promise<boolean> {
-  return deps.db.transaction(async (trx) => {
-    const account = await deps.accounts.getForUpdate(accountId, trx);
+  return deps.store.transaction(async (tx) => {
+    const account = await tx.accounts.getForUpdate(accountId);
     if (!account) return false;
-    const links = await deps.identities.listForAccountForUpdate(accountId, trx);
+    const links = await tx.identities.listForAccountForUpdate(accountId);
     if (!links.some((l) => l.providerAlias === alias && l.subject === subject)) return false;
     if (links.length + (account.hasPassword ? 1 : 0) <= 1) throw new RealmgateError('last_sign_in_method', { detail: `account ${accountId} has no other sign-in method` });
-    await deps.identities.unlink(accountId, alias, subject, trx);
-    await deps.audit.record(
-      { actor: by.actor, action: 'unlink', resourceType: 'user', resourceId: accountId, before: { provider: alias, subject }, after: null, requestId: by.requestId ?? null },
-      trx,
-    );
+    await tx.identities.unlink(accountId, alias, subject);
+    await tx.audit.record({ actor: by.actor, action: 'unlink', resourceType: 'user', resourceId: accountId, before: { provider: alias, subject }, after: null, requestId: by.requestId ?? null });
     return true;
   });
 }

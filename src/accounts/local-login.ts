@@ -1,6 +1,6 @@
-import type { Account, AccountRepository } from './accounts.ts';
+import type { Account, AccountRepository } from '../store/accounts.ts';
 import { verifyAgainstDecoy, verifyPassword } from './passwords.ts';
-import { LoginThrottle } from './throttle.ts';
+import { LoginThrottle } from '../store/login-throttle.ts';
 
 /** The outcome of a password sign-in. */
 export type LocalLoginResult =

@@ -1,7 +1,7 @@
 import type { Router } from 'express';
 import { z } from 'zod';
 import { endSessionByUidIn } from '../logout/session-end.ts';
-import type { LoginSessionRecord } from '../token-server/login-sessions.ts';
+import type { LoginSessionRecord } from '../store/login-sessions.ts';
 import { actorOf, type AdminDeps, type ChangeActor } from './context.ts';
 import { deliveryJson } from './logout-deliveries-routes.ts';
 import { pageQuery, toPage } from './paging.ts';

@@ -1,7 +1,7 @@
 import type { Knex } from 'knex';
 import { endAccountSessions } from '../accounts/account-sessions.ts';
-import { type Account, emailTaken, type NewAccount } from '../accounts/accounts.ts';
-import type { LinkedIdentity } from '../accounts/external-identities.ts';
+import { type Account, emailTaken, type NewAccount } from '../store/accounts.ts';
+import type { LinkedIdentity } from '../store/external-identities.ts';
 import { linkIdentity, unlinkIdentity, type LinkingDeps } from '../accounts/linking.ts';
 import { hashPassword } from '../accounts/passwords.ts';
 import { RealmgateError } from '../errors.ts';
@@ -28,7 +28,7 @@ async function lockAccount(deps: AdminDeps, trx: Knex, id: string): Promise<Acco
 
 /** What linking needs, from the node's services and the admin audit log. */
 function linkingDeps(deps: AdminDeps): LinkingDeps {
-  return { db: deps.services.db, accounts: deps.services.accounts, identities: deps.services.identities, audit: deps.audit };
+  return { store: deps.services.store };
 }
 
 /** Creates a local account; with `password` it can sign in with it at once. Its `id` is the `sub` of its tokens. */

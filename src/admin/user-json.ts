@@ -1,6 +1,6 @@
 import { z } from 'zod';
-import type { Account } from '../accounts/accounts.ts';
-import type { LinkedIdentity } from '../accounts/external-identities.ts';
+import type { Account } from '../store/accounts.ts';
+import type { LinkedIdentity } from '../store/external-identities.ts';
 import type { TermsAcceptance } from '../store/terms-acceptances.ts';
 import { isJsonObject } from './merge-patch.ts';
 import { type FieldProblem, zodProblems } from './problems.ts';

@@ -1,6 +1,6 @@
 import type { Router } from 'express';
 import { z } from 'zod';
-import type { Account } from '../accounts/accounts.ts';
+import type { Account } from '../store/accounts.ts';
 import { actorOf, type AdminDeps } from './context.ts';
 import { pageQuery, toPage } from './paging.ts';
 import { invalidFields, notFound } from './problems.ts';

@@ -4,8 +4,11 @@
  * `hrd/explain` give the same answer and say which rule made it.
  */
 import type { ClientRepository } from '../store/clients.ts';
-import type { ProviderRepository } from '../store/providers.ts';
+import type { ProviderDirectory } from '../store/provider-directory.ts';
 import { RealmgateError } from '../errors.ts';
+
+/** The most providers the picker shows as buttons; beyond it the page offers email-first discovery and a search. */
+export const PICKER_MAX_PROVIDERS = 20;
 
 /** What a login request tells discovery; every field is optional. */
 export interface HomeRealmInput {
@@ -64,6 +67,8 @@ export type HomeRealmDecision =
       emailFirst: boolean;
       /** Set when a typed email's domain matched no offered provider. */
       unmatchedDomain?: string | undefined;
+      /** Set when the client may use more providers than the picker shows: offer a search by name. */
+      search?: true | undefined;
     }
   | { action: 'error'; error: 'provider_not_allowed' | 'provider_unknown'; provider: string };
 
@@ -71,8 +76,21 @@ export type HomeRealmDecision =
 export interface HomeRealmExplanation {
   decision: HomeRealmDecision;
   rule: HomeRealmRule;
-  /** Aliases of the enabled providers this client may use. */
+  /**
+   * Aliases of the enabled providers this client may use, as far as the decision read them: all
+   * of them when there are at most `PICKER_MAX_PROVIDERS`, else the first of those and the ones
+   * the request named; only the named ones when a hint decided without the picker.
+   */
   candidates: string[];
+}
+
+/** Options of a decision. */
+export interface HomeRealmOptions {
+  /**
+   * False when `enabled` holds only the providers the request named (hint, domains, last used),
+   * because the client may use more than the picker shows. Default true: `enabled` is all of them.
+   */
+  complete?: boolean | undefined;
 }
 
 /** The email domain of a hint or typed address, lower-cased; undefined when there is none. */
@@ -94,7 +112,12 @@ function acrHint(acrValues: string | undefined): string | undefined {
  * provider (when there is no password form) > the picker. Only enabled providers the client
  * allows count; an explicit hint naming any other provider is an error, never a fallback.
  */
-export function decideHomeRealm(input: HomeRealmInput, client: HomeRealmClient, enabled: readonly HomeRealmProvider[]): HomeRealmExplanation {
+export function decideHomeRealm(
+  input: HomeRealmInput,
+  client: HomeRealmClient,
+  enabled: readonly HomeRealmProvider[],
+  options: HomeRealmOptions = {},
+): HomeRealmExplanation {
   const allowed = client.allowedProviders ? new Set(client.allowedProviders) : undefined;
   const offered = enabled.filter((p) => !allowed || allowed.has(p.alias));
   const candidates = offered.map((p) => p.alias);
@@ -116,13 +139,7 @@ export function decideHomeRealm(input: HomeRealmInput, client: HomeRealmClient, 
   const hinted = byDomain(emailDomain(input.loginHint));
   if (hinted) return explain('login_hint', { action: 'redirect', provider: hinted.alias });
 
-  const picker = (unmatchedDomain?: string): HomeRealmDecision => ({
-    action: 'picker',
-    providers: candidates,
-    localLogin: client.localLogin,
-    emailFirst: offered.some((p) => p.domains.length > 0),
-    unmatchedDomain,
-  });
+  const picker = (unmatchedDomain?: string): HomeRealmDecision => ({ ...pickerChoice(client, offered, options), unmatchedDomain });
 
   if (input.email !== undefined) {
     const domain = emailDomain(input.email);
@@ -134,10 +151,29 @@ export function decideHomeRealm(input: HomeRealmInput, client: HomeRealmClient, 
   if (input.lastUsed && candidates.includes(input.lastUsed)) {
     return explain('last_used', { action: 'redirect', provider: input.lastUsed });
   }
-  if (candidates.length === 1 && !client.localLogin) {
+  if (options.complete !== false && candidates.length === 1 && !client.localLogin) {
     return explain('single_provider', { action: 'redirect', provider: candidates[0]! });
   }
   return explain('picker', picker());
+}
+
+/** The picker's choice. */
+export type PickerChoice = Extract<HomeRealmDecision, { action: 'picker' }>;
+
+/**
+ * What the picker offers among `offered` (enabled providers the client may use): their buttons
+ * when there are at most `PICKER_MAX_PROVIDERS` and the list is complete; else no buttons,
+ * email-first discovery and a search by name.
+ */
+export function pickerChoice(client: HomeRealmClient, offered: readonly HomeRealmProvider[], options: HomeRealmOptions = {}): PickerChoice {
+  const few = options.complete !== false && offered.length <= PICKER_MAX_PROVIDERS;
+  return {
+    action: 'picker',
+    providers: few ? offered.map((p) => p.alias) : [],
+    localLogin: client.localLogin,
+    emailFirst: few ? offered.some((p) => p.domains.length > 0) : true,
+    ...(few ? {} : { search: true as const }),
+  };
 }
 
 /** Reads `allowed_providers` and `local_login` from OpenID Connect client metadata. */
@@ -149,14 +185,63 @@ export function homeRealmClient(metadata: Record<string, unknown>): HomeRealmCli
   };
 }
 
-/** Every enabled provider with its domains, as discovery needs them (two queries). */
-export async function loadHomeRealmProviders(providers: Pick<ProviderRepository, 'listEnabled'>): Promise<HomeRealmProvider[]> {
-  return (await providers.listEnabled()).map((p) => ({
-    alias: p.alias,
-    displayName: p.displayName,
-    domains: p.domains,
-    icon: typeof p.settings.icon_url === 'string' && p.settings.icon_url.startsWith('/') && !p.settings.icon_url.startsWith('//') ? p.settings.icon_url : undefined,
-  }));
+/** What discovery reads about providers: indexed lookups of a bounded number of rows. */
+export type HomeRealmDirectory = Pick<ProviderDirectory, 'enabled' | 'forDomain' | 'page'>;
+
+/** A decision with the providers it read and, when it read the picker's page, what the picker offers. */
+export interface HomeRealmResolution {
+  explanation: HomeRealmExplanation;
+  providers: HomeRealmProvider[];
+  choice?: PickerChoice | undefined;
+}
+
+/**
+ * Decides where a login goes, reading only what the request names: the hinted alias, the
+ * provider owning the `login_hint` or typed email domain, the last used provider (each one
+ * indexed lookup), and only when none of them decides, a picker page of at most
+ * `PICKER_MAX_PROVIDERS` (the client's allowed providers when that few, else the first of all
+ * enabled ones; `withPicker` reads it in any case, for a page that shows the choice whatever the
+ * rules say). The cost is the same at ten providers or a hundred thousand.
+ */
+export async function resolveHomeRealm(
+  directory: HomeRealmDirectory,
+  input: HomeRealmInput,
+  client: HomeRealmClient,
+  options: { withPicker?: boolean } = {},
+): Promise<HomeRealmResolution> {
+  const hint = input.idpHint || input.kcIdpHint || acrHint(input.acrValues);
+  const lookups: Promise<HomeRealmProvider | undefined>[] = [];
+  if (hint) lookups.push(directory.enabled(hint));
+  else {
+    const hinted = emailDomain(input.loginHint);
+    const typed = input.email !== undefined ? emailDomain(input.email) : undefined;
+    if (hinted) lookups.push(directory.forDomain(hinted));
+    if (typed && typed !== hinted) lookups.push(directory.forDomain(typed));
+    if (input.lastUsed && input.email === undefined) lookups.push(directory.enabled(input.lastUsed));
+  }
+  const named = dedupe((await Promise.all(lookups)).filter((p): p is HomeRealmProvider => p !== undefined));
+  const first = decideHomeRealm(input, client, named, { complete: false });
+  const settled = first.rule !== 'picker' && !(first.rule === 'email' && first.decision.action === 'picker');
+  if (settled && !options.withPicker) return { explanation: first, providers: named };
+  const page = await directory.page(client.allowedProviders, PICKER_MAX_PROVIDERS);
+  const providers = dedupe([...page.providers, ...named]);
+  const complete = !page.more;
+  const allowed = client.allowedProviders ? new Set(client.allowedProviders) : undefined;
+  const offered = page.providers.filter((p) => !allowed || allowed.has(p.alias));
+  return {
+    explanation: decideHomeRealm(input, client, providers, { complete }),
+    providers,
+    choice: pickerChoice(client, offered, { complete }),
+  };
+}
+
+function dedupe(providers: HomeRealmProvider[]): HomeRealmProvider[] {
+  const byAlias = new Map<string, HomeRealmProvider>();
+  for (const p of providers) {
+    const known = byAlias.get(p.alias);
+    byAlias.set(p.alias, known ? { ...known, domains: [...new Set([...known.domains, ...p.domains])] } : p);
+  }
+  return [...byAlias.values()].sort((a, b) => (a.alias < b.alias ? -1 : a.alias > b.alias ? 1 : 0));
 }
 
 /**
@@ -164,11 +249,11 @@ export async function loadHomeRealmProviders(providers: Pick<ProviderRepository,
  * what `GET /admin/api/hrd/explain` returns. An unknown client is a `not_found` RealmgateError (404).
  */
 export async function explainHomeRealm(
-  deps: { providers: Pick<ProviderRepository, 'listEnabled'>; clients: Pick<ClientRepository, 'get'> },
+  deps: { directory: HomeRealmDirectory; clients: Pick<ClientRepository, 'get'> },
   request: { clientId: string } & HomeRealmInput,
 ): Promise<HomeRealmExplanation> {
   const { clientId, ...input } = request;
   const client = await deps.clients.get(clientId);
   if (!client) throw new RealmgateError('not_found', { params: { what: 'client', id: clientId }, detail: `client ${clientId} does not exist` });
-  return decideHomeRealm(input, homeRealmClient(client.metadata), await loadHomeRealmProviders(deps.providers));
+  return (await resolveHomeRealm(deps.directory, input, homeRealmClient(client.metadata), { withPicker: true })).explanation;
 }

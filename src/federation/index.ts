@@ -3,7 +3,7 @@ import type { OpenContext } from '../../providers/types.ts';
 import type { Services } from '../app.ts';
 import { ReplayGuardRepository } from '../store/replay-guard.ts';
 import type { FederationDeps } from './login-flow.ts';
-import { LoginTransactionStore } from './login-transactions.ts';
+import { LoginTransactionStore } from '../store/login-transactions.ts';
 import { ProviderCache } from './provider-cache.ts';
 import { refreshDueProviders, refreshProvider, type RefreshStatus } from './provider-refresh.ts';
 import { federationRoutes } from './routes.ts';
@@ -35,6 +35,7 @@ export function createFederation(services: Services, options: { context?: Partia
     providers: services.providers,
     context,
     logger: services.logger,
+    maxEntries: services.config.providerCacheSize,
     retryAfterMs: options.retryAfterMs,
   });
   const flow: FederationDeps = {

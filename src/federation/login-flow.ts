@@ -11,7 +11,7 @@ import { RealmgateError, isRealmgateError } from '../errors.ts';
 import type { Logger } from '../logger.ts';
 import type { Metrics } from '../metrics.ts';
 import { homeRealmClient } from './home-realm.ts';
-import { LoginTransactionStore, type CompletedIdentity, type CompletedTransaction, type LoginPurpose } from './login-transactions.ts';
+import { LoginTransactionStore, type CompletedIdentity, type CompletedTransaction, type LoginPurpose } from '../store/login-transactions.ts';
 import type { ProviderCache, ReadyProvider } from './provider-cache.ts';
 
 /** What the federated login needs. */

@@ -3,6 +3,7 @@ import { ProviderError, type LinkingPolicy, type OpenContext, type OpenedProvide
 import { RealmgateError } from '../errors.ts';
 import type { Logger } from '../logger.ts';
 import type { ProviderRepository } from '../store/providers.ts';
+import { providerVersionKey, requestScoped } from '../store/request-scope.ts';
 
 /** A provider ready for logins, and the stored fields the federation flow reads. */
 export interface ReadyProvider {
@@ -21,9 +22,20 @@ export function unknownProvider(alias: string): RealmgateError {
   return new RealmgateError('provider_unknown', { alias, detail: `no provider with alias "${alias}"` });
 }
 
+/**
+ * What opening a provider depends on: its kind, settings, secrets and the upstream configuration
+ * the refresh job last saw. A change elsewhere (display name, domains, claim mappings, linking
+ * policy) reuses the opened provider.
+ */
+function openingFingerprint(stored: StoredProvider & { upstreamDigest?: string | undefined }): string {
+  return JSON.stringify([stored.kind, stored.settings, stored.secrets, stored.upstreamDigest ?? null]);
+}
+
+type Ready = ReadyProvider & { fingerprint: string };
+
 type Entry =
-  | { state: 'opening'; version: number; promise: Promise<ReadyProvider>; previous: ReadyProvider | undefined }
-  | { state: 'ready'; version: number; ready: ReadyProvider }
+  | { state: 'opening'; version: number; promise: Promise<ReadyProvider>; previous: Ready | undefined }
+  | { state: 'ready'; version: number; ready: Ready }
   | { state: 'failed'; version: number; error: ProviderError; displayName: string; retryAt: number };
 
 /** Options of the provider cache; defaults suit a production node. */
@@ -31,7 +43,7 @@ export interface ProviderCacheOptions {
   providers: Pick<ProviderRepository, 'versionOf' | 'load'>;
   context: OpenContext;
   logger: Logger;
-  /** Opened providers kept at most; the least recently used is closed first. */
+  /** Opened providers kept at most (`REALMGATE_PROVIDER_CACHE_SIZE`); the least recently used is closed first. */
   maxEntries?: number;
   /** After a failed open (discovery unreachable), how long before the next login tries again. */
   retryAfterMs?: number;
@@ -39,21 +51,24 @@ export interface ProviderCacheOptions {
 
 /**
  * Opened providers by `(alias, version)`. Each use asks the database for the current version
- * (one indexed read) and reopens when it changed, so an admin change reaches every node on its
- * next login. A provider that cannot be opened is unavailable on its own, retried after a
- * short backoff, and never affects the others.
+ * (one indexed read, once per request) and reloads the stored provider when it changed, so an
+ * admin change reaches every node on its next login. Only a change to what opening depends on
+ * (kind, settings, secrets) reopens it (discovery, JWKS, certificates); a cosmetic change
+ * (display name, domains, claim mappings, linking policy) keeps the opened provider. A provider
+ * that cannot be opened is unavailable on its own, retried after a short backoff, and never
+ * affects the others.
  */
 export class ProviderCache {
   readonly #options: Required<ProviderCacheOptions>;
   readonly #entries = new Map<string, Entry>();
 
   constructor(options: ProviderCacheOptions) {
-    this.#options = { ...options, maxEntries: options.maxEntries ?? 200, retryAfterMs: options.retryAfterMs ?? 10_000 };
+    this.#options = { ...options, maxEntries: options.maxEntries ?? 10_000, retryAfterMs: options.retryAfterMs ?? 10_000 };
   }
 
   /** The current version of `alias`, opened. Throws `provider_unknown` or `ProviderError('unavailable')`. */
   async get(alias: string): Promise<ReadyProvider> {
-    const version = await this.#options.providers.versionOf(alias);
+    const version = await requestScoped(providerVersionKey(alias), () => this.#options.providers.versionOf(alias));
     if (version === undefined) {
       this.#evict(alias);
       throw unknownProvider(alias);
@@ -97,18 +112,20 @@ export class ProviderCache {
       this.#settle(alias, expectedVersion, this.#failed(stored, refusal, Number.POSITIVE_INFINITY));
       throw refusal;
     }
+    const fingerprint = openingFingerprint(stored);
+    const current = this.#entries.get(alias);
+    const previous = current?.state === 'opening' && current.version === expectedVersion ? current.previous : undefined;
+    if (previous && previous.fingerprint === fingerprint) {
+      const ready: Ready = { ...previous, ...this.#storedFields(stored) };
+      // The opened provider carries over: detach it from the entry so settling does not close it.
+      if (current?.state === 'opening') current.previous = undefined;
+      this.#settle(alias, expectedVersion, { state: 'ready', version: stored.version, ready });
+      return ready;
+    }
     try {
       const opened = await providerTypeFor(stored.kind)!.open(stored, this.#options.context);
       this.#options.logger.info({ alias, version: stored.version, kind: stored.kind }, 'provider opened');
-      const ready = {
-        opened,
-        alias,
-        displayName: stored.displayName,
-        claimMappings: stored.claimMappings,
-        domains: stored.domains,
-        linkingPolicy: stored.linkingPolicy,
-        version: stored.version,
-      };
+      const ready: Ready = { opened, fingerprint, ...this.#storedFields(stored) };
       this.#settle(alias, expectedVersion, { state: 'ready', version: stored.version, ready });
       return ready;
     } catch (cause) {
@@ -116,6 +133,18 @@ export class ProviderCache {
       this.#settle(alias, expectedVersion, this.#failed(stored, error, Date.now() + this.#options.retryAfterMs));
       throw error;
     }
+  }
+
+  /** The stored fields a ready provider exposes besides the opened one. */
+  #storedFields(stored: StoredProvider): Omit<ReadyProvider, 'opened'> {
+    return {
+      alias: stored.alias,
+      displayName: stored.displayName,
+      claimMappings: stored.claimMappings,
+      domains: stored.domains,
+      linkingPolicy: stored.linkingPolicy,
+      version: stored.version,
+    };
   }
 
   /** Why a stored provider cannot be opened at all: disabled, a kind this node lacks, invalid settings. */

@@ -44,7 +44,7 @@ export interface CertificateStatusJson {
 
 /** What refreshing needs: the repository, the federation's open context and a logger. */
 export interface RefreshDeps {
-  providers: Pick<ProviderRepository, 'load' | 'get' | 'setStatus' | 'listEnabled'>;
+  providers: Pick<ProviderRepository, 'load' | 'get' | 'setStatus' | 'listEnabledStatus'>;
   context: OpenContext;
   logger: Logger;
 }
@@ -110,7 +110,7 @@ export async function refreshProvider(deps: RefreshDeps, alias: string, now = ne
  */
 export async function refreshDueProviders(deps: RefreshDeps, now = new Date()): Promise<number> {
   let count = 0;
-  for (const provider of await deps.providers.listEnabled()) {
+  for (const provider of await deps.providers.listEnabledStatus()) {
     if (!isRefreshable(provider.kind)) continue;
     const due = (provider.status.refresh as Partial<RefreshStatus> | undefined)?.next_at;
     if (due && Date.parse(due) > now.getTime()) continue;

@@ -1,7 +1,7 @@
 import express, { type NextFunction, type Request, type Response, type Router } from 'express';
 import { acceptUpstreamAnswer } from './login-flow.ts';
 import { rememberProvider } from '../interaction/login-page.ts';
-import { LoginTransactionStore } from './login-transactions.ts';
+import { LoginTransactionStore } from '../store/login-transactions.ts';
 import { aliasParam, stringParams, upstreamAnswerHandler } from './upstream-answer.ts';
 import { acceptUnsolicitedAnswer, serviceProviderMetadata, type SamlFlowDeps } from './saml-flow.ts';
 

@@ -5,15 +5,14 @@
  * `prompt=select_account` show the choice instead of following the last-used cookie.
  */
 import type { Request, Response } from 'express';
-import type { ProviderRepository } from '../store/providers.ts';
 import {
-  decideHomeRealm,
   homeRealmClient,
-  loadHomeRealmProviders,
+  resolveHomeRealm,
   type HomeRealmClient,
+  type HomeRealmDirectory,
   type HomeRealmExplanation,
   type HomeRealmInput,
-  type HomeRealmProvider,
+  type HomeRealmResolution,
 } from '../federation/home-realm.ts';
 import type { CsrfTokens } from './csrf.ts';
 import type { Interaction } from './service.ts';
@@ -33,6 +32,10 @@ export interface LoginPage {
   notice?: string | undefined;
   /** Offer "use another way to sign in" (the page is not the whole choice, or a provider is remembered). */
   otherMethod?: boolean | undefined;
+  /** The client may use more providers than the page shows: offer a search by name. */
+  search?: boolean | undefined;
+  /** The search term the shown providers matched, when the page answers a search. */
+  searchTerm?: string | undefined;
 }
 
 /** An OAuth error the application gets back instead of a login page (e.g. a hint naming a provider it may not use). */
@@ -105,34 +108,39 @@ export function homeRealmInput(interaction: Pick<Interaction, 'params' | 'state'
 }
 
 /**
- * The picker page offering the decision's candidates (with a notice when a typed email matched
- * nothing), in the order of the client's `allowed_providers` when it lists them.
+ * The picker page of a resolution (with a notice when a typed email matched nothing), its buttons
+ * in the order of the client's `allowed_providers` when it lists them.
  */
-export function pickerPage(explanation: HomeRealmExplanation, client: HomeRealmClient, enabled: readonly HomeRealmProvider[]): LoginPage {
-  const { decision, candidates } = explanation;
+export function pickerPage(resolution: HomeRealmResolution, client: HomeRealmClient): LoginPage {
+  const { explanation, providers } = resolution;
+  const { decision } = explanation;
+  const choice = decision.action === 'picker' ? decision : resolution.choice;
+  const byAlias = new Map(providers.map((p) => [p.alias, p]));
+  const offered = [...(choice?.providers ?? [])];
   const order = client.allowedProviders;
-  const offered = enabled.filter((p) => candidates.includes(p.alias));
-  if (order) offered.sort((a, b) => order.indexOf(a.alias) - order.indexOf(b.alias));
+  if (order) offered.sort((a, b) => order.indexOf(a) - order.indexOf(b));
   const unmatched = decision.action === 'picker' ? decision.unmatchedDomain : undefined;
   return {
-    providers: offered.map((p) => ({ alias: p.alias, display_name: p.displayName, icon: p.icon })),
-    emailFirst: offered.some((p) => p.domains.length > 0),
+    providers: offered.map((alias) => ({ alias, display_name: byAlias.get(alias)?.displayName ?? alias, icon: byAlias.get(alias)?.icon })),
+    emailFirst: choice?.emailFirst ?? false,
     localLogin: client.localLogin,
-    notice: unmatched !== undefined ? `No sign-in provider is set up for "${unmatched}". Choose one below.` : undefined,
+    search: choice?.search === true,
+    notice: unmatched !== undefined ? `No sign-in provider is set up for "${unmatched}". ${choice?.providers.length ? 'Choose one below.' : 'Check the address, or search for your organisation.'}` : undefined,
   };
 }
 
 /**
  * The login page with home-realm discovery: redirects straight to the provider the rules pick,
  * answers a disallowed hint with an OAuth error, else shows the picker. Form posts to the page
- * (password login) only ask what the page offers; they are never redirected.
+ * (password login) only ask what the page offers; they are never redirected. Discovery reads only
+ * what the request names, and the picker at most `PICKER_MAX_PROVIDERS` providers.
  */
-export function homeRealmLoginPage(deps: { providers: Pick<ProviderRepository, 'listEnabled'> }): LoginPagePolicy {
+export function homeRealmLoginPage(deps: { directory: HomeRealmDirectory }): LoginPagePolicy {
   return async (interaction, req) => {
-    const enabled = await loadHomeRealmProviders(deps.providers);
     const clientRules = homeRealmClient(interaction.client);
     const input = homeRealmInput(interaction, req);
-    const explanation = decideHomeRealm(input, clientRules, enabled);
+    const resolution = await resolveHomeRealm(deps.directory, input, clientRules, { withPicker: req.method !== 'GET' });
+    const { explanation } = resolution;
     const { decision } = explanation;
     if (req.method === 'GET' && decision.action === 'redirect') {
       return { redirect: startUrl(decision.provider, interaction.uid), provider: decision.provider, rule: explanation.rule };
@@ -146,8 +154,8 @@ export function homeRealmLoginPage(deps: { providers: Pick<ProviderRepository, '
             : `${explanation.rule} names provider "${decision.provider}", which does not exist or is disabled`,
       };
     }
-    // The picker, or a form post while a rule would redirect: offer every candidate.
-    const page = pickerPage(explanation, clientRules, enabled);
+    // The picker, or a form post while a rule would redirect: offer what the picker offers.
+    const page = pickerPage(resolution, clientRules);
     const remembered = readCookie(req, LAST_PROVIDER_COOKIE);
     return { ...page, otherMethod: Boolean(remembered && explanation.candidates.includes(remembered) && !interaction.state.chooseAnotherWay) };
   };
@@ -170,6 +178,8 @@ export function renderLogin(
       email_first: page.emailFirst,
       local_login: page.localLogin,
       registration: page.localLogin && interaction.client.registration === true,
+      search: page.search,
+      search_term: page.searchTerm ?? '',
       other_method: page.otherMethod,
       email: extra.email ?? (typeof interaction.params.login_hint === 'string' ? interaction.params.login_hint : ''),
       error: extra.error ?? page.notice,

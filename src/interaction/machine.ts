@@ -6,11 +6,11 @@
  */
 import type { Request, Response } from 'express';
 import { linkIdentity, resolveFederatedIdentity, type FederatedIdentity, type LinkingDeps } from '../accounts/linking.ts';
-import type { Account, AccountRepository } from '../accounts/accounts.ts';
+import type { Account, AccountRepository } from '../store/accounts.ts';
 import type { TermsAcceptanceRepository } from '../store/terms-acceptances.ts';
-import type { LoginSessionRepository } from '../token-server/login-sessions.ts';
+import type { LoginSessionRepository } from '../store/login-sessions.ts';
 import { STEPS_PENDING_REASON } from './steps/account-steps.ts';
-import type { CompletedIdentity } from '../federation/login-transactions.ts';
+import type { CompletedIdentity } from '../store/login-transactions.ts';
 import { RealmgateError } from '../errors.ts';
 import type { Logger } from '../logger.ts';
 import type { Metrics } from '../metrics.ts';
@@ -149,7 +149,7 @@ async function confirmLink(deps: MachineDeps, req: Request, res: Response, inter
 /** The account a method signs in to: the password's account, or the one a federated identity is linked to (never provisioned here). */
 async function accountOf(deps: MachineDeps, method: AuthenticatedMethod): Promise<string | undefined> {
   if (method.type === 'password') return method.account.id;
-  const link = await deps.linking.identities.find(method.alias, method.identity.subject);
+  const link = await deps.linking.store.identities.find(method.alias, method.identity.subject);
   return link?.accountId;
 }
 

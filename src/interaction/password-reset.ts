@@ -6,7 +6,6 @@
  * their applications gets its back-channel logout notice), in one transaction.
  */
 import express, { type Request, type Response, type Router } from 'express';
-import { endAccountSessions } from '../accounts/account-sessions.ts';
 import { hashPassword } from '../accounts/passwords.ts';
 import { RealmgateError } from '../errors.ts';
 import { homeRealmClient } from '../federation/home-realm.ts';
@@ -105,16 +104,21 @@ export function registerPasswordResetRoutes(router: Router, deps: MailPageDeps, 
       return renderReset(res, uid, token, invalid);
     }
     const passwordHash = await hashPassword(password);
-    const result = await deps.linking.db.transaction(async (trx) => {
-      const taken = await deps.emailLinks.take('reset_password', token, trx);
+    const result = await deps.linking.store.transaction(async (tx) => {
+      const taken = await tx.emailLinks.take('reset_password', token);
       if (!taken?.accountId) return undefined;
-      const updated = await deps.accounts.update(taken.accountId, { passwordHash }, trx);
+      const updated = await tx.accounts.update(taken.accountId, { passwordHash });
       if (!updated) return undefined;
-      const ended = await endAccountSessions({ db: deps.linking.db, outbox: deps.outbox }, taken.accountId, trx);
-      await deps.linking.audit.record(
-        { actor: `account:${taken.accountId}`, action: 'reset_password', resourceType: 'user', resourceId: taken.accountId, before: null, after: { sessions_ended: ended.sessionUids.length }, requestId: (res.locals.requestId as string | undefined) ?? null },
-        trx,
-      );
+      const ended = await tx.endAccountSessions(taken.accountId);
+      await tx.audit.record({
+        actor: `account:${taken.accountId}`,
+        action: 'reset_password',
+        resourceType: 'user',
+        resourceId: taken.accountId,
+        before: null,
+        after: { sessions_ended: ended.sessionUids.length },
+        requestId: (res.locals.requestId as string | undefined) ?? null,
+      });
       return { accountId: taken.accountId, ended };
     });
     if (!result) return expired(res);

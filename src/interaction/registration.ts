@@ -7,7 +7,7 @@
  * address that already has an account gets a mail saying so instead; the page answers the same.
  */
 import express, { type Request, type Response, type Router } from 'express';
-import { emailTaken } from '../accounts/accounts.ts';
+import { emailTaken } from '../store/accounts.ts';
 import { hashPassword } from '../accounts/passwords.ts';
 import { RealmgateError } from '../errors.ts';
 import { homeRealmClient } from '../federation/home-realm.ts';
@@ -127,18 +127,25 @@ export function registerRegistrationRoutes(router: Router, deps: MailPageDeps, h
     if (!link || link.interactionUid !== uid) return expired(res);
     let account;
     try {
-      account = await deps.linking.db.transaction(async (trx) => {
-        const taken = await deps.emailLinks.take('register', token, trx);
+      account = await deps.linking.store.transaction(async (tx) => {
+        const taken = await tx.emailLinks.take('register', token);
         if (!taken) return undefined;
-        if ((await deps.accounts.findVerifiedByEmail(taken.email, trx)).length) throw emailTaken(taken.email);
-        const created = await deps.accounts.create(
-          { email: taken.email, emailVerified: true, name: (taken.payload.name as string | null) ?? null, passwordHash: taken.payload.passwordHash as string },
-          trx,
-        );
-        await deps.linking.audit.record(
-          { actor: `account:${created.id}`, action: 'register', resourceType: 'user', resourceId: created.id, before: null, after: { email: created.email, email_verified: true }, requestId: (res.locals.requestId as string | undefined) ?? null },
-          trx,
-        );
+        if ((await tx.accounts.findVerifiedByEmail(taken.email)).length) throw emailTaken(taken.email);
+        const created = await tx.accounts.create({
+          email: taken.email,
+          emailVerified: true,
+          name: (taken.payload.name as string | null) ?? null,
+          passwordHash: taken.payload.passwordHash as string,
+        });
+        await tx.audit.record({
+          actor: `account:${created.id}`,
+          action: 'register',
+          resourceType: 'user',
+          resourceId: created.id,
+          before: null,
+          after: { email: created.email, email_verified: true },
+          requestId: (res.locals.requestId as string | undefined) ?? null,
+        });
         return created;
       });
     } catch (error) {

@@ -1,13 +1,13 @@
 import express, { type NextFunction, type Request, type Response, type Router } from 'express';
-import type { AccountRepository } from '../accounts/accounts.ts';
+import type { AccountRepository } from '../store/accounts.ts';
 import { signInWithPassword } from '../accounts/local-login.ts';
-import type { LoginThrottle } from '../accounts/throttle.ts';
+import type { LoginThrottle } from '../store/login-throttle.ts';
 import { RealmgateError } from '../errors.ts';
-import { decideHomeRealm, homeRealmClient, loadHomeRealmProviders } from '../federation/home-realm.ts';
+import { homeRealmClient, PICKER_MAX_PROVIDERS, resolveHomeRealm } from '../federation/home-realm.ts';
 import { startFederatedLogin, takeCompletedLogin, type FederationDeps } from '../federation/login-flow.ts';
 import { ALIAS, aliasParam } from '../federation/upstream-answer.ts';
 import type { Logger } from '../logger.ts';
-import type { ProviderRepository } from '../store/providers.ts';
+import type { ProviderDirectory } from '../store/provider-directory.ts';
 import type { TokenEngine } from '../token-server/engine.ts';
 import { grantConsent, renderConsent } from './consent.ts';
 import { homeRealmInput, pickerPage, rememberProvider, renderLogin, type LoginPage, type LoginPagePolicy } from './login-page.ts';
@@ -25,7 +25,8 @@ export interface InteractionDeps extends MailPageDeps {
   engine: TokenEngine;
   accounts: AccountRepository;
   throttle: LoginThrottle;
-  providers: Pick<ProviderRepository, 'listEnabled'>;
+  /** Home-realm discovery's indexed provider lookups (and the picker's search). */
+  directory: Pick<ProviderDirectory, 'enabled' | 'forDomain' | 'page' | 'search'>;
   loginPage: LoginPagePolicy;
   /** The upstream login flow, to start federated logins and take completed ones. */
   federation: FederationDeps;
@@ -143,14 +144,34 @@ export function interactionRoutes(deps: InteractionDeps): Router {
     requireCsrf(deps, req);
     if (!isLoginPrompt(interaction)) throw new RealmgateError('bad_request', { detail: 'no login is pending for this interaction' });
     const email = bodyString(req, 'email', 320);
-    const enabled = await loadHomeRealmProviders(deps.providers);
     const clientRules = homeRealmClient(interaction.client);
-    const explanation = decideHomeRealm(homeRealmInput(interaction, req, email), clientRules, enabled);
-    if (explanation.decision.action === 'redirect') return federate(req, res, interaction, explanation.decision.provider, email);
+    const resolution = await resolveHomeRealm(deps.directory, homeRealmInput(interaction, req, email), clientRules);
+    const { decision } = resolution.explanation;
+    if (decision.action === 'redirect') return federate(req, res, interaction, decision.provider, email);
     // No provider claims the email's domain: with local login, the next step is the password.
-    const page = pickerPage(explanation, clientRules, enabled);
+    const page = pickerPage(resolution, clientRules);
     const next = page.localLogin ? { ...page, emailFirst: false, notice: undefined, otherMethod: true } : page;
     renderLogin(deps, res, interaction, next, { email, status: 200 });
+  });
+
+  // The picker's search when the client may use more providers than one page shows: by name or alias prefix.
+  router.post('/interaction/:uid/search', noStore, form, async (req, res) => {
+    const interaction = await interactions.load(req, res);
+    requireCsrf(deps, req);
+    if (!isLoginPrompt(interaction)) throw new RealmgateError('bad_request', { detail: 'no login is pending for this interaction' });
+    const term = bodyString(req, 'provider_search', 100);
+    const clientRules = homeRealmClient(interaction.client);
+    const found = term ? await deps.directory.search(term, PICKER_MAX_PROVIDERS, clientRules.allowedProviders) : [];
+    const page: LoginPage = {
+      providers: found.map((p) => ({ alias: p.alias, display_name: p.displayName })),
+      emailFirst: true,
+      localLogin: clientRules.localLogin,
+      search: true,
+      searchTerm: term,
+      notice: term && !found.length ? `No sign-in provider matches "${term}". Try another name, or continue with your email.` : undefined,
+      otherMethod: true,
+    };
+    renderLogin(deps, res, interaction, page, { status: 200 });
   });
 
   router.post('/interaction/:uid/federate', noStore, form, async (req, res) => {

@@ -4,7 +4,7 @@
  * the state machine's state for it in the database, and finishes or aborts it at the engine.
  */
 import type { Request, Response } from 'express';
-import type { CompletedIdentity } from '../federation/login-transactions.ts';
+import type { CompletedIdentity } from '../store/login-transactions.ts';
 import { RealmgateError } from '../errors.ts';
 import type { SignInMethod } from '../accounts/linking.ts';
 import type { InteractionStateRepository } from '../store/interaction-states.ts';
@@ -63,6 +63,8 @@ export interface Interaction {
 export class InteractionService {
   readonly #engine: TokenEngine;
   readonly #states: InteractionStateRepository<MachineState>;
+  /** Interactions loaded without stored state and not saved since: ending them has nothing to delete. */
+  readonly #stateless = new WeakSet<Interaction>();
 
   constructor(deps: { engine: TokenEngine; states: InteractionStateRepository<MachineState> }) {
     this.#engine = deps.engine;
@@ -83,19 +85,29 @@ export class InteractionService {
     }
     const client = await this.#engine.provider.Client.find(String(details.params.client_id));
     if (!client) throw new RealmgateError('bad_request', { detail: `client ${String(details.params.client_id)} no longer exists` });
-    return {
+    const stored = await this.#states.get(details.uid);
+    const interaction: Interaction = {
       uid: details.uid,
       details,
       params: details.params as Record<string, unknown>,
       prompt: details.prompt.name,
       client: client.metadata() as Record<string, unknown>,
-      state: (await this.#states.get(details.uid)) ?? {},
+      state: stored ?? {},
       expiresAt: new Date(details.exp * 1000),
     };
+    if (!stored) this.#stateless.add(interaction);
+    return interaction;
+  }
+
+  /** Deletes the interaction's stored state, unless it was loaded without any and not saved since. */
+  async #forget(interaction: Pick<Interaction, 'uid'>): Promise<void> {
+    if (this.#stateless.has(interaction as Interaction)) return;
+    await this.#states.delete(interaction.uid);
   }
 
   /** Stores the interaction's state until the interaction expires. */
   async save(interaction: Interaction): Promise<void> {
+    this.#stateless.delete(interaction);
     await this.#states.put(interaction.uid, interaction.state, interaction.expiresAt);
   }
 
@@ -113,14 +125,38 @@ export class InteractionService {
 
   /** Finishes the login at the engine for the decided account; the application gets its code. */
   async finishLogin(req: Request, res: Response, interaction: Interaction, login: DecidedLogin): Promise<void> {
-    await this.#states.delete(interaction.uid);
+    await this.#forget(interaction);
     const selectAccount = interaction.prompt === 'select_account' || String(interaction.params.prompt ?? '').split(' ').includes('select_account');
+    const grantId = await this.#consentWithoutAsking(interaction, login.accountId);
     await this.#engine.provider.interactionFinished(
       req,
       res,
-      { login: { accountId: login.accountId, amr: login.result.amr, remember: true }, realmgate: login.result, ...(selectAccount ? { select_account: {} } : {}) },
+      {
+        login: { accountId: login.accountId, amr: login.result.amr, remember: true },
+        realmgate: login.result,
+        ...(selectAccount ? { select_account: {} } : {}),
+        ...(grantId ? { consent: { grantId } } : {}),
+      },
       { mergeWithLastSubmission: false },
     );
+  }
+
+  /**
+   * For a client that never asks for consent (`require_consent: false`), grants the scopes the
+   * authorization request asked for together with the login, so the engine does not start a
+   * second interaction only to grant them. Requests naming resources or individual claims are
+   * left to the consent prompt, which grants exactly what the engine finds missing.
+   */
+  async #consentWithoutAsking(interaction: Interaction, accountId: string): Promise<string | undefined> {
+    const { params, client, details } = interaction;
+    if (client.require_consent !== false || params.resource !== undefined || params.claims !== undefined) return undefined;
+    const { Grant } = this.#engine.provider;
+    const clientId = String(params.client_id);
+    const existing = details.grantId ? await Grant.find(details.grantId) : undefined;
+    const grant = existing && existing.accountId === accountId && existing.clientId === clientId ? existing : new Grant({ accountId, clientId });
+    const scope = typeof params.scope === 'string' ? params.scope : '';
+    if (scope) grant.addOIDCScope(scope);
+    return grant.save();
   }
 
   /** Finishes a non-login prompt (consent) with its result. */
@@ -130,7 +166,7 @@ export class InteractionService {
 
   /** Ends the interaction with an OAuth error for the application (`access_denied` when the person cancelled). */
   async abort(req: Request, res: Response, interaction: Pick<Interaction, 'uid'>, error: string, description: string): Promise<void> {
-    await this.#states.delete(interaction.uid);
+    await this.#forget(interaction);
     await this.#engine.provider.interactionFinished(req, res, { error, error_description: description }, { mergeWithLastSubmission: false });
   }
 }

@@ -12,7 +12,7 @@ import type { ProviderCache } from '../federation/provider-cache.ts';
 import type { Views } from '../interaction/views.ts';
 import type { Logger } from '../logger.ts';
 import type { LogoutContinuation } from '../token-server/engine.ts';
-import type { LoginSessionRepository } from '../token-server/login-sessions.ts';
+import type { LoginSessionRepository } from '../store/login-sessions.ts';
 import { LogoutTransactionStore } from './logout-transactions.ts';
 
 /** What signing out upstream needs. */

@@ -50,7 +50,7 @@ export class AuditLog {
   }
 
   /** Records a change inside `trx`, so the entry exists exactly when the change does. */
-  async record(entry: AuditEntry, trx: Knex): Promise<void> {
+  async record(entry: AuditEntry, trx: Knex = this.#db): Promise<void> {
     await trx('audit_log').insert({
       actor: entry.actor,
       action: entry.action,

@@ -42,10 +42,21 @@ export class ClientRepository {
 
   /** Metadata with the unsealed secret, in the shape oidc-provider's Client model expects. */
   async findForEngine(clientId: string): Promise<Record<string, unknown> | undefined> {
+    return (await this.loadForEngine(clientId))?.properties;
+  }
+
+  /** Metadata with the unsealed secret and the version it belongs to (what the client cache keeps). */
+  async loadForEngine(clientId: string): Promise<{ properties: Record<string, unknown>; version: number } | undefined> {
     const row = await this.#db('clients').where({ client_id: clientId }).first<ClientRow | undefined>();
     if (!row) return undefined;
     const secret = row.sealed_secret ? { client_secret: this.#sealer.open(row.sealed_secret) } : {};
-    return { ...row.metadata, ...secret };
+    return { properties: { ...row.metadata, ...secret }, version: row.version };
+  }
+
+  /** The current version of a client, or undefined when it does not exist (one primary-key read, for cache checks). */
+  async versionOf(clientId: string): Promise<number | undefined> {
+    const row = await this.#db('clients').where({ client_id: clientId }).first<{ version: number } | undefined>('version');
+    return row?.version;
   }
 
   /** One client, or undefined. */

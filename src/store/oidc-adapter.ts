@@ -1,6 +1,7 @@
 import type { Knex } from 'knex';
 import type { Adapter, AdapterPayload } from 'oidc-provider';
 import type { ClientRepository } from './clients.ts';
+import { forgetAllInRequest, forgetInRequest, requestScoped } from './request-scope.ts';
 
 interface PayloadRow {
   payload: AdapterPayload;
@@ -12,9 +13,11 @@ export type AdapterFactory = new (model: string) => Adapter;
 
 /**
  * Builds oidc-provider's adapter on knex: every model in `oidc_payloads`, except `Client`,
- * which reads the `clients` table so client secrets stay sealed at rest.
+ * which reads the `clients` table so client secrets stay sealed at rest. Within one request a
+ * payload found by id is read once (the engine looks an interaction up twice to finish it); any
+ * write to it in that request forgets the memo.
  */
-export function knexAdapter(db: Knex, clients: ClientRepository): AdapterFactory {
+export function knexAdapter(db: Knex, clients: Pick<ClientRepository, 'findForEngine'>): AdapterFactory {
   return class KnexAdapter implements Adapter {
     readonly #model: string;
 
@@ -24,6 +27,7 @@ export function knexAdapter(db: Knex, clients: ClientRepository): AdapterFactory
 
     async upsert(id: string, payload: AdapterPayload, expiresIn: number): Promise<void> {
       if (this.#model === 'Client') throw new Error('clients are managed through the admin API and CLI');
+      forgetInRequest(this.#key(id));
       const expiresAt = expiresIn ? new Date(Date.now() + expiresIn * 1000) : null;
       await db('oidc_payloads')
         .insert({
@@ -41,7 +45,9 @@ export function knexAdapter(db: Knex, clients: ClientRepository): AdapterFactory
 
     async find(id: string): Promise<AdapterPayload | undefined> {
       if (this.#model === 'Client') return clients.findForEngine(id);
-      return this.#findWhere({ id });
+      const found = await requestScoped(this.#key(id), () => this.#findWhere({ id }));
+      // Each caller gets its own copy: the engine builds mutable models from it.
+      return found && structuredClone(found);
     }
 
     async findByUserCode(userCode: string): Promise<AdapterPayload | undefined> {
@@ -53,15 +59,22 @@ export function knexAdapter(db: Knex, clients: ClientRepository): AdapterFactory
     }
 
     async consume(id: string): Promise<void> {
+      forgetInRequest(this.#key(id));
       await db('oidc_payloads').where({ model: this.#model, id }).update({ consumed_at: db.fn.now() });
     }
 
     async destroy(id: string): Promise<void> {
+      forgetInRequest(this.#key(id));
       await db('oidc_payloads').where({ model: this.#model, id }).delete();
     }
 
     async revokeByGrantId(grantId: string): Promise<void> {
+      forgetAllInRequest('payload:');
       await db('oidc_payloads').where({ grant_id: grantId }).delete();
+    }
+
+    #key(id: string): string {
+      return `payload:${this.#model}:${id}`;
     }
 
     async #findWhere(where: Record<string, string>): Promise<AdapterPayload | undefined> {

@@ -72,10 +72,11 @@ export class ProviderRepository {
   }
 
   /**
-   * The stored provider with secrets unsealed, for opening; undefined when absent. With
+   * The stored provider with secrets unsealed, for opening, with the digest of the upstream
+   * configuration the refresh job last loaded; undefined when absent. With
    * `forUpdate` (inside a transaction) the row stays locked until the transaction ends.
    */
-  async load(alias: string, trx: Knex = this.#db, options: { forUpdate?: boolean } = {}): Promise<StoredProvider | undefined> {
+  async load(alias: string, trx: Knex = this.#db, options: { forUpdate?: boolean } = {}): Promise<(StoredProvider & { upstreamDigest?: string | undefined }) | undefined> {
     const query = trx('identity_providers').where({ alias });
     if (options.forUpdate) query.forUpdate();
     const row = await query.first<ProviderRow | undefined>();
@@ -92,6 +93,8 @@ export class ProviderRepository {
       claimMappings: row.claim_mappings,
       linkingPolicy: policyOf(row),
       version: row.version,
+      // The refresh job's digest of the upstream configuration: a change to it must reopen the provider.
+      upstreamDigest: (row.status?.refresh as { digest?: string } | undefined)?.digest,
     };
   }
 
@@ -122,11 +125,9 @@ export class ProviderRepository {
     return rows.map((r) => this.#toRecord(r, domains.get(r.alias) ?? []));
   }
 
-  /** Every enabled provider with its domains (for home-realm discovery): one query per table, no N+1. */
-  async listEnabled(): Promise<ProviderRecord[]> {
-    const rows = await this.#db('identity_providers').where({ enabled: true }).orderBy('alias').select<ProviderRow[]>();
-    const domains = await this.#domainsOf(this.#db, rows.map((r) => r.alias));
-    return rows.map((r) => this.#toRecord(r, domains.get(r.alias) ?? []));
+  /** Alias, kind and status of every enabled provider: what the refresh job checks each minute (no secrets unsealed, no domains read). */
+  async listEnabledStatus(): Promise<{ alias: string; kind: ProviderKind; status: Record<string, unknown> }[]> {
+    return this.#db('identity_providers').where({ enabled: true }).orderBy('alias').select('alias', 'kind', 'status');
   }
 
   /** Display names of the given providers (one query, no secrets read), by alias. */

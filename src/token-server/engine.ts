@@ -3,7 +3,7 @@ import Provider, { errors, interactionPolicy, type Configuration, type KoaContex
 import type { UpstreamSession } from '../../providers/types.ts';
 import type { Logger } from '../logger.ts';
 import type { Metrics } from '../metrics.ts';
-import type { AccountRepository } from '../accounts/accounts.ts';
+import type { AccountRepository } from '../store/accounts.ts';
 import { RealmgateError, newReference } from '../errors.ts';
 import { logFailure } from '../errors/handler.ts';
 import { errorPageHtml } from '../errors/render.ts';
@@ -12,8 +12,8 @@ import type { ClientRepository } from '../store/clients.ts';
 import { knexAdapter } from '../store/oidc-adapter.ts';
 import type { ResourceServerRepository } from '../store/resource-servers.ts';
 import type { Knex } from 'knex';
-import type { SigningKeyStore, KeySet } from './keys.ts';
-import type { LoginSessionRepository } from './login-sessions.ts';
+import type { SigningKeyStore, KeySet } from '../store/signing-keys.ts';
+import type { LoginSessionRepository } from '../store/login-sessions.ts';
 import { pinToIssuer } from './issuer-origin.ts';
 import { TTL } from './ttl.ts';
 import { isProfileClaim, PROFILE_CLAIM_NAMES } from '../interaction/steps/profile-claims.ts';
@@ -61,7 +61,8 @@ export interface EngineDeps {
   /** Operator-chosen local claims released with the `profile` scope besides the standard ones. */
   extraClaims: readonly string[];
   db: Knex;
-  clients: ClientRepository;
+  /** Client metadata for the engine (the version-checked client cache). */
+  clients: Pick<ClientRepository, 'findForEngine'>;
   keys: SigningKeyStore;
   accounts: AccountRepository;
   /** Terms each account accepted (the login prompt asks signed-in browsers for pending steps). */
@@ -247,13 +248,16 @@ function configuration(deps: EngineDeps, keySet: KeySet): Configuration {
       },
     },
     findAccount: async (ctx, sub, token) => {
-      const account = await accounts.get(sub);
-      if (!account || account.disabled) return undefined;
       const sessionUid = (token as { sessionUid?: string } | undefined)?.sessionUid ?? ctx.oidc.session?.uid;
+      // The account and how its session signed in, in one read.
+      const found = await accounts.getWithSessionLogin(sub, sessionUid);
+      const account = found?.account;
+      if (!account || account.disabled) return undefined;
       return {
         accountId: account.id,
         async claims(use) {
-          const login = sessionUid ? await loginSessions.get(sessionUid) : undefined;
+          // Read again when it was not there yet: the session may have been recorded later in this request.
+          const login = found.login ?? (sessionUid ? await loginSessions.get(sessionUid) : undefined);
           const idp = login?.idp ?? (account.hasPassword ? 'local' : undefined);
           if (use === 'id_token' && !wantsClaimsInIdToken(ctx)) return { sub: account.id, idp, amr: login?.amr };
           return {

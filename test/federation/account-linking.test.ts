@@ -158,7 +158,7 @@ describe('one identity, one account', () => {
       profile: { email: 'concurrent@else.example', emailVerified: true, name: null, givenName: null, familyName: null, claims: {} },
       upstreamClaims: {},
     };
-    const linking = { db: database.db, accounts: server.node.services.accounts, identities: server.node.services.identities, audit: server.node.services.audit };
+    const linking = { store: server.node.services.store };
     const policy = { emailTrust: 'any', linking: 'none', provisioning: 'auto' } as const;
     const results = await Promise.all(Array.from({ length: 6 }, () => resolveFederatedIdentity(linking, identity, policy)));
     const ids = new Set(results.map((r) => (r.type === 'account' ? r.account.id : r.type)));

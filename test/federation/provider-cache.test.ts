@@ -51,6 +51,26 @@ describe('the provider cache', () => {
     expect(idp.hits.get(DISCOVERY)).toBe(before + 1);
   });
 
+  it('keeps the opened provider across a cosmetic change (display name, domains), without a new discovery or JWKS fetch', async () => {
+    await database.db.transaction((trx) => providers.create(input('cosmetic'), trx));
+    const cache = new ProviderCache({ providers, context: context(), logger });
+    const first = await cache.get('cosmetic');
+    const discoveries = idp.hits.get(DISCOVERY) ?? 0;
+    const jwks = idp.hits.get('/jwks') ?? 0;
+    await database.db.transaction((trx) => providers.update({ ...input('cosmetic'), displayName: 'Cosmetic, renamed', domains: ['cosmetic.example'] }, trx));
+    const second = await cache.get('cosmetic');
+    expect(second.opened).toBe(first.opened);
+    expect(second).toMatchObject({ version: first.version + 1, displayName: 'Cosmetic, renamed', domains: ['cosmetic.example'] });
+    expect(cache.displayName('cosmetic')).toBe('Cosmetic, renamed');
+    expect(idp.hits.get(DISCOVERY) ?? 0).toBe(discoveries);
+    expect(idp.hits.get('/jwks') ?? 0).toBe(jwks);
+    // A change opening depends on still reopens it.
+    await database.db.transaction((trx) => providers.update({ ...input('cosmetic', { scopes: ['openid'] }), displayName: 'Cosmetic, renamed' }, trx));
+    const third = await cache.get('cosmetic');
+    expect(third.opened).not.toBe(first.opened);
+    expect(idp.hits.get(DISCOVERY)).toBe(discoveries + 1);
+  });
+
   it('reopens a provider after its version changes', async () => {
     const cache = new ProviderCache({ providers, context: context(), logger });
     const first = await cache.get('two');

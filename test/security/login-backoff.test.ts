@@ -1,8 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { AccountRepository } from '../../src/accounts/accounts.ts';
+import { AccountRepository } from '../../src/store/accounts.ts';
 import { signInWithPassword } from '../../src/accounts/local-login.ts';
 import { hashPassword } from '../../src/accounts/passwords.ts';
-import { LoginThrottle } from '../../src/accounts/throttle.ts';
+import { LoginThrottle } from '../../src/store/login-throttle.ts';
 import { createTestDatabase, type TestDatabase } from '../support/database.ts';
 
 const ADA = { email: 'ada@example.com', password: 'correct horse battery' };

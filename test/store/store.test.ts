@@ -1,6 +1,6 @@
 import crypto from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { LoginThrottle } from '../../src/accounts/throttle.ts';
+import { LoginThrottle } from '../../src/store/login-throttle.ts';
 import { ClientRepository } from '../../src/store/clients.ts';
 import { knexAdapter, purgeExpiredPayloads } from '../../src/store/oidc-adapter.ts';
 import { SealError, Sealer } from '../../src/store/seal.ts';

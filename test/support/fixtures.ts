@@ -1,6 +1,6 @@
 import type { Realmgate } from '../../src/app.ts';
 import { hashPassword } from '../../src/accounts/passwords.ts';
-import type { Account } from '../../src/accounts/accounts.ts';
+import type { Account } from '../../src/store/accounts.ts';
 import { saveClient } from '../../src/token-server/clients.ts';
 import type { ClientMetadata } from '../../src/store/clients.ts';
 

@@ -1,4 +1,4 @@
-import type { AccountRepository } from '../../accounts/accounts.ts';
+import type { AccountRepository } from '../../store/accounts.ts';
 import type { TermsAcceptanceRepository } from '../../store/terms-acceptances.ts';
 import { missingClaims } from './profile-claims.ts';
 import { clientTerms } from './terms.ts';

@@ -4,7 +4,7 @@
  * checked. The standard ones live in account columns; the others in the account's claims.
  */
 import { z } from 'zod';
-import type { Account, NewAccount } from '../../accounts/accounts.ts';
+import type { Account, NewAccount } from '../../store/accounts.ts';
 
 /** One claim the profile completion step can ask for. */
 export interface ProfileClaim {

@@ -1,5 +1,5 @@
 import type { Request, Response } from 'express';
-import type { Account, NewAccount } from '../../accounts/accounts.ts';
+import type { Account, NewAccount } from '../../store/accounts.ts';
 import { RealmgateError } from '../../errors.ts';
 import type { InteractionStep, MachineDeps } from '../machine.ts';
 import type { Interaction } from '../service.ts';
@@ -74,14 +74,19 @@ export const profileStep: InteractionStep = {
         return false;
       }
       const before = Object.fromEntries(claims.map((name) => [name, PROFILE_CLAIMS[name].read(account) ?? null]));
-      await deps.linking.db.transaction(async (trx) => {
-        const updated = await deps.accounts.update(account.id, changes, trx);
+      await deps.linking.store.transaction(async (tx) => {
+        const updated = await tx.accounts.update(account.id, changes);
         if (!updated) throw new RealmgateError('interaction_expired', { detail: 'the account of this login was deleted during profile completion' });
         const after = Object.fromEntries(claims.map((name) => [name, PROFILE_CLAIMS[name].read(updated) ?? null]));
-        await deps.linking.audit.record(
-          { actor: `account:${account.id}`, action: 'complete_profile', resourceType: 'user', resourceId: account.id, before, after, requestId: (res.locals.requestId as string | undefined) ?? null },
-          trx,
-        );
+        await tx.audit.record({
+          actor: `account:${account.id}`,
+          action: 'complete_profile',
+          resourceType: 'user',
+          resourceId: account.id,
+          before,
+          after,
+          requestId: (res.locals.requestId as string | undefined) ?? null,
+        });
       });
       deps.logger.info({ uid: interaction.uid, account_id: account.id, claims }, 'profile completed');
       return true;

@@ -51,20 +51,17 @@ export const termsStep: InteractionStep = {
         await termsStep.render(deps, res, interaction, 'These terms were updated while you were reading them. Read the current version, then accept it.');
         return false;
       }
-      await deps.linking.db.transaction(async (trx) => {
-        await deps.termsAcceptances.accept(accountId, { ...terms, clientId: String(interaction.client.client_id) }, trx);
-        await deps.linking.audit.record(
-          {
-            actor: `account:${accountId}`,
-            action: 'accept_terms',
-            resourceType: 'user',
-            resourceId: accountId,
-            before: null,
-            after: { terms_uri: terms.termsUri, terms_version: terms.termsVersion, client_id: interaction.client.client_id },
-            requestId: (res.locals.requestId as string | undefined) ?? null,
-          },
-          trx,
-        );
+      await deps.linking.store.transaction(async (tx) => {
+        await tx.termsAcceptances.accept(accountId, { ...terms, clientId: String(interaction.client.client_id) });
+        await tx.audit.record({
+          actor: `account:${accountId}`,
+          action: 'accept_terms',
+          resourceType: 'user',
+          resourceId: accountId,
+          before: null,
+          after: { terms_uri: terms.termsUri, terms_version: terms.termsVersion, client_id: interaction.client.client_id },
+          requestId: (res.locals.requestId as string | undefined) ?? null,
+        });
       });
       deps.logger.info({ uid: interaction.uid, account_id: accountId, terms_version: terms.termsVersion }, 'terms of service accepted');
       return true;

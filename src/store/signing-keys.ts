@@ -1,7 +1,7 @@
 import crypto from 'node:crypto';
 import type { Knex } from 'knex';
 import { exportJWK, generateKeyPair, type JWK } from 'jose';
-import type { Sealer } from '../store/seal.ts';
+import type { Sealer } from './seal.ts';
 
 /** Algorithms Realmgate signs with; one current key each. */
 export const SIGNING_ALGORITHMS = ['ES256', 'RS256'] as const;

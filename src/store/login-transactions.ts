@@ -2,7 +2,7 @@ import crypto from 'node:crypto';
 import type { Knex } from 'knex';
 import type { LinkingPolicy, UpstreamSession } from '../../providers/types.ts';
 import type { MappedProfile } from '../accounts/claim-mapping.ts';
-import type { Sealer } from '../store/seal.ts';
+import type { Sealer } from './seal.ts';
 
 /** How long a browser may take at the upstream IdP before its login transaction expires. */
 export const LOGIN_TRANSACTION_TTL_SECONDS = 600;

@@ -1,7 +1,7 @@
 import type { Knex } from 'knex';
 import type { UpstreamSession } from '../../providers/types.ts';
-import type { Sealer } from '../store/seal.ts';
-import { TTL } from './ttl.ts';
+import type { Sealer } from './seal.ts';
+import { TTL } from '../token-server/ttl.ts';
 
 /** How one engine session signed in, and the upstream session it came from (if federated). */
 export interface LoginSession {

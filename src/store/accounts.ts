@@ -114,7 +114,7 @@ export class AccountRepository {
   }
 
   /** The account row locked for update inside `trx` (before counting or removing its sign-in methods). */
-  async getForUpdate(id: string, trx: Knex): Promise<Account | undefined> {
+  async getForUpdate(id: string, trx: Knex = this.#db): Promise<Account | undefined> {
     if (!/^[0-9a-f-]{36}$/i.test(id)) return undefined;
     const row = await trx('accounts').where({ id }).forUpdate().first<AccountRow | undefined>();
     return row && toAccount(row);
@@ -141,6 +141,28 @@ export class AccountRepository {
     if (options.email) q.whereRaw('lower(email) = lower(?)', [options.email]);
     if (options.afterId) q.where('id', '>', options.afterId);
     return (await q.select<AccountRow[]>()).map(toAccount);
+  }
+
+  /** The account an upstream identity is linked to (one join on both primary keys), or undefined when it is not linked. */
+  async getByIdentity(providerAlias: string, subject: string, trx: Knex = this.#db): Promise<Account | undefined> {
+    const row = await trx('accounts')
+      .join('external_identities', 'external_identities.account_id', 'accounts.id')
+      .where({ 'external_identities.provider_alias': providerAlias, 'external_identities.subject': subject })
+      .first<AccountRow | undefined>('accounts.*');
+    return row && toAccount(row);
+  }
+
+  /**
+   * An account with how engine session `sessionUid` signed in (its `login_sessions` idp and amr),
+   * in one read: what the token engine's claims need.
+   */
+  async getWithSessionLogin(id: string, sessionUid: string | undefined): Promise<{ account: Account; login: { idp: string; amr: string[] } | undefined } | undefined> {
+    const row = await this.#db('accounts')
+      .leftJoin('login_sessions', (on) => on.on('login_sessions.session_uid', '=', this.#db.raw('?', [sessionUid ?? null])))
+      .where('accounts.id', id)
+      .first<(AccountRow & { login_idp: string | null; login_amr: string[] | null }) | undefined>('accounts.*', 'login_sessions.idp as login_idp', 'login_sessions.amr as login_amr');
+    if (!row) return undefined;
+    return { account: toAccount(row), login: row.login_idp !== null ? { idp: row.login_idp, amr: row.login_amr ?? [] } : undefined };
   }
 
   /** Updates profile fields; only the ones given change. */

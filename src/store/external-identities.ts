@@ -54,18 +54,18 @@ export class ExternalIdentityRepository {
   }
 
   /** The aliases and subjects linked to an account, locked for update inside `trx` (to count sign-in methods before an unlink). */
-  async listForAccountForUpdate(accountId: string, trx: Knex): Promise<ExternalIdentity[]> {
+  async listForAccountForUpdate(accountId: string, trx: Knex = this.#db): Promise<ExternalIdentity[]> {
     const rows = await trx('external_identities').where({ account_id: accountId }).orderBy(['provider_alias', 'subject']).forUpdate().select<ExternalIdentityRow[]>();
     return rows.map(toIdentity);
   }
 
   /** Removes a link; true when there was one for that account. */
-  async unlink(accountId: string, providerAlias: string, subject: string, trx: Knex): Promise<boolean> {
+  async unlink(accountId: string, providerAlias: string, subject: string, trx: Knex = this.#db): Promise<boolean> {
     return (await trx('external_identities').where({ account_id: accountId, provider_alias: providerAlias, subject }).delete()) > 0;
   }
 
   /** The link for an upstream subject, locked for update inside `trx`. */
-  async findForUpdate(providerAlias: string, subject: string, trx: Knex): Promise<ExternalIdentity | undefined> {
+  async findForUpdate(providerAlias: string, subject: string, trx: Knex = this.#db): Promise<ExternalIdentity | undefined> {
     const row = await trx('external_identities')
       .where({ provider_alias: providerAlias, subject })
       .forUpdate()
@@ -74,7 +74,7 @@ export class ExternalIdentityRepository {
   }
 
   /** Links an upstream subject to an account; a concurrent link of the same subject fails with 23505. */
-  async link(identity: ExternalIdentity, trx: Knex): Promise<void> {
+  async link(identity: ExternalIdentity, trx: Knex = this.#db): Promise<void> {
     await trx('external_identities').insert({
       provider_alias: identity.providerAlias,
       subject: identity.subject,
@@ -85,10 +85,16 @@ export class ExternalIdentityRepository {
     });
   }
 
-  /** Records a sign-in through a link with the claims the upstream sent this time. */
-  async recordLogin(providerAlias: string, subject: string, update: { email: string | null; claims: Record<string, unknown> }, trx: Knex): Promise<void> {
-    await trx('external_identities')
-      .where({ provider_alias: providerAlias, subject })
-      .update({ email: update.email, claims: JSON.stringify(update.claims), last_login_at: trx.fn.now() });
+  /** Records a sign-in through a link with the claims the upstream sent this time; false when the link (to `accountId`, if given) is gone. */
+  async recordLogin(
+    providerAlias: string,
+    subject: string,
+    update: { email: string | null; claims: Record<string, unknown> },
+    trx: Knex = this.#db,
+    accountId?: string,
+  ): Promise<boolean> {
+    const q = trx('external_identities').where({ provider_alias: providerAlias, subject });
+    if (accountId) q.andWhere({ account_id: accountId });
+    return (await q.update({ email: update.email, claims: JSON.stringify(update.claims), last_login_at: trx.fn.now() })) > 0;
   }
 }
