@@ -47,6 +47,9 @@ export const profileStep: InteractionStep = {
   name: 'profile_completion',
   async pending(deps, interaction) {
     if (!interaction.state.login) return false;
+    // A client that requires no claims costs no query.
+    const required = interaction.client.required_claims;
+    if (!Array.isArray(required) || required.length === 0) return false;
     return missingClaims(interaction.client, await decidedAccount(deps, interaction)).length > 0;
   },
   async render(deps: MachineDeps, res: Response, interaction: Interaction) {
