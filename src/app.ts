@@ -16,6 +16,7 @@ import { listenDraining, type DrainingServer } from './http-server.ts';
 import { interactionRoutes } from './interaction/routes.ts';
 import { InteractionService, type MachineState } from './interaction/service.ts';
 import { AuditLog } from './store/audit.ts';
+import { MfaFactorRepository } from './store/mfa-factors.ts';
 import { EmailLinkRepository } from './store/email-links.ts';
 import { TermsAcceptanceRepository } from './store/terms-acceptances.ts';
 import { createMailer, type Mailer } from './mail/mailer.ts';
@@ -72,6 +73,8 @@ export interface Services {
   termsAcceptances: TermsAcceptanceRepository;
   /** Single-use links sent by mail (email verification, password reset). */
   emailLinks: EmailLinkRepository;
+  /** Second factors (TOTP secrets sealed) and recovery codes (hashed). */
+  mfaFactors: MfaFactorRepository;
   /** Sends mail over the operator's SMTP server; undefined when none is configured. */
   mailer: Mailer | undefined;
   engine: TokenEngine;
@@ -123,6 +126,7 @@ export async function openServices(config: Config, options: StartOptions = {}): 
     const outbox = new LogoutOutbox(db, { retryPeriodSeconds: config.logoutRetryPeriodSeconds });
     const termsAcceptances = new TermsAcceptanceRepository(db);
     const emailLinks = new EmailLinkRepository(db, sealer);
+    const mfaFactors = new MfaFactorRepository(db, sealer);
     const mailer = config.mail ? createMailer(config.mail, logger) : undefined;
     const engine = await TokenEngine.create({
       issuer: config.issuer,
@@ -145,7 +149,7 @@ export async function openServices(config: Config, options: StartOptions = {}): 
     });
     return {
       config, db, logger, metrics, sealer, views, csrf, clients, accounts, identities, audit, interactionStates,
-      throttle, keys, loginSessions, resourceServers, providers, outbox, termsAcceptances, emailLinks, mailer, engine, ownsDb,
+      throttle, keys, loginSessions, resourceServers, providers, outbox, termsAcceptances, emailLinks, mfaFactors, mailer, engine, ownsDb,
     };
   } catch (error) {
     if (ownsDb) await closeDatabase(db);
@@ -259,6 +263,7 @@ export async function createRealmgate(
   const interactions = new InteractionService({ engine, states: services.interactionStates });
   const linking = { db: services.db, accounts: services.accounts, identities: services.identities, audit: services.audit };
   const displayName = (alias: string) => federation.cache.displayName(alias) ?? alias;
+  const totp = { factors: services.mfaFactors, throttle: services.throttle, issuerName: new URL(config.issuer).host };
   app.use(
     interactionRoutes({
       interactions,
@@ -267,6 +272,7 @@ export async function createRealmgate(
       accounts: services.accounts,
       termsAcceptances: services.termsAcceptances,
       loginSessions: services.loginSessions,
+      totp,
       throttle: services.throttle,
       providers: services.providers,
       csrf: services.csrf,
@@ -284,7 +290,7 @@ export async function createRealmgate(
     }),
   );
   app.use(federation.routes);
-  app.use(accountRoutes({ services, linking, federation: federation.flow, displayName }));
+  app.use(accountRoutes({ services, linking, federation: federation.flow, displayName, totp }));
   app.use((req, res) => engine.handle(req, res));
   // One error handler for every route: the admin API answers problem+json, pages the error page.
   app.use(errorHandler({ views, logger, displayName: (alias) => federation.cache.displayName(alias) }));

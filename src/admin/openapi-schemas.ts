@@ -172,6 +172,12 @@ export const schemas: Record<string, JsonSchema> = {
         items: { type: 'string', enum: [...PROFILE_CLAIM_NAMES] },
         description: 'Claims every account signing in to this client must have; a person whose account lacks one is asked for it once.',
       },
+      mfa: {
+        type: 'string',
+        enum: ['off', 'if_enrolled', 'required'],
+        default: 'if_enrolled',
+        description: 'When a login to this client asks for a second factor after a password (or after a federated sign-in whose provider has `require_local_mfa`): `off` never, `if_enrolled` when the account has a factor, `required` always (an account without one enrols an authenticator app during the login). `acr_values=mfa` asks for it on one login.',
+      },
       registration: { type: 'boolean', default: false, description: 'The login page offers to create a local account (email verified by a mailed link).' },
       client_secret: {
         type: 'string',
