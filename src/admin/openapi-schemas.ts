@@ -44,6 +44,11 @@ const providerFields: Record<string, JsonSchema> = {
   },
   settings: { type: 'object', additionalProperties: true, description: 'Kind-specific settings, validated by the kind (`issuer`, `client_id`, `scopes`… for oidc; for saml see the `SamlSettings` schema; for oauth2 the `OAuth2Settings` schema and its `OAuth2Presets`).' },
   claim_mappings: { type: 'object', additionalProperties: { type: 'string' } },
+  require_local_mfa: {
+    type: 'boolean',
+    default: false,
+    description: 'After a sign-in through this provider, the client\'s `mfa` policy also asks for a local second factor (TOTP). False: the upstream\'s own authentication is trusted and no local factor is asked.',
+  },
   email_trust: {
     type: 'string',
     enum: [...EMAIL_TRUST_VALUES],
