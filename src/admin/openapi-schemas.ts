@@ -213,14 +213,28 @@ export const schemas: Record<string, JsonSchema> = {
       ref('User'),
       {
         type: 'object',
-        required: ['claims', 'identities', 'terms_accepted'],
+        required: ['claims', 'identities', 'terms_accepted', 'factors', 'recovery_codes_left'],
         properties: {
           claims: { type: 'object', additionalProperties: true },
           identities: { type: 'array', items: ref('Identity') },
           terms_accepted: { type: 'array', items: ref('TermsAcceptance'), description: 'The terms of service versions this person accepted, newest first.' },
+          factors: { type: 'array', items: ref('Factor'), description: 'Confirmed second factors, oldest first; never their secrets.' },
+          recovery_codes_left: { type: 'integer', minimum: 0, description: 'Unused recovery codes (each signs in once instead of a code).' },
         },
       },
     ],
+  },
+  Factor: {
+    type: 'object',
+    required: ['id', 'kind', 'label', 'created_at', 'confirmed_at', 'last_used_at'],
+    properties: {
+      id: { type: 'string', format: 'uuid' },
+      kind: { type: 'string', enum: ['totp'] },
+      label: str(),
+      created_at: time,
+      confirmed_at: nullable(time),
+      last_used_at: nullable(time),
+    },
   },
   TermsAcceptance: {
     type: 'object',

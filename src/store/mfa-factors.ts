@@ -57,8 +57,8 @@ export class MfaFactorRepository {
   }
 
   /** The account's factors, confirmed ones only unless `withPending`, oldest first. */
-  async list(accountId: string, options: { withPending?: boolean } = {}): Promise<MfaFactor[]> {
-    const query = this.#db('mfa_factors').where({ account_id: accountId }).orderBy('created_at').orderBy('id');
+  async list(accountId: string, options: { withPending?: boolean } = {}, trx: Knex = this.#db): Promise<MfaFactor[]> {
+    const query = trx('mfa_factors').where({ account_id: accountId }).orderBy('created_at').orderBy('id');
     if (!options.withPending) query.whereNotNull('confirmed_at');
     return (await query.select<FactorRow[]>()).map(toFactor);
   }

@@ -272,3 +272,42 @@ describe('removing factors from /account', () => {
     expect(await database.db('mfa_recovery_codes').where({ account_id: user.id })).toEqual([]);
   });
 });
+
+describe('factors in the admin API', () => {
+  it('shows a user\'s factors without secrets, resets one (audited), and 404s an unknown one with nothing changed', async () => {
+    const user = await addUser(server.node, { email: 'olga@example.test', password: 'olga-password-1' });
+    const { secret, codes } = await enrol('olga@example.test', 'olga-password-1');
+    const shown = await api.get(`/users/${user.id}`);
+    expect(shown.status).toBe(200);
+    const [factor] = shown.body.factors;
+    expect(factor).toMatchObject({ kind: 'totp', label: 'Authenticator app' });
+    expect(factor.confirmed_at).toEqual(expect.any(String));
+    expect(shown.body.recovery_codes_left).toBe(10);
+    expect(shown.text).not.toContain(secret);
+    for (const code of codes) expect(shown.text).not.toContain(code);
+
+    expect((await api.delete(`/users/${user.id}/factors/00000000-0000-4000-8000-000000000000`)).status).toBe(404);
+    expect(await factorRows(user.id)).toHaveLength(1);
+    expect((await api.delete(`/users/${user.id}/factors/${factor.id}`)).status).toBe(204);
+    expect(await factorRows(user.id)).toEqual([]);
+    expect((await api.get(`/users/${user.id}`)).body).toMatchObject({ factors: [], recovery_codes_left: 0 });
+    const audit = (await api.get(`/audit?resource_type=user&resource_id=${user.id}`)).body.items.map((a: { action: string }) => a.action);
+    expect(audit).toContain('reset_factor');
+
+    // Without a factor, a default client no longer asks for a code.
+    const app = await registerApp(server.node, server.url, 'mfa-after-reset-app');
+    const { browser, page, request } = await begin(app);
+    expect((await redeem(app, request, await password(browser, page, 'olga@example.test', 'olga-password-1', app.redirectUri))).amr).toEqual(['pwd']);
+  });
+
+  it('resets every factor of a user at once, and the OpenAPI document describes the routes', async () => {
+    const user = await addUser(server.node, { email: 'pia@example.test', password: 'pia-password-12' });
+    await enrol('pia@example.test', 'pia-password-12');
+    expect((await api.delete(`/users/${user.id}/factors`)).status).toBe(204);
+    expect(await factorRows(user.id)).toEqual([]);
+    expect(await database.db('mfa_recovery_codes').where({ account_id: user.id })).toEqual([]);
+    const paths = (await api.get('/openapi.json')).body.paths;
+    expect(paths['/users/{id}/factors/{factor_id}'].delete).toBeDefined();
+    expect(paths['/users/{id}/factors'].delete).toBeDefined();
+  });
+});
