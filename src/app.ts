@@ -139,6 +139,7 @@ export async function openServices(config: Config, options: StartOptions = {}): 
       accounts,
       termsAcceptances,
       loginSessions,
+      mfaFactors,
       resourceServers,
       outbox,
       session: { lifetimeSeconds: config.sessionLifetimeSeconds, idleTimeoutSeconds: config.sessionIdleTimeoutSeconds },

@@ -17,7 +17,8 @@ import type { LoginSessionRepository } from './login-sessions.ts';
 import { pinToIssuer } from './issuer-origin.ts';
 import { TTL } from './ttl.ts';
 import { isProfileClaim, PROFILE_CLAIM_NAMES } from '../interaction/steps/profile-claims.ts';
-import { accountStepsPending, STEPS_PENDING_REASON } from '../interaction/steps/account-steps.ts';
+import { accountStepsPending, secondFactorPending, STEPS_PENDING_REASON } from '../interaction/steps/account-steps.ts';
+import type { MfaFactorRepository } from '../store/mfa-factors.ts';
 import type { TermsAcceptanceRepository } from '../store/terms-acceptances.ts';
 import { ACR_MFA, ACR_SINGLE_FACTOR } from '../interaction/steps/mfa.ts';
 import { routeEngineLogoutThroughOutbox, sessionTtl } from '../logout/engine-hooks.ts';
@@ -68,6 +69,8 @@ export interface EngineDeps {
   /** Terms each account accepted (the login prompt asks signed-in browsers for pending steps). */
   termsAcceptances: TermsAcceptanceRepository;
   loginSessions: LoginSessionRepository;
+  /** Second factors: a signed-in session without one still passes the MFA step a client asks for. */
+  mfaFactors: Pick<MfaFactorRepository, 'hasFactor'>;
   resourceServers: ResourceServerRepository;
   /** The logout outbox: every ended session queues its back-channel notices there. */
   outbox: LogoutOutbox;
@@ -135,7 +138,7 @@ function originsOf(uris: unknown): string[] {
  * `prompt_values_supported`): asked for, it shows the login page's whole choice even to a browser
  * with a session or a remembered provider.
  */
-function interactionPolicyWithAccountSelection(deps: Pick<EngineDeps, 'accounts' | 'termsAcceptances'>) {
+function interactionPolicyWithAccountSelection(deps: Pick<EngineDeps, 'accounts' | 'termsAcceptances' | 'loginSessions' | 'mfaFactors'>) {
   const policy = interactionPolicy.base();
   policy.add(new interactionPolicy.Prompt({ name: 'select_account', requestable: true }), 0);
   // A signed-in browser still goes through the client's terms and required claims once.
@@ -143,7 +146,11 @@ function interactionPolicyWithAccountSelection(deps: Pick<EngineDeps, 'accounts'
     new interactionPolicy.Check(STEPS_PENDING_REASON, 'the client asks this account for steps it has not completed', 'interaction_required', async (ctx) => {
       const accountId = ctx.oidc.session?.accountId;
       const client = ctx.oidc.client?.metadata() as Record<string, unknown> | undefined;
-      return accountId !== undefined && client !== undefined && (await accountStepsPending(deps, client, accountId));
+      if (accountId === undefined || client === undefined) return false;
+      if (await accountStepsPending(deps, client, accountId)) return true;
+      const sessionUid = ctx.oidc.session?.uid;
+      const login = sessionUid ? await deps.loginSessions.get(sessionUid) : undefined;
+      return secondFactorPending(deps, { client, params: ctx.oidc.params as Record<string, unknown> }, accountId, login);
     }),
   );
   return policy;

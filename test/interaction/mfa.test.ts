@@ -222,6 +222,32 @@ describe('signing in with a second factor', () => {
   });
 });
 
+describe('a browser already signed in', () => {
+  it('asks a session signed in without a second factor for a code at a client that asks for one, without the password again', async () => {
+    const user = await addUser(server.node, { email: 'nina@example.test', password: 'nina-password-1' });
+    const { secret } = await enrol('nina@example.test', 'nina-password-1');
+    const off = await registerApp(server.node, server.url, 'sso-off-app', { mfa: 'off' });
+    const first = await begin(off);
+    expect((await redeem(off, first.request, await password(first.browser, first.page, 'nina@example.test', 'nina-password-1', off.redirectUri))).amr).toEqual(['pwd']);
+
+    const strict = await registerApp(server.node, server.url, 'sso-default-app');
+    const request = await strict.authorizationUrl();
+    const asked = await first.browser.follow(request.url, {}, strict.redirectUri);
+    expect(asked.status).toBe(200);
+    expect(asked.body).toContain('name="code"');
+    expect(asked.body).not.toContain('name="password"');
+    const claims = await redeem(strict, request, await submitCode(strict, first.browser, asked, await totpCode(secret, 1)));
+    expect(claims.sub).toBe(user.id);
+    expect(claims.amr).toEqual(['pwd', 'otp', 'mfa']);
+
+    // The session now has its second factor: the next client asking for one lets it through.
+    const another = await registerApp(server.node, server.url, 'sso-required-app', { mfa: 'required' });
+    const next = await another.authorizationUrl();
+    const through = await first.browser.follow(next.url, {}, another.redirectUri);
+    expect((await redeem(another, next, through)).acr).toBe('mfa');
+  });
+});
+
 describe('mfa required', () => {
   it('walks an account without a factor through enrolment in the login, shows its recovery codes once, then refuses removing its last factor', async () => {
     const user = await addUser(server.node, { email: 'quinn@example.test', password: 'quinn-password-1' });
