@@ -79,8 +79,8 @@ export function registerUserRoutes(router: Router, deps: AdminDeps): void {
     res.status(204).end();
   });
 
-  router.delete('/users/:id/factors/:factorId', async (req, res) => {
-    const factorId = param(req, 'factorId');
+  router.delete('/users/:id/factors/:factor_id', async (req, res) => {
+    const factorId = param(req, 'factor_id');
     if (!UUID.test(factorId)) throw new RealmgateError('not_found', { safeMessage: `User "${param(req, 'id')}" has no factor "${factorId}".` });
     await resetUserFactor(deps, actorOf(res), param(req, 'id'), factorId);
     res.status(204).end();
