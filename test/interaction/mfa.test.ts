@@ -171,6 +171,17 @@ describe('signing in with a second factor', () => {
     expect(await factorRows(user.id)).toEqual([before]);
   });
 
+  it('accepts one code once even when two logins send it at the same moment', async () => {
+    await addUser(server.node, { email: 'mona@example.test', password: 'mona-password-1' });
+    const { secret } = await enrol('mona@example.test', 'mona-password-1');
+    const app = await registerApp(server.node, server.url, 'mfa-race-app');
+    const logins = await Promise.all([begin(app), begin(app)]);
+    const pages = await Promise.all(logins.map((l) => password(l.browser, l.page, 'mona@example.test', 'mona-password-1', app.redirectUri)));
+    const code = await totpCode(secret, 1);
+    const answers = await Promise.all(logins.map((l, i) => submitCode(app, l.browser, pages[i]!, code)));
+    expect(answers.map((a) => a.status).sort()).toEqual([0, 401]);
+  });
+
   it('throttles wrong codes like passwords: after five, even the right code waits', async () => {
     await addUser(server.node, { email: 'wes@example.test', password: 'wes-password-12' });
     const { secret } = await enrol('wes@example.test', 'wes-password-12');
