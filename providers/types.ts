@@ -52,6 +52,8 @@ export interface StoredProvider {
   secrets: Record<string, string>;
   claimMappings: Record<string, string>;
   linkingPolicy: LinkingPolicy;
+  /** A local second factor after this provider's sign-ins (`require_local_mfa`; absent: false, the upstream is trusted). */
+  requireLocalMfa?: boolean | undefined;
   version: number;
 }
 

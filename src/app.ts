@@ -17,6 +17,7 @@ import { interactionRoutes } from './interaction/routes.ts';
 import { InteractionService, type MachineState } from './interaction/service.ts';
 import { AuditLog } from './store/audit.ts';
 import type { EmailLinkRepository } from './store/email-links.ts';
+import { MfaFactorRepository } from './store/mfa-factors.ts';
 import type { TermsAcceptanceRepository } from './store/terms-acceptances.ts';
 import { createMailer, type Mailer } from './mail/mailer.ts';
 import { InteractionStateRepository } from './store/interaction-states.ts';
@@ -80,6 +81,8 @@ export interface Services {
   termsAcceptances: TermsAcceptanceRepository;
   /** Single-use links sent by mail (email verification, password reset). */
   emailLinks: EmailLinkRepository;
+  /** Second factors (TOTP secrets sealed) and recovery codes (hashed). */
+  mfaFactors: MfaFactorRepository;
   /** Sends mail over the operator's SMTP server; undefined when none is configured. */
   mailer: Mailer | undefined;
   engine: TokenEngine;
@@ -129,6 +132,7 @@ export async function openServices(config: Config, options: StartOptions = {}): 
     const outbox = new LogoutOutbox(db, { retryPeriodSeconds: config.logoutRetryPeriodSeconds });
     const store = new Store(db, { sealer, outbox });
     const { accounts, identities, audit, termsAcceptances, emailLinks } = store;
+    const mfaFactors = new MfaFactorRepository(db, sealer);
     const mailer = config.mail ? createMailer(config.mail, logger) : undefined;
     const engine = await TokenEngine.create({
       issuer: config.issuer,
@@ -141,6 +145,7 @@ export async function openServices(config: Config, options: StartOptions = {}): 
       accounts,
       termsAcceptances,
       loginSessions,
+      mfaFactors,
       resourceServers,
       outbox,
       session: { lifetimeSeconds: config.sessionLifetimeSeconds, idleTimeoutSeconds: config.sessionIdleTimeoutSeconds },
@@ -151,7 +156,7 @@ export async function openServices(config: Config, options: StartOptions = {}): 
     });
     return {
       config, db, store, logger, metrics, sealer, views, csrf, clients, accounts, identities, audit, interactionStates,
-      throttle, keys, loginSessions, resourceServers, providers, directory, outbox, termsAcceptances, emailLinks, mailer, engine, ownsDb,
+      throttle, keys, loginSessions, resourceServers, providers, directory, outbox, termsAcceptances, emailLinks, mfaFactors, mailer, engine, ownsDb,
     };
   } catch (error) {
     if (ownsDb) await closeDatabase(db);
@@ -268,6 +273,7 @@ export async function createRealmgate(
   const interactions = new InteractionService({ engine, states: services.interactionStates });
   const linking = { store: services.store };
   const displayName = (alias: string) => federation.cache.displayName(alias) ?? alias;
+  const totp = { factors: services.mfaFactors, throttle: services.throttle, issuerName: new URL(config.issuer).host };
   app.use(
     interactionRoutes({
       interactions,
@@ -276,6 +282,7 @@ export async function createRealmgate(
       accounts: services.accounts,
       termsAcceptances: services.termsAcceptances,
       loginSessions: services.loginSessions,
+      totp,
       throttle: services.throttle,
       directory: services.directory,
       csrf: services.csrf,
@@ -293,7 +300,7 @@ export async function createRealmgate(
     }),
   );
   app.use(federation.routes);
-  app.use(accountRoutes({ services, linking, federation: federation.flow, displayName }));
+  app.use(accountRoutes({ services, linking, federation: federation.flow, displayName, totp }));
   app.use((req, res) => engine.handle(req, res));
   // One error handler for every route: the admin API answers problem+json, pages the error page.
   app.use(errorHandler({ views, logger, displayName: (alias) => federation.cache.displayName(alias) }));

@@ -2,7 +2,8 @@
  * `/account`: the signed-in person's own page. It signs in through Realmgate like any
  * application (the built-in public client `realmgate-account`, code flow with PKCE), then shows
  * the profile and sign-in methods, links another provider (a fresh federated sign-in whose
- * identity is added on return) and unlinks one, never the last. Every form carries a CSRF token
+ * identity is added on return) and unlinks one, never the last; its security settings (second
+ * factors, recovery codes) are in `mfa-routes.ts`. Every form carries a CSRF token
  * bound to the engine session.
  */
 import crypto from 'node:crypto';
@@ -16,6 +17,8 @@ import { ALIAS, aliasParam } from '../federation/upstream-answer.ts';
 import { PICKER_MAX_PROVIDERS } from '../federation/home-realm.ts';
 import { readCookie } from '../interaction/login-page.ts';
 import { sendStart } from '../interaction/upstream-start.ts';
+import type { TotpDeps } from '../accounts/totp.ts';
+import { factorsView, registerMfaRoutes } from './mfa-routes.ts';
 
 /** The built-in client the account page signs in with. */
 export const ACCOUNT_CLIENT_ID = 'realmgate-account';
@@ -46,6 +49,8 @@ export interface AccountPageDeps {
   linking: LinkingDeps;
   federation: FederationDeps;
   displayName(alias: string): string;
+  /** Second factors and recovery codes (the security settings). */
+  totp: TotpDeps;
 }
 
 /** The engine session of this browser and its account, when signed in and the account is usable. */
@@ -90,6 +95,7 @@ export function accountRoutes(deps: AccountPageDeps): Router {
         identities: methods.flatMap((m) => (m.kind === 'provider' ? [{ alias: m.alias, subject: m.subject, display_name: deps.displayName(m.alias) }] : [])),
         removable: methods.length > 1,
         linkable: enabled.filter((p) => !linked.has(p.alias)).map((p) => ({ alias: p.alias, display_name: p.displayName })),
+        ...(await factorsView(deps.totp, who.account.id)),
         error: notice?.error,
         message: notice?.message,
       }),
@@ -193,6 +199,8 @@ export function accountRoutes(deps: AccountPageDeps): Router {
       return render(res, who, { error: error.safeSentence(deps.displayName) }, error.status);
     }
   });
+
+  registerMfaRoutes(router, deps.services, deps.totp, { form, requireSignedIn, csrfFor: (who) => csrf.issue(csrfKey(who)), render });
 
   return router;
 }

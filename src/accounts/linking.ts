@@ -12,7 +12,7 @@ import type { MappedProfile } from './claim-mapping.ts';
 
 /** What linking needs: the store (accounts, links, audit log) and its unit of work. */
 export interface LinkingDeps {
-  store: Pick<Store, 'accounts' | 'identities' | 'transaction'>;
+  store: Pick<Store, 'accounts' | 'identities' | 'audit' | 'transaction'>;
 }
 
 /** An upstream identity after claim mapping, its email already judged by `trustedEmail`. */

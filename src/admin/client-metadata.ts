@@ -34,6 +34,7 @@ const clientBody = z
       .refine((names) => new Set(names).size === names.length, 'must not name a claim twice')
       .optional(),
     registration: z.boolean({ error: 'must be true or false' }).optional(),
+    mfa: z.enum(['off', 'if_enrolled', 'required'], { error: 'must be "off", "if_enrolled" or "required"' }).optional(),
   })
   .catchall(z.unknown())
   .superRefine((client, ctx) => {

@@ -44,6 +44,11 @@ const providerFields: Record<string, JsonSchema> = {
   },
   settings: { type: 'object', additionalProperties: true, description: 'Kind-specific settings, validated by the kind (`issuer`, `client_id`, `scopes`… for oidc; for saml see the `SamlSettings` schema; for oauth2 the `OAuth2Settings` schema and its `OAuth2Presets`).' },
   claim_mappings: { type: 'object', additionalProperties: { type: 'string' } },
+  require_local_mfa: {
+    type: 'boolean',
+    default: false,
+    description: 'After a sign-in through this provider, the client\'s `mfa` policy also asks for a local second factor (TOTP). False: the upstream\'s own authentication is trusted and no local factor is asked.',
+  },
   email_trust: {
     type: 'string',
     enum: [...EMAIL_TRUST_VALUES],
@@ -172,6 +177,12 @@ export const schemas: Record<string, JsonSchema> = {
         items: { type: 'string', enum: [...PROFILE_CLAIM_NAMES] },
         description: 'Claims every account signing in to this client must have; a person whose account lacks one is asked for it once.',
       },
+      mfa: {
+        type: 'string',
+        enum: ['off', 'if_enrolled', 'required'],
+        default: 'if_enrolled',
+        description: 'When a login to this client asks for a second factor after a password (or after a federated sign-in whose provider has `require_local_mfa`): `off` never, `if_enrolled` when the account has a factor, `required` always (an account without one enrols an authenticator app during the login). `acr_values=mfa` asks for it on one login.',
+      },
       registration: { type: 'boolean', default: false, description: 'The login page offers to create a local account (email verified by a mailed link).' },
       client_secret: {
         type: 'string',
@@ -202,14 +213,28 @@ export const schemas: Record<string, JsonSchema> = {
       ref('User'),
       {
         type: 'object',
-        required: ['claims', 'identities', 'terms_accepted'],
+        required: ['claims', 'identities', 'terms_accepted', 'factors', 'recovery_codes_left'],
         properties: {
           claims: { type: 'object', additionalProperties: true },
           identities: { type: 'array', items: ref('Identity') },
           terms_accepted: { type: 'array', items: ref('TermsAcceptance'), description: 'The terms of service versions this person accepted, newest first.' },
+          factors: { type: 'array', items: ref('Factor'), description: 'Confirmed second factors, oldest first; never their secrets.' },
+          recovery_codes_left: { type: 'integer', minimum: 0, description: 'Unused recovery codes (each signs in once instead of a code).' },
         },
       },
     ],
+  },
+  Factor: {
+    type: 'object',
+    required: ['id', 'kind', 'label', 'created_at', 'confirmed_at', 'last_used_at'],
+    properties: {
+      id: { type: 'string', format: 'uuid' },
+      kind: { type: 'string', enum: ['totp'] },
+      label: str(),
+      created_at: time,
+      confirmed_at: nullable(time),
+      last_used_at: nullable(time),
+    },
   },
   TermsAcceptance: {
     type: 'object',

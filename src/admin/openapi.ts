@@ -215,6 +215,26 @@ const paths: OpenApiDocument['paths'] = {
       responses: { '204': noContent, ...common, '404': problem('NotFound'), '409': problem('Conflict') },
     },
   },
+  '/users/{id}/factors': {
+    delete: {
+      operationId: 'resetUserFactors',
+      summary: 'Reset every second factor of a user',
+      description: 'Removes the user\'s factors and recovery codes; under a client with `mfa: "required"` the next sign-in enrols a new one. Audited as `reset_factors`.',
+      tags: ['users'],
+      parameters: [userId],
+      responses: { '204': noContent, ...common, '404': problem('NotFound') },
+    },
+  },
+  '/users/{id}/factors/{factor_id}': {
+    delete: {
+      operationId: 'resetUserFactor',
+      summary: 'Remove one second factor of a user',
+      description: 'Removes the factor (its recovery codes too when it was the last). Audited as `reset_factor`.',
+      tags: ['users'],
+      parameters: [userId, pathParam('factor_id', 'Factor id (from `factors` of the user).')],
+      responses: { '204': noContent, ...common, '404': problem('NotFound') },
+    },
+  },
   '/sessions': {
     get: { operationId: 'listSessions', summary: 'List login sessions', tags: ['sessions'], parameters: [param('limit'), param('cursor'), queryParam('account_id', 'Only this account\'s sessions (its id, a UUID).', { type: 'string', format: 'uuid' }), queryParam('idp', 'Only sessions signed in through this provider alias (or `local`).')], responses: { '200': ok(pageOf('Session'), 'A page of unexpired sessions.'), ...common } },
     delete: {

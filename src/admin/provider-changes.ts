@@ -100,6 +100,7 @@ export async function setProviderEnabled(deps: AdminDeps, actor: ChangeActor, al
       settings: before.settings,
       claimMappings: before.claimMappings,
       linkingPolicy: before.linkingPolicy,
+      requireLocalMfa: before.requireLocalMfa,
     };
     return update(deps, trx, actor, enabled ? 'enable' : 'disable', input, before);
   });

@@ -39,6 +39,7 @@ export interface ProviderJson {
   email_trust: EmailTrust;
   linking: LinkingRule;
   provisioning: ProvisioningRule;
+  require_local_mfa: boolean;
   version: number;
   secrets_set: string[];
   /** Operational state written by the node (metadata refresh, certificate expiry); read-only. */
@@ -58,6 +59,7 @@ export function providerJson(record: ProviderRecord): ProviderJson {
     email_trust: record.linkingPolicy.emailTrust,
     linking: record.linkingPolicy.linking,
     provisioning: record.linkingPolicy.provisioning,
+    require_local_mfa: record.requireLocalMfa ?? false,
     version: record.version,
     secrets_set: record.secretsSet,
     status: record.status,
@@ -85,6 +87,7 @@ const providerBody = z.strictObject({
   email_trust: oneOf(EMAIL_TRUST_VALUES).default(DEFAULT_LINKING_POLICY.emailTrust),
   linking: oneOf(LINKING_VALUES).default(DEFAULT_LINKING_POLICY.linking),
   provisioning: oneOf(PROVISIONING_VALUES).default(DEFAULT_LINKING_POLICY.provisioning),
+  require_local_mfa: z.boolean({ error: 'must be true or false' }).default(false),
   secrets: z.record(z.string(), z.string({ error: 'must be a string, or null to remove it' }).min(1, 'must not be empty').nullable(), { error: 'must be an object of secret values' }).optional(),
   claim_mappings: z
     .record(z.string().min(1, 'names must not be empty'), z.string({ error: 'must be a claim name' }).min(1, 'must not be empty'), { error: 'must be an object of claim names' })
@@ -163,6 +166,7 @@ export async function parseProviderBody(
       secrets: Object.keys(secretChanges).length ? secretChanges : undefined,
       claimMappings: d.claim_mappings,
       linkingPolicy: { emailTrust, linking: d.linking, provisioning: d.provisioning },
+      requireLocalMfa: d.require_local_mfa,
     },
   };
 }

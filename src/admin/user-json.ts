@@ -11,7 +11,7 @@ export const MIN_PASSWORD_LENGTH = 8;
 export const MAX_PASSWORD_LENGTH = 1024;
 
 /** Read-only fields of the user representation: sent back from a read, they are refused with a clear message. */
-const READ_ONLY = ['id', 'password_set', 'created_at', 'last_login_at', 'claims', 'identities', 'terms_accepted'] as const;
+const READ_ONLY = ['id', 'password_set', 'created_at', 'last_login_at', 'claims', 'identities', 'terms_accepted', 'factors', 'recovery_codes_left'] as const;
 
 /** A local account as the admin API shows it; `password_set` says whether it has a password, never the hash. */
 export function userJson(account: Account): Record<string, unknown> {

@@ -134,6 +134,7 @@ async function validate(provider: ReadyProvider, input: CallbackInput, data: Rec
       amr: ['fed', ...(identity.amr ?? []).filter((m) => m !== 'fed')],
       upstreamSession: identity.upstreamSession,
       linkingPolicy: provider.linkingPolicy,
+      ...(provider.requireLocalMfa ? { requireLocalMfa: true } : {}),
     };
     return { type: 'identity' as const, identity: completed };
   } catch (error) {

@@ -14,6 +14,8 @@ export interface ReadyProvider {
   /** Email domains the provider owns: with `email_trust: "domains"`, only these addresses count as verified. */
   domains: readonly string[];
   linkingPolicy: LinkingPolicy;
+  /** A local second factor after this provider's sign-ins (`require_local_mfa`). */
+  requireLocalMfa: boolean;
   version: number;
 }
 
@@ -143,6 +145,7 @@ export class ProviderCache {
       claimMappings: stored.claimMappings,
       domains: stored.domains,
       linkingPolicy: stored.linkingPolicy,
+      requireLocalMfa: stored.requireLocalMfa ?? false,
       version: stored.version,
     };
   }

@@ -20,6 +20,8 @@ import type { DecidedLogin, Interaction, InteractionService } from './service.ts
 import { linkConfirmationStep } from './steps/link-confirmation.ts';
 import { profileStep } from './steps/profile-completion.ts';
 import { termsStep } from './steps/terms.ts';
+import { mfaStep } from './steps/mfa.ts';
+import type { TotpDeps } from '../accounts/totp.ts';
 
 /** A sign-in method that succeeded in this interaction. */
 export type AuthenticatedMethod =
@@ -34,6 +36,8 @@ export interface MachineDeps {
   /** How each engine session signed in (to carry a signed-in session through pending steps). */
   loginSessions: Pick<LoginSessionRepository, 'get'>;
   linking: LinkingDeps;
+  /** Second factors (TOTP, recovery codes) and their throttle. */
+  totp: TotpDeps;
   views: Views;
   csrf: CsrfTokens;
   logger: Logger;
@@ -62,10 +66,12 @@ export interface InteractionStep {
 
 /**
  * The steps in the order the machine walks them. Each says for itself whether it is pending, so a
- * new step (MFA) slots in here without touching the others. Terms come before profile completion:
- * nothing is asked of a person who has not accepted the terms the data is collected under.
+ * new step slots in here without touching the others. The second factor comes first after the
+ * sign-in: nothing is recorded for a person who has not proved who they are. Terms come before
+ * profile completion: nothing is asked of a person who has not accepted the terms the data is
+ * collected under.
  */
-export const STEPS: readonly InteractionStep[] = [linkConfirmationStep, termsStep, profileStep];
+export const STEPS: readonly InteractionStep[] = [linkConfirmationStep, mfaStep, termsStep, profileStep];
 
 /** The first step still pending for this interaction, if any. */
 export async function pendingStep(deps: MachineDeps, interaction: Interaction): Promise<InteractionStep | undefined> {
@@ -76,6 +82,7 @@ export async function pendingStep(deps: MachineDeps, interaction: Interaction): 
 const federatedLogin = (method: Extract<AuthenticatedMethod, { type: 'federated' }>, accountId: string): DecidedLogin => ({
   accountId,
   result: { idp: method.alias, amr: method.identity.amr, upstream: method.identity.upstreamSession },
+  ...(method.identity.requireLocalMfa ? { requireLocalMfa: true } : {}),
 });
 
 const asFederatedIdentity = (alias: string, identity: CompletedIdentity): FederatedIdentity => ({
@@ -142,7 +149,11 @@ async function confirmLink(deps: MachineDeps, req: Request, res: Response, inter
   await linkIdentity(deps.linking, taken.accountId, asFederatedIdentity(taken.alias, taken.identity), { actor: `account:${taken.accountId}` }, 'confirm');
   deps.metrics.logins.inc({ idp: taken.alias, outcome: 'success' });
   deps.logger.info({ alias: taken.alias, account_id: taken.accountId, uid: interaction.uid, rule: 'confirm' }, 'identity linked after confirmation');
-  interaction.state.login = { accountId: taken.accountId, result: { idp: taken.alias, amr: taken.identity.amr, upstream: taken.identity.upstreamSession } };
+  interaction.state.login = {
+    accountId: taken.accountId,
+    result: { idp: taken.alias, amr: taken.identity.amr, upstream: taken.identity.upstreamSession },
+    ...(taken.identity.requireLocalMfa ? { requireLocalMfa: true } : {}),
+  };
   return advance(deps, req, res, interaction);
 }
 

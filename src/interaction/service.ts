@@ -9,6 +9,7 @@ import { RealmgateError } from '../errors.ts';
 import type { SignInMethod } from '../accounts/linking.ts';
 import type { InteractionStateRepository } from '../store/interaction-states.ts';
 import type { RealmgateLoginResult, TokenEngine } from '../token-server/engine.ts';
+import { acrOf } from './steps/mfa.ts';
 
 type Details = Awaited<ReturnType<TokenEngine['provider']['interactionDetails']>>;
 
@@ -32,6 +33,10 @@ export interface PendingLink {
 export interface DecidedLogin {
   accountId: string;
   result: RealmgateLoginResult;
+  /** The federated provider asks for a local second factor after it (`require_local_mfa`). */
+  requireLocalMfa?: boolean | undefined;
+  /** The second factor this login passed here, once it did. */
+  secondFactor?: 'otp' | 'recovery' | undefined;
 }
 
 /** What the state machine remembers of one interaction between requests. */
@@ -46,6 +51,8 @@ export interface MachineState {
   chooseAnotherWay?: boolean | undefined;
   /** The provider home-realm discovery last sent this browser to on its own (the remembered provider). */
   autoRedirectedTo?: string | undefined;
+  /** The pending TOTP factor this login is enrolling (the MFA step under `required`). */
+  mfaEnrolment?: string | undefined;
 }
 
 /** One interaction loaded for this browser: the engine's view, its client and the machine's state. */
@@ -132,7 +139,7 @@ export class InteractionService {
       req,
       res,
       {
-        login: { accountId: login.accountId, amr: login.result.amr, remember: true },
+        login: { accountId: login.accountId, amr: login.result.amr, acr: acrOf(login.result.amr), remember: true },
         realmgate: login.result,
         ...(selectAccount ? { select_account: {} } : {}),
         ...(grantId ? { consent: { grantId } } : {}),

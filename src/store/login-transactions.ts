@@ -28,6 +28,8 @@ export interface CompletedIdentity {
   upstreamSession: UpstreamSession;
   /** The provider's linking policy when the answer was validated: what the interaction applies to it. */
   linkingPolicy: LinkingPolicy;
+  /** The provider asks for a local second factor after its sign-in (`require_local_mfa`). */
+  requireLocalMfa?: boolean | undefined;
 }
 
 /** Why a login was sent upstream. */

@@ -38,6 +38,7 @@ interface ProviderRow {
   email_trust: EmailTrust;
   linking: LinkingRule;
   provisioning: ProvisioningRule;
+  require_local_mfa: boolean;
   status: Record<string, unknown>;
   version: number;
   created_at: Date;
@@ -92,6 +93,7 @@ export class ProviderRepository {
       secrets: this.#openSecrets(row),
       claimMappings: row.claim_mappings,
       linkingPolicy: policyOf(row),
+      requireLocalMfa: row.require_local_mfa,
       version: row.version,
       // The refresh job's digest of the upstream configuration: a change to it must reopen the provider.
       upstreamDigest: (row.status?.refresh as { digest?: string } | undefined)?.digest,
@@ -159,6 +161,7 @@ export class ProviderRepository {
         sealed_secrets: Object.keys(secrets).length ? this.#sealer.seal(JSON.stringify(secrets)) : null,
         claim_mappings: JSON.stringify(input.claimMappings),
         ...policyColumns(input.linkingPolicy),
+        require_local_mfa: input.requireLocalMfa ?? false,
         version: 1,
       });
     } catch (error) {
@@ -191,6 +194,7 @@ export class ProviderRepository {
         sealed_secrets: Object.keys(secrets).length ? this.#sealer.seal(JSON.stringify(secrets)) : null,
         claim_mappings: JSON.stringify(input.claimMappings),
         ...policyColumns(input.linkingPolicy),
+        require_local_mfa: input.requireLocalMfa ?? false,
         version: current.version + 1,
         updated_at: trx.fn.now(),
       });
@@ -253,6 +257,7 @@ export class ProviderRepository {
       secretsSet: Object.keys(this.#openSecrets(row)).sort(),
       claimMappings: row.claim_mappings,
       linkingPolicy: policyOf(row),
+      requireLocalMfa: row.require_local_mfa,
       status: row.status,
       version: row.version,
       createdAt: row.created_at,

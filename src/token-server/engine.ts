@@ -17,19 +17,21 @@ import type { LoginSessionRepository } from '../store/login-sessions.ts';
 import { pinToIssuer } from './issuer-origin.ts';
 import { TTL } from './ttl.ts';
 import { isProfileClaim, PROFILE_CLAIM_NAMES } from '../interaction/steps/profile-claims.ts';
-import { accountStepsPending, STEPS_PENDING_REASON } from '../interaction/steps/account-steps.ts';
+import { accountStepsPending, secondFactorPending, STEPS_PENDING_REASON } from '../interaction/steps/account-steps.ts';
+import type { MfaFactorRepository } from '../store/mfa-factors.ts';
 import type { TermsAcceptanceRepository } from '../store/terms-acceptances.ts';
+import { ACR_MFA, ACR_SINGLE_FACTOR } from '../interaction/steps/mfa.ts';
 import { routeEngineLogoutThroughOutbox, sessionTtl } from '../logout/engine-hooks.ts';
 import type { LogoutOutbox } from '../logout/outbox.ts';
 
 /** Custom client metadata Realmgate understands, beside the standard OpenID Connect fields. */
 export const EXTRA_CLIENT_METADATA = [
   'allowed_providers', 'local_login', 'require_consent', 'claims_in_id_token', 'frontchannel_logout_uri', 'frontchannel_logout_session_required',
-  'terms_uri', 'terms_version', 'required_claims', 'registration',
+  'terms_uri', 'terms_version', 'required_claims', 'registration', 'mfa',
 ] as const;
 
 /** Claims of the `openid` scope: what every ID token carries about the user. */
-const OPENID_CLAIMS = ['sub', 'idp', 'amr'] as const;
+const OPENID_CLAIMS = ['sub', 'idp', 'amr', 'acr'] as const;
 
 /**
  * True when the client asked for the claims of its granted scopes in the ID token too
@@ -68,6 +70,8 @@ export interface EngineDeps {
   /** Terms each account accepted (the login prompt asks signed-in browsers for pending steps). */
   termsAcceptances: TermsAcceptanceRepository;
   loginSessions: LoginSessionRepository;
+  /** Second factors: a signed-in session without one still passes the MFA step a client asks for. */
+  mfaFactors: Pick<MfaFactorRepository, 'hasFactor'>;
   resourceServers: ResourceServerRepository;
   /** The logout outbox: every ended session queues its back-channel notices there. */
   outbox: LogoutOutbox;
@@ -108,6 +112,8 @@ const validateExtraMetadata = (_ctx: KoaContextWithOIDC | undefined, key: string
     if (typeof value !== 'string' || !value.trim() || value.length > 64) throw new errors.InvalidClientMetadata('terms_version must be a string of 1 to 64 characters');
   } else if (key === 'required_claims') {
     if (!Array.isArray(value) || !value.every(isProfileClaim)) throw new errors.InvalidClientMetadata(`required_claims must be an array of ${PROFILE_CLAIM_NAMES.join(', ')}`);
+  } else if (key === 'mfa') {
+    if (value !== 'off' && value !== 'if_enrolled' && value !== 'required') throw new errors.InvalidClientMetadata('mfa must be "off", "if_enrolled" or "required"');
   } else if (key === 'allowed_providers') {
     if (!Array.isArray(value) || !value.every((v) => typeof v === 'string')) {
       throw new errors.InvalidClientMetadata('allowed_providers must be an array of provider aliases');
@@ -133,7 +139,7 @@ function originsOf(uris: unknown): string[] {
  * `prompt_values_supported`): asked for, it shows the login page's whole choice even to a browser
  * with a session or a remembered provider.
  */
-function interactionPolicyWithAccountSelection(deps: Pick<EngineDeps, 'accounts' | 'termsAcceptances'>) {
+function interactionPolicyWithAccountSelection(deps: Pick<EngineDeps, 'accounts' | 'termsAcceptances' | 'loginSessions' | 'mfaFactors'>) {
   const policy = interactionPolicy.base();
   policy.add(new interactionPolicy.Prompt({ name: 'select_account', requestable: true }), 0);
   // A signed-in browser still goes through the client's terms and required claims once.
@@ -141,7 +147,11 @@ function interactionPolicyWithAccountSelection(deps: Pick<EngineDeps, 'accounts'
     new interactionPolicy.Check(STEPS_PENDING_REASON, 'the client asks this account for steps it has not completed', 'interaction_required', async (ctx) => {
       const accountId = ctx.oidc.session?.accountId;
       const client = ctx.oidc.client?.metadata() as Record<string, unknown> | undefined;
-      return accountId !== undefined && client !== undefined && (await accountStepsPending(deps, client, accountId));
+      if (accountId === undefined || client === undefined) return false;
+      if (await accountStepsPending(deps, client, accountId)) return true;
+      const sessionUid = ctx.oidc.session?.uid;
+      const login = sessionUid ? await deps.loginSessions.get(sessionUid) : undefined;
+      return secondFactorPending(deps, { client, params: ctx.oidc.params as Record<string, unknown> }, accountId, login);
     }),
   );
   return policy;
@@ -161,6 +171,8 @@ function configuration(deps: EngineDeps, keySet: KeySet): Configuration {
     scopes: [...SCOPES],
     // OpenID Connect Prompt Create / Discovery: the prompts an application may send, select_account among them.
     discovery: { prompt_values_supported: ['none', 'login', 'consent', 'select_account'] },
+    // The ID token's acr: `mfa` after a second factor, `sfa` otherwise (advertised in discovery).
+    acrValues: [ACR_SINGLE_FACTOR, ACR_MFA],
     claims: {
       openid: [...OPENID_CLAIMS],
       email: ['email', 'email_verified'],

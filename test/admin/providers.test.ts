@@ -21,7 +21,7 @@ const ACME = {
 
 const { secrets: _secrets, ...ACME_WRITTEN } = ACME;
 /** The provider as read back: what was written, with the default linking policy. */
-const ACME_READ = { ...ACME_WRITTEN, email_trust: 'domains', linking: 'confirm', provisioning: 'auto' };
+const ACME_READ = { ...ACME_WRITTEN, email_trust: 'domains', linking: 'confirm', provisioning: 'auto', require_local_mfa: false };
 
 let database: TestDatabase;
 let server: TestServer;

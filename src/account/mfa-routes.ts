@@ -1,0 +1,107 @@
+/**
+ * The account page's security settings: the second factors (enrol an authenticator app, remove
+ * one) and the recovery codes (regenerate, shown once). Every change is audited. The last factor
+ * cannot be removed here once the account signed in to a client with `mfa: "required"` (an
+ * administrator can reset the factors); otherwise it can.
+ */
+import express, { type Request, type Response, type Router } from 'express';
+import type { Account } from '../store/accounts.ts';
+import { checkTotpCode, codeRefusal, pendingEnrolment, regenerateRecoveryCodes, startTotpEnrolment, type TotpDeps, type TotpEnrolment } from '../accounts/totp.ts';
+import type { Services } from '../app.ts';
+import { RealmgateError } from '../errors.ts';
+
+/** What the security routes get from the account page: who is signed in, its CSRF token, its page. */
+export interface AccountPageHelpers {
+  form: express.RequestHandler;
+  requireSignedIn(req: Request, res: Response): Promise<{ sessionUid: string; account: Account }>;
+  csrfFor(who: { sessionUid: string; account: Account }): string;
+  render(res: Response, who: { sessionUid: string; account: Account }, notice?: { error?: string; message?: string }, status?: number): Promise<void>;
+}
+
+const FACTOR_ID = /^[0-9a-f-]{36}$/;
+
+/** The factors part of the account page's view: each confirmed factor, and how many recovery codes are left. */
+export async function factorsView(totp: TotpDeps, accountId: string) {
+  const factors = await totp.factors.list(accountId);
+  return {
+    factors: factors.map((f) => ({ id: f.id, kind: f.kind, label: f.label, created_at: f.createdAt.toISOString().slice(0, 10), last_used_at: f.lastUsedAt?.toISOString().slice(0, 10) })),
+    recovery_codes_left: factors.length ? await totp.factors.recoveryCodesLeft(accountId) : 0,
+  };
+}
+
+/** Adds `/account/totp`, `/account/totp/confirm`, `/account/factors/remove` and `/account/recovery-codes`. */
+export function registerMfaRoutes(router: Router, services: Services, totp: TotpDeps, helpers: AccountPageHelpers): void {
+  const { views, logger, audit, db } = services;
+  const requestId = (res: Response) => (res.locals.requestId as string | undefined) ?? null;
+
+  function showEnrolment(res: Response, who: { sessionUid: string; account: Account }, view: TotpEnrolment, error?: { message: string; status: number }) {
+    res.status(error?.status ?? 200).type('html').set('cache-control', 'no-store').send(
+      views.render('mfa/enrol.njk', {
+        csrf: helpers.csrfFor(who),
+        action: '/account/totp/confirm',
+        cancel_url: '/account',
+        factor_id: view.factorId,
+        secret: view.secret,
+        qr_svg: view.qrSvg,
+        code_error: error?.message,
+      }),
+    );
+  }
+
+  const showCodes = (res: Response, codes: string[], message: string) =>
+    res.status(200).type('html').set('cache-control', 'no-store').send(views.render('mfa/recovery-codes.njk', { codes, message, continue_url: '/account' }));
+
+  router.post('/account/totp', helpers.form, async (req, res) => {
+    const who = await helpers.requireSignedIn(req, res);
+    showEnrolment(res, who, await startTotpEnrolment(totp, who.account));
+  });
+
+  router.post('/account/totp/confirm', helpers.form, async (req, res) => {
+    const who = await helpers.requireSignedIn(req, res);
+    const body = req.body as Record<string, unknown>;
+    const factorId = String(body.factor_id ?? '');
+    const view = FACTOR_ID.test(factorId) ? await pendingEnrolment(totp, who.account, factorId) : undefined;
+    if (!view) {
+      logger.warn({ account_id: who.account.id }, 'authenticator confirmation for no pending enrolment');
+      return helpers.render(res, who, { error: 'That set-up is no longer pending. Start again with "Set up an authenticator app".' }, 400);
+    }
+    const hadFactor = await totp.factors.hasFactor(who.account.id);
+    const check = await checkTotpCode(totp, { accountId: who.account.id, code: String(body.code ?? '').slice(0, 64), ip: req.ip ?? 'unknown', factorId });
+    if (check.outcome !== 'success') {
+      logger.warn({ account_id: who.account.id, outcome: check.outcome }, 'authenticator confirmation refused');
+      if (check.outcome === 'throttled') res.set('retry-after', String(check.retryAfterSeconds));
+      return showEnrolment(res, who, view, codeRefusal(check));
+    }
+    await audit.record({ actor: `account:${who.account.id}`, action: 'enrol_factor', resourceType: 'user', resourceId: who.account.id, before: null, after: { factor_id: factorId, kind: 'totp' }, requestId: requestId(res) }, db);
+    logger.info({ account_id: who.account.id, factor_id: factorId }, 'authenticator app enrolled from the account page');
+    if (hadFactor) return helpers.render(res, who, { message: 'Your new authenticator app is set up.' });
+    showCodes(res, await regenerateRecoveryCodes(totp, who.account.id), 'Your authenticator app is set up.');
+  });
+
+  router.post('/account/factors/remove', helpers.form, async (req, res) => {
+    const who = await helpers.requireSignedIn(req, res);
+    const factorId = String((req.body as Record<string, unknown>).factor_id ?? '');
+    if (!FACTOR_ID.test(factorId)) throw new RealmgateError('bad_request', { detail: 'factor removal without a factor id' });
+    const factors = await totp.factors.list(who.account.id);
+    if (!factors.some((f) => f.id === factorId)) return helpers.render(res, who, { error: 'That second factor is not on your account. Nothing changed.' }, 404);
+    if (factors.length === 1 && (await totp.factors.isRequired(who.account.id))) {
+      logger.warn({ account_id: who.account.id, factor_id: factorId }, 'removal of the last second factor refused: a client requires one');
+      return helpers.render(res, who, { error: 'This is your only second factor and an application you use requires one, so it can\'t be removed. Set up another one first.' }, 409);
+    }
+    await db.transaction(async (trx) => {
+      await totp.factors.remove(who.account.id, factorId, trx);
+      if (factors.length === 1) await trx('mfa_recovery_codes').where({ account_id: who.account.id }).delete();
+      await audit.record({ actor: `account:${who.account.id}`, action: 'remove_factor', resourceType: 'user', resourceId: who.account.id, before: { factor_id: factorId, kind: 'totp' }, after: null, requestId: requestId(res) }, trx);
+    });
+    logger.info({ account_id: who.account.id, factor_id: factorId }, 'second factor removed from the account page');
+    return helpers.render(res, who, { message: 'The authenticator app was removed.' });
+  });
+
+  router.post('/account/recovery-codes', helpers.form, async (req, res) => {
+    const who = await helpers.requireSignedIn(req, res);
+    if (!(await totp.factors.hasFactor(who.account.id))) return helpers.render(res, who, { error: 'Set up an authenticator app first; recovery codes come with it.' }, 409);
+    const codes = await regenerateRecoveryCodes(totp, who.account.id);
+    await audit.record({ actor: `account:${who.account.id}`, action: 'regenerate_recovery_codes', resourceType: 'user', resourceId: who.account.id, before: null, after: null, requestId: requestId(res) }, db);
+    showCodes(res, codes, 'New recovery codes were made; the old ones no longer work.');
+  });
+}

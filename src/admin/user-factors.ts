@@ -1,0 +1,60 @@
+/**
+ * A user's second factors in the admin API: shown without their secrets, reset one by one or all
+ * at once (the account's recovery codes and its "a client requires a factor" mark go with the
+ * last). Every reset is audited as resource type `user`.
+ */
+import type { Knex } from 'knex';
+import type { Account } from '../store/accounts.ts';
+import { RealmgateError } from '../errors.ts';
+import type { MfaFactor } from '../store/mfa-factors.ts';
+import type { AdminDeps, ChangeActor } from './context.ts';
+import { notFound } from './problems.ts';
+
+/** A factor as the admin API shows it: never its secret. */
+export function factorJson(factor: MfaFactor): Record<string, unknown> {
+  return {
+    id: factor.id,
+    kind: factor.kind,
+    label: factor.label,
+    created_at: factor.createdAt.toISOString(),
+    confirmed_at: factor.confirmedAt?.toISOString() ?? null,
+    last_used_at: factor.lastUsedAt?.toISOString() ?? null,
+  };
+}
+
+/** The second-factor part of a user's representation: its confirmed factors and how many recovery codes are left. */
+export async function userFactorsJson(deps: AdminDeps, accountId: string): Promise<Record<string, unknown>> {
+  const { mfaFactors } = deps.services;
+  return { factors: (await mfaFactors.list(accountId)).map(factorJson), recovery_codes_left: await mfaFactors.recoveryCodesLeft(accountId) };
+}
+
+async function lockAccount(deps: AdminDeps, trx: Knex, id: string): Promise<Account> {
+  const account = await deps.services.accounts.getForUpdate(id, trx);
+  if (!account) throw notFound('user', id);
+  return account;
+}
+
+/** Removes one factor of a user (with its recovery codes when it was the last); 404 for an unknown user or factor. */
+export async function resetUserFactor(deps: AdminDeps, actor: ChangeActor, id: string, factorId: string): Promise<void> {
+  await deps.services.db.transaction(async (trx) => {
+    await lockAccount(deps, trx, id);
+    const factors = await deps.services.mfaFactors.list(id, { withPending: true }, trx);
+    const factor = factors.find((f) => f.id === factorId);
+    if (!factor) throw new RealmgateError('not_found', { safeMessage: `User "${id}" has no factor "${factorId}".` });
+    const confirmedLeft = factors.filter((f) => f.confirmedAt && f.id !== factorId).length;
+    if (confirmedLeft === 0) await deps.services.mfaFactors.removeAll(id, trx);
+    else await deps.services.mfaFactors.remove(id, factorId, trx);
+    await deps.audit.record({ ...actor, action: 'reset_factor', resourceType: 'user', resourceId: id, before: factorJson(factor), after: null }, trx);
+  });
+}
+
+/** Removes every factor and recovery code of a user; the next sign-in under `required` enrols anew. */
+export async function resetUserFactors(deps: AdminDeps, actor: ChangeActor, id: string): Promise<number> {
+  return deps.services.db.transaction(async (trx) => {
+    await lockAccount(deps, trx, id);
+    const before = await deps.services.mfaFactors.list(id, { withPending: true }, trx);
+    const removed = await deps.services.mfaFactors.removeAll(id, trx);
+    await deps.audit.record({ ...actor, action: 'reset_factors', resourceType: 'user', resourceId: id, before: { factors: before.map(factorJson) }, after: { factors: [] } }, trx);
+    return removed;
+  });
+}

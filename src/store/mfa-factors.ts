@@ -1,0 +1,147 @@
+import crypto from 'node:crypto';
+import type { Knex } from 'knex';
+import type { Sealer } from './seal.ts';
+
+/** Kinds of second factor Realmgate stores. */
+export type FactorKind = 'totp';
+
+/** One second factor of an account; never its secret. */
+export interface MfaFactor {
+  id: string;
+  accountId: string;
+  kind: FactorKind;
+  label: string;
+  createdAt: Date;
+  /** Null while enrolment waits for its first code. */
+  confirmedAt: Date | null;
+  lastUsedAt: Date | null;
+}
+
+interface FactorRow {
+  id: string;
+  account_id: string;
+  kind: FactorKind;
+  label: string;
+  sealed_secret: string;
+  last_time_step: string | number | null;
+  created_at: Date;
+  confirmed_at: Date | null;
+  last_used_at: Date | null;
+}
+
+const toFactor = (row: FactorRow): MfaFactor => ({
+  id: row.id,
+  accountId: row.account_id,
+  kind: row.kind,
+  label: row.label,
+  createdAt: new Date(row.created_at),
+  confirmedAt: row.confirmed_at ? new Date(row.confirmed_at) : null,
+  lastUsedAt: row.last_used_at ? new Date(row.last_used_at) : null,
+});
+
+/**
+ * Stores `mfa_factors` (the TOTP secret sealed, the last accepted time step) and
+ * `mfa_recovery_codes` (keyed hashes only). Accepting a code is a compare-and-set on the time
+ * step, so two nodes given the same code at once accept it once. Also keeps
+ * `accounts.mfa_required_at` (the account page's rule for removing the last factor).
+ */
+export class MfaFactorRepository {
+  readonly #db: Knex;
+  readonly #sealer: Sealer;
+  readonly #codeKey: Buffer;
+
+  constructor(db: Knex, sealer: Sealer) {
+    this.#db = db;
+    this.#sealer = sealer;
+    this.#codeKey = sealer.deriveKey('mfa recovery codes');
+  }
+
+  /** The account's factors, confirmed ones only unless `withPending`, oldest first. */
+  async list(accountId: string, options: { withPending?: boolean } = {}, trx: Knex = this.#db): Promise<MfaFactor[]> {
+    const query = trx('mfa_factors').where({ account_id: accountId }).orderBy('created_at').orderBy('id');
+    if (!options.withPending) query.whereNotNull('confirmed_at');
+    return (await query.select<FactorRow[]>()).map(toFactor);
+  }
+
+  /** True when the account has a confirmed factor. */
+  async hasFactor(accountId: string): Promise<boolean> {
+    return (await this.#db('mfa_factors').where({ account_id: accountId }).whereNotNull('confirmed_at').first('id')) !== undefined;
+  }
+
+  /** One factor of the account with its opened secret and last time step, or undefined. */
+  async getWithSecret(accountId: string, factorId: string): Promise<{ factor: MfaFactor; secret: string; lastTimeStep: number | null } | undefined> {
+    const row = await this.#db('mfa_factors').where({ account_id: accountId, id: factorId }).first<FactorRow | undefined>();
+    if (!row) return undefined;
+    return { factor: toFactor(row), secret: this.#sealer.open(row.sealed_secret), lastTimeStep: row.last_time_step === null ? null : Number(row.last_time_step) };
+  }
+
+  /** Starts an enrolment: a pending TOTP factor with this secret; earlier pending ones of the account are dropped. */
+  async addPending(accountId: string, secret: string, label: string): Promise<MfaFactor> {
+    return this.#db.transaction(async (trx) => {
+      await trx('mfa_factors').where({ account_id: accountId }).whereNull('confirmed_at').delete();
+      const [row] = await trx('mfa_factors')
+        .insert({ id: crypto.randomUUID(), account_id: accountId, kind: 'totp', label, sealed_secret: this.#sealer.seal(secret) })
+        .returning<FactorRow[]>('*');
+      return toFactor(row!);
+    });
+  }
+
+  /**
+   * Records that `timeStep` of the factor was accepted (confirming a pending factor): only when no
+   * later or equal step was accepted before. False when another request used it first.
+   */
+  async useTimeStep(factorId: string, timeStep: number, trx: Knex = this.#db): Promise<boolean> {
+    const updated = await trx('mfa_factors')
+      .where({ id: factorId })
+      .where((q) => q.whereNull('last_time_step').orWhere('last_time_step', '<', timeStep))
+      .update({ last_time_step: timeStep, last_used_at: trx.fn.now(), confirmed_at: trx.raw('coalesce(confirmed_at, now())') });
+    return updated === 1;
+  }
+
+  /** Deletes one factor of the account; false when it has no such factor. */
+  async remove(accountId: string, factorId: string, trx: Knex = this.#db): Promise<boolean> {
+    return (await trx('mfa_factors').where({ account_id: accountId, id: factorId }).delete()) === 1;
+  }
+
+  /** Deletes every factor and recovery code of the account; answers how many factors went. */
+  async removeAll(accountId: string, trx: Knex = this.#db): Promise<number> {
+    await trx('mfa_recovery_codes').where({ account_id: accountId }).delete();
+    await trx('accounts').where({ id: accountId }).update({ mfa_required_at: null });
+    return trx('mfa_factors').where({ account_id: accountId }).delete();
+  }
+
+  /** Records that the account signed in to a client requiring a second factor (first time kept). */
+  async markRequired(accountId: string): Promise<void> {
+    await this.#db('accounts').where({ id: accountId }).whereNull('mfa_required_at').update({ mfa_required_at: this.#db.fn.now() });
+  }
+
+  /** True when the account ever signed in to a client requiring a second factor (and no administrator reset its factors since). */
+  async isRequired(accountId: string): Promise<boolean> {
+    return (await this.#db('accounts').where({ id: accountId }).whereNotNull('mfa_required_at').first('id')) !== undefined;
+  }
+
+  #hash(code: string): string {
+    return crypto.createHmac('sha256', this.#codeKey).update(code).digest('base64url');
+  }
+
+  /** Replaces the account's recovery codes with `codes` (stored as keyed hashes). */
+  async replaceRecoveryCodes(accountId: string, codes: readonly string[], trx: Knex = this.#db): Promise<void> {
+    await trx('mfa_recovery_codes').where({ account_id: accountId }).delete();
+    await trx('mfa_recovery_codes').insert(codes.map((code) => ({ account_id: accountId, code_hash: this.#hash(code) })));
+  }
+
+  /** Uses one recovery code: true once, when it is one of the account's unused codes. */
+  async useRecoveryCode(accountId: string, code: string): Promise<boolean> {
+    const updated = await this.#db('mfa_recovery_codes')
+      .where({ account_id: accountId, code_hash: this.#hash(code) })
+      .whereNull('used_at')
+      .update({ used_at: this.#db.fn.now() });
+    return updated === 1;
+  }
+
+  /** How many unused recovery codes the account has left. */
+  async recoveryCodesLeft(accountId: string): Promise<number> {
+    const row = await this.#db('mfa_recovery_codes').where({ account_id: accountId }).whereNull('used_at').count<{ count: string | number }[]>('* as count').first();
+    return Number(row?.count ?? 0);
+  }
+}
