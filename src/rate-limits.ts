@@ -49,7 +49,7 @@ export interface RateLimits {
 /**
  * rate-limiter-flexible's PostgreSQL store speaks node-postgres (`{ text, values }` with `$n`
  * placeholders). This client runs the same statements through knex, so the store works on PGlite
- * (knex-pglite) as on PostgreSQL, on the pool Realmgate already has.
+ * (through the same `pg` driver) as on PostgreSQL, on the pool Realmgate already has.
  */
 function knexStoreClient(db: Knex) {
   return {

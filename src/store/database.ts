@@ -1,20 +1,43 @@
 import fs from 'node:fs';
+import { createRequire } from 'node:module';
 import path from 'node:path';
 import knexFactory, { type Knex } from 'knex';
-import ClientPgLite from 'knex-pglite';
 import pg from 'pg';
+import { EmbeddedDatabase } from './embedded/host.ts';
 
 // Return bigint counts and ids as numbers; Realmgate's counters stay far below 2^53.
 pg.types.setTypeParser(pg.types.builtins.INT8, (v) => Number(v));
 
+/** knex's own PostgreSQL client, the one `client: 'pg'` names. */
+const KnexPgClient = createRequire(import.meta.url)('knex/lib/dialects/postgres/index.js') as new (config: Knex.Config) => Knex.Client;
+
 /**
- * knex-pglite names a delete's command after knex's method (`DEL`), so knex's postgres dialect
- * misses it and returns the raw result instead of the deleted-row count. Renaming the method
- * restores the count PostgreSQL gives, so code reads the same on both.
+ * knex's `pg` client on embedded PGlite: PGlite runs in a worker thread (`embedded/host.ts`) and
+ * each pool connection is a wire-protocol session to it, so the embedded store speaks exactly the
+ * driver and dialect PostgreSQL does. PGlite is one backend, so the pool holds one connection;
+ * destroying the knex instance closes PGlite and its thread.
  */
-class PgLiteClient extends (ClientPgLite as unknown as new (config: Knex.Config) => { processResponse(obj: { method?: string }, runner: unknown): unknown }) {
-  override processResponse(obj: { method?: string }, runner: unknown): unknown {
-    return super.processResponse(obj.method === 'del' ? { ...obj, method: 'delete' } : obj, runner);
+class EmbeddedPgClient extends KnexPgClient {
+  /** The PGlite database this client talks to, started with the client. */
+  readonly embedded: EmbeddedDatabase;
+
+  constructor(config: Knex.Config) {
+    super(config);
+    const { pgliteDir } = config.connection as { pgliteDir: string };
+    this.embedded = new EmbeddedDatabase(pgliteDir === ':memory:' ? undefined : pgliteDir);
+    this.connectionSettings = { user: 'postgres', database: 'postgres', stream: () => this.embedded.connect() };
+  }
+
+  override async destroy(callback?: (error?: unknown) => void): Promise<void> {
+    try {
+      await super.destroy(undefined);
+      await this.embedded.close();
+    } catch (error) {
+      if (!callback) throw error;
+      callback(error);
+      return;
+    }
+    callback?.();
   }
 }
 
@@ -75,20 +98,19 @@ export async function closeDatabase(db: Knex): Promise<void> {
   if (lockFile) fs.rmSync(lockFile, { force: true });
 }
 
-/** The knex configuration for a location (no lock taken; `openDatabase` takes it). */
+/** The knex configuration for a location (no lock taken: `openDatabase` takes it); an embedded one starts PGlite when knex is created. */
 export function knexConfig(location: DatabaseLocation): Knex.Config {
   if ('databaseUrl' in location) {
     return { client: 'pg', connection: location.databaseUrl, pool: { min: 0, max: 10 } };
   }
-  const inMemory = location.pgliteDir === ':memory:';
   return {
-    client: PgLiteClient as unknown as Knex.Config['client'],
-    dialect: 'postgres',
-    connection: inMemory ? {} : { filename: location.pgliteDir },
-  } as Knex.Config;
+    client: EmbeddedPgClient as unknown as Knex.Config['client'],
+    connection: { pgliteDir: location.pgliteDir } as Knex.StaticConnectionConfig,
+    pool: { min: 1, max: 1 },
+  };
 }
 
-/** Opens a knex instance on PostgreSQL (`pg`) or embedded PGlite (locked to this process). */
+/** Opens a knex instance on PostgreSQL (`pg`) or embedded PGlite (locked to this process, run in a worker thread). */
 export function openDatabase(location: DatabaseLocation): Knex {
   if ('databaseUrl' in location) return knexFactory(knexConfig(location));
   let lockFile: string | undefined;
@@ -100,7 +122,8 @@ export function openDatabase(location: DatabaseLocation): Knex {
   if (lockFile) locks.set(db, lockFile);
   return db;
 }
+
 /** True when the knex instance talks to embedded PGlite rather than a PostgreSQL server. */
 export function isEmbedded(db: Knex): boolean {
-  return db.client.config.dialect === 'postgres' && db.client.config.client !== 'pg';
+  return db.client instanceof EmbeddedPgClient;
 }

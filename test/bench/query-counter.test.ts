@@ -5,13 +5,12 @@ import { ask } from '../../bench/processes.ts';
 
 const root = path.resolve(import.meta.dirname, '../..');
 
-/** knex on the store the suite runs on: PostgreSQL when DATABASE_URL is set, else in-memory PGlite. */
+/** knex on the store the suite runs on: PostgreSQL when DATABASE_URL is set, else in-memory embedded PGlite. */
 const openKnex = process.env.DATABASE_URL
   ? `import knexFactory from 'knex';
      const db = knexFactory({ client: 'pg', connection: ${JSON.stringify(process.env.DATABASE_URL)} });`
-  : `import knexFactory from 'knex';
-     import PgLiteClient from 'knex-pglite';
-     const db = knexFactory({ client: PgLiteClient, dialect: 'postgres', connection: {} });`;
+  : `const { openDatabase } = await import('./src/store/database.ts');
+     const db = openDatabase({ pgliteDir: ':memory:' });`;
 
 describe('the bench statement counter', () => {
   it('counts every statement knex sends, transaction control included', async () => {
@@ -23,7 +22,7 @@ describe('the bench statement counter', () => {
       console.log('done');
       process.on('disconnect', () => db.destroy());
     `;
-    const child = spawn(process.execPath, ['--import', './bench/query-counter.mjs', '--input-type=module', '-e', script], { cwd: root, stdio: ['ignore', 'pipe', 'pipe', 'ipc'] });
+    const child = spawn(process.execPath, ['--import', 'tsx', '--import', './bench/query-counter.mjs', '--input-type=module', '-e', script], { cwd: root, stdio: ['ignore', 'pipe', 'pipe', 'ipc'] });
     let stderr = '';
     child.stderr!.on('data', (c: Buffer) => (stderr += c.toString()));
     const exited = new Promise((resolve) => child.on('exit', resolve));
