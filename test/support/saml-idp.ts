@@ -410,15 +410,8 @@ export function redirectBindingUrl(target: string, param: 'SAMLRequest' | 'SAMLR
   return new URL(`${target}?${parts.join('&')}`);
 }
 
-/** Reads a LogoutRequest or LogoutResponse from Realmgate's HTTP-Redirect URL and checks its query signature. */
-export function readLogoutMessage(received: URL, spCertificatePem: string): ReceivedLogoutMessage {
-  const params = received.searchParams;
-  const param = params.has('SAMLRequest') ? 'SAMLRequest' : 'SAMLResponse';
-  const xml = zlib.inflateRawSync(Buffer.from(params.get(param)!, 'base64')).toString('utf8');
-  const raw = new Map(received.search.slice(1).split('&').map((p) => [p.split('=')[0]!, p] as const));
-  const signed = [param, 'RelayState', 'SigAlg'].filter((k) => raw.has(k)).map((k) => raw.get(k)!).join('&');
-  const signature = params.get('Signature');
-  const signatureValid = !!signature && crypto.verify('sha256', Buffer.from(signed), spCertificatePem, Buffer.from(signature, 'base64'));
+/** The fields of a LogoutRequest or LogoutResponse the tests read, from its XML. */
+function logoutMessageFields(xml: string): Omit<ReceivedLogoutMessage, 'relayState' | 'signatureValid'> {
   const root = new DOMParser().parseFromString(xml, 'application/xml').documentElement!;
   const nameId = root.getElementsByTagNameNS(NS.saml, 'NameID')[0];
   const status = root.getElementsByTagNameNS(NS.samlp, 'StatusCode')[0];
@@ -432,9 +425,19 @@ export function readLogoutMessage(received: URL, spCertificatePem: string): Rece
     nameId: nameId?.textContent ?? undefined,
     nameIdFormat: nameId?.getAttribute('Format') ?? undefined,
     sessionIndex: root.getElementsByTagNameNS(NS.samlp, 'SessionIndex')[0]?.textContent ?? undefined,
-    relayState: params.get('RelayState') ?? undefined,
-    signatureValid,
   };
+}
+
+/** Reads a LogoutRequest or LogoutResponse from Realmgate's HTTP-Redirect URL and checks its query signature. */
+export function readLogoutMessage(received: URL, spCertificatePem: string): ReceivedLogoutMessage {
+  const params = received.searchParams;
+  const param = params.has('SAMLRequest') ? 'SAMLRequest' : 'SAMLResponse';
+  const xml = zlib.inflateRawSync(Buffer.from(params.get(param)!, 'base64')).toString('utf8');
+  const raw = new Map(received.search.slice(1).split('&').map((p) => [p.split('=')[0]!, p] as const));
+  const signed = [param, 'RelayState', 'SigAlg'].filter((k) => raw.has(k)).map((k) => raw.get(k)!).join('&');
+  const signature = params.get('Signature');
+  const signatureValid = !!signature && crypto.verify('sha256', Buffer.from(signed), spCertificatePem, Buffer.from(signature, 'base64'));
+  return { ...logoutMessageFields(xml), relayState: params.get('RelayState') ?? undefined, signatureValid };
 }
 
 /** True when `xml`'s root element carries an enveloped XML signature that `certificatePem` verifies. */
@@ -455,22 +458,7 @@ function rootSignatureValid(xml: string, certificatePem: string): boolean {
 export function readPostedLogoutMessage(fields: Record<string, string>, spCertificatePem: string): ReceivedLogoutMessage {
   const param = fields.SAMLRequest ? 'SAMLRequest' : 'SAMLResponse';
   const xml = Buffer.from(fields[param]!, 'base64').toString('utf8');
-  const root = new DOMParser().parseFromString(xml, 'application/xml').documentElement!;
-  const nameId = root.getElementsByTagNameNS(NS.saml, 'NameID')[0];
-  const status = root.getElementsByTagNameNS(NS.samlp, 'StatusCode')[0];
-  return {
-    kind: root.localName ?? '',
-    id: root.getAttribute('ID')!,
-    destination: root.getAttribute('Destination') ?? '',
-    issuer: root.getElementsByTagNameNS(NS.saml, 'Issuer')[0]?.textContent ?? '',
-    inResponseTo: root.getAttribute('InResponseTo') ?? undefined,
-    status: status?.getAttribute('Value') ?? undefined,
-    nameId: nameId?.textContent ?? undefined,
-    nameIdFormat: nameId?.getAttribute('Format') ?? undefined,
-    sessionIndex: root.getElementsByTagNameNS(NS.samlp, 'SessionIndex')[0]?.textContent ?? undefined,
-    relayState: fields.RelayState,
-    signatureValid: rootSignatureValid(xml, spCertificatePem),
-  };
+  return { ...logoutMessageFields(xml), relayState: fields.RelayState, signatureValid: rootSignatureValid(xml, spCertificatePem) };
 }
 
 /** Base64 of a response XML, as a form field. */
