@@ -42,6 +42,14 @@ export interface Preset {
   emailTrustReason: string;
 }
 
+/** Where an OpenID Connect userinfo answer keeps the subject, the address, its verification and the name. */
+const OIDC_USERINFO_POINTERS = {
+  subject_pointer: '/sub',
+  email_pointer: '/email',
+  email_verified_pointer: '/email_verified',
+  name_pointer: '/name',
+} as const;
+
 /** Microsoft's tenant values that are not one tenant: any work account, any work or personal account, personal accounts. */
 export const MICROSOFT_MULTI_TENANTS = ['common', 'organizations', 'consumers'] as const;
 
@@ -93,10 +101,7 @@ export function presetFor(name: PresetName, own: { tenant?: string | undefined }
           userinfo_endpoint: 'https://openidconnect.googleapis.com/v1/userinfo',
           scopes: ['openid', 'email', 'profile'],
           pkce: true,
-          subject_pointer: '/sub',
-          email_pointer: '/email',
-          email_verified_pointer: '/email_verified',
-          name_pointer: '/name',
+          ...OIDC_USERINFO_POINTERS,
           token_endpoint_auth_method: 'client_secret_basic',
         },
         emailTrust: 'any',
@@ -131,10 +136,7 @@ export function presetFor(name: PresetName, own: { tenant?: string | undefined }
           jwks_uri: 'https://appleid.apple.com/auth/keys',
           scopes: ['name', 'email'],
           pkce: true,
-          subject_pointer: '/sub',
-          email_pointer: '/email',
-          email_verified_pointer: '/email_verified',
-          name_pointer: '/name',
+          ...OIDC_USERINFO_POINTERS,
           token_endpoint_auth_method: 'client_secret_post',
           response_mode: 'form_post',
         },
@@ -167,10 +169,7 @@ export function presetFor(name: PresetName, own: { tenant?: string | undefined }
           userinfo_endpoint: 'https://gitlab.com/oauth/userinfo',
           scopes: ['openid', 'profile', 'email'],
           pkce: true,
-          subject_pointer: '/sub',
-          email_pointer: '/email',
-          email_verified_pointer: '/email_verified',
-          name_pointer: '/name',
+          ...OIDC_USERINFO_POINTERS,
           token_endpoint_auth_method: 'client_secret_basic',
         },
         emailTrust: 'any',
@@ -186,10 +185,7 @@ export function presetFor(name: PresetName, own: { tenant?: string | undefined }
           scopes: ['openid', 'profile', 'email'],
           // LinkedIn offers PKCE only to native clients it has approved.
           pkce: false,
-          subject_pointer: '/sub',
-          email_pointer: '/email',
-          email_verified_pointer: '/email_verified',
-          name_pointer: '/name',
+          ...OIDC_USERINFO_POINTERS,
           token_endpoint_auth_method: 'client_secret_post',
         },
         emailTrust: 'any',
