@@ -8,7 +8,7 @@
  */
 import * as jose from 'jose';
 import * as oidc from 'openid-client';
-import { classify } from './oidc.ts';
+import { SIGNING_ALGS, classify } from './oidc.ts';
 import { appleClientSecret, appleFirstLoginName, applePrivateKeyProblem } from './oauth2/apple.ts';
 import { emailFromList, isTrue, readPointer, subjectFrom } from './oauth2/identity.ts';
 import { expectedIssuer, tenantProblem } from './oauth2/microsoft.ts';
@@ -28,9 +28,6 @@ import {
   type StoredProvider,
   type UpstreamIdentity,
 } from './types.ts';
-
-/** Algorithms an upstream ID token may be signed with. */
-const ID_TOKEN_ALGS = ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA'];
 
 /** Clock difference with an upstream tolerated when checking ID token times. */
 const CLOCK_SKEW_SECONDS = 30;
@@ -224,7 +221,7 @@ class OpenedOAuth2Provider implements OpenedProvider {
     if (!idToken) throw invalid(this.alias, 'the token response has no ID token (jwks_uri is set, so one is required)');
     let payload: jose.JWTPayload;
     try {
-      ({ payload } = await jose.jwtVerify(idToken, this.#jwks!, { audience: s.client_id, algorithms: ID_TOKEN_ALGS, clockTolerance: CLOCK_SKEW_SECONDS, requiredClaims: ['iss', 'sub', 'exp', 'iat'] }));
+      ({ payload } = await jose.jwtVerify(idToken, this.#jwks!, { audience: s.client_id, algorithms: [...SIGNING_ALGS], clockTolerance: CLOCK_SKEW_SECONDS, requiredClaims: ['iss', 'sub', 'exp', 'iat'] }));
     } catch (error) {
       throw classify(this.alias, 'ID token', error);
     }

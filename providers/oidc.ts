@@ -31,7 +31,8 @@ import {
 } from './types.ts';
 import { verifyLogoutToken } from './oidc/logout-token.ts';
 
-const SIGNING_ALGS = ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA'] as const;
+/** The JWS algorithms Realmgate verifies an upstream's signatures with. */
+export const SIGNING_ALGS = ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA'] as const;
 
 /** Authorization parameters Realmgate sets itself; `authorization_params` may not override them. */
 const RESERVED_PARAMS = new Set([
