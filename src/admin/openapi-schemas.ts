@@ -218,7 +218,7 @@ export const schemas: Record<string, JsonSchema> = {
           claims: { type: 'object', additionalProperties: true },
           identities: { type: 'array', items: ref('Identity') },
           terms_accepted: { type: 'array', items: ref('TermsAcceptance'), description: 'The terms of service versions this person accepted, newest first.' },
-          factors: { type: 'array', items: ref('Factor'), description: 'Confirmed second factors, oldest first; never their secrets.' },
+          factors: { type: 'array', items: ref('Factor'), description: 'Confirmed second factors (authenticator apps and passkeys), oldest first; never their secrets or key material.' },
           recovery_codes_left: { type: 'integer', minimum: 0, description: 'Unused recovery codes (each signs in once instead of a code).' },
         },
       },

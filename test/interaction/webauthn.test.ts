@@ -267,6 +267,20 @@ describe('a passkey as the second factor', () => {
     expect(asked.headers.get('content-security-policy')).toContain("script-src 'none'");
   });
 
+  it('offers an account with both kinds its passkey and its code field', async () => {
+    const user = await addUser(server.node, { email: 'tess@example.test', password: 'tess-password-1' });
+    const authenticator = new TestAuthenticator(server.url);
+    await registerPasskey('tess@example.test', 'tess-password-1', authenticator);
+    const pending = await server.node.services.mfaFactors.addPending(user.id, 'JBSWY3DPEHPK3PXP', 'Authenticator app');
+    await server.node.services.mfaFactors.useTimeStep(pending.id, 1);
+    const app = await registerApp(server.node, server.url, 'both-kinds-app');
+    const { browser, request, asked } = await atSecondFactor(app, 'tess@example.test', 'tess-password-1');
+    expect(asked.body).toContain('data-factor-option="webauthn"');
+    expect(asked.body).toContain('Code from your authenticator app');
+    const claims = await redeem(app, request, await submitAssertion(app, browser, asked, authenticator.get(optionsOn(asked))));
+    expect(claims.amr).toEqual(['pwd', 'hwk', 'mfa']);
+  });
+
   it('refuses a replayed assertion (its challenge was used), another origin, another RP ID and a regressing counter, each with nothing changed', async () => {
     const user = await addUser(server.node, { email: 'uri@example.test', password: 'uri-password-12' });
     const authenticator = new TestAuthenticator(server.url);
