@@ -215,6 +215,27 @@ describe('registering a passkey from /account', () => {
     expect(await factorRows(user.id)).toHaveLength(1);
   });
 
+  it('removes a passkey through the factor list, audited, after which it no longer signs in', async () => {
+    const user = await addUser(server.node, { email: 'remy@example.test', password: 'remy-password-1' });
+    const authenticator = new TestAuthenticator(server.url);
+    const { browser } = await registerPasskey('remy@example.test', 'remy-password-1', authenticator);
+    const [row] = await factorRows(user.id);
+    const page = await browser.follow(`${server.url}/account`);
+    const remove = readForm(page, /\/account\/factors\/remove$/, { factor_id: row.id });
+    const removed = await browser.submit(remove.action, remove.fields);
+    expect(removed.status).toBe(200);
+    expect(removed.body).toContain('The passkey &quot;Test key&quot; was removed.');
+    expect(removed.body).not.toContain('data-factor="webauthn"');
+    expect(await factorRows(user.id)).toEqual([]);
+    const audit = (await api.get(`/audit?resource_type=user&resource_id=${user.id}`)).body.items.map((a: { action: string; before: unknown }) => [a.action, a.before]);
+    expect(audit).toContainEqual(['remove_factor', { factor_id: row.id, kind: 'webauthn' }]);
+    const app = await registerApp(server.node, server.url, 'passkey-removed-app');
+    const login = await begin(app);
+    const ceremony = await passwordlessCeremony(login.browser, login.page);
+    expect((await submitPasswordless(app, login.browser, ceremony, authenticator.get(optionsOn(ceremony)))).status).toBe(401);
+    expect(lastRefusal()).toBe('unknown_credential');
+  });
+
   it('refuses a signed-out or cross-site registration post (no session, no CSRF token)', async () => {
     const anonymous = new HttpSession();
     const res = await anonymous.submit(`${server.url}/account/webauthn/confirm`, { csrf: 'x', credential: '{}' });

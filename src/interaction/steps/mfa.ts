@@ -98,10 +98,11 @@ async function passkeySubmitted(deps: MachineDeps, res: Response, interaction: I
 /**
  * The second factor after the sign-in (MFA): under the interaction's policy (`mfaPolicy`), a
  * local password sign-in, or a federated one whose provider has `require_local_mfa`, is asked for
- * a TOTP code, a passkey or a recovery code (each account is offered the kinds it has); under `required` an account without a factor enrols one here
- * (QR code, manual key, first code) and sees its recovery codes once. Federated sign-ins are
- * otherwise trusted to the upstream. Passing adds `otp` (a TOTP code), `hwk` or `swk` (a device-bound or a synced
- * passkey) and `mfa` to the login's `amr`.
+ * a TOTP code, a passkey or a recovery code (each account is offered the kinds it has); under
+ * `required` an account without a factor enrols one here (QR code, manual key, first code) and
+ * sees its recovery codes once. Federated sign-ins are otherwise trusted to the upstream. Passing
+ * adds `otp` (a TOTP code) or `hwk`/`swk` (a device-bound or a synced passkey), and `mfa`, to the
+ * login's `amr`.
  */
 export const mfaStep: InteractionStep = {
   name: 'mfa',
