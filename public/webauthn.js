@@ -1,6 +1,7 @@
 // The passkey pages' glue: a form marked data-webauthn="register" or "authenticate" carries the
 // server's options in data-options; its [data-webauthn-start] button runs the ceremony with
-// @simplewebauthn/browser and posts the answer in the hidden "credential" field.
+// @simplewebauthn/browser and posts the answer in the hidden "credential" field (or the field
+// named by data-credential-field).
 (function () {
   'use strict';
   var forms = document.querySelectorAll('form[data-webauthn]');
@@ -23,7 +24,7 @@
         ? SimpleWebAuthnBrowser.startRegistration({ optionsJSON: options })
         : SimpleWebAuthnBrowser.startAuthentication({ optionsJSON: options });
       ceremony.then(function (answer) {
-        form.elements.credential.value = JSON.stringify(answer);
+        form.elements[form.getAttribute('data-credential-field') || 'credential'].value = JSON.stringify(answer);
         form.submit();
       }, function (error) {
         running = false;

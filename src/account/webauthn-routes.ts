@@ -8,7 +8,7 @@
 import express, { type Response, type Router } from 'express';
 import type { Services } from '../app.ts';
 import { regenerateRecoveryCodes, type TotpDeps } from '../accounts/totp.ts';
-import { finishPasskeyRegistration, startPasskeyRegistration, type WebauthnDeps } from '../accounts/webauthn.ts';
+import { accountSessionBinding, finishPasskeyRegistration, startPasskeyRegistration, type WebauthnDeps } from '../accounts/webauthn.ts';
 import { BROWSER_HELPER_URL, scriptNonce } from '../interaction/webauthn-scripts.ts';
 import type { AccountPageHelpers } from './mfa-routes.ts';
 
@@ -24,7 +24,7 @@ export function registerWebauthnRoutes(router: Router, services: Services, deps:
 
   router.post('/account/webauthn', helpers.form, async (req, res) => {
     const who = await helpers.requireSignedIn(req, res);
-    const options = await startPasskeyRegistration(deps.webauthn, who.account, who.sessionUid);
+    const options = await startPasskeyRegistration(deps.webauthn, who.account, accountSessionBinding(who.sessionUid));
     const nonce = scriptNonce(res);
     res.status(200).type('html').set('cache-control', 'no-store').send(
       views.render('webauthn/register.njk', { csrf: helpers.csrfFor(who), options_json: JSON.stringify(options), nonce, helper_url: BROWSER_HELPER_URL, label: DEFAULT_LABEL }),
@@ -36,7 +36,7 @@ export function registerWebauthnRoutes(router: Router, services: Services, deps:
     const body = req.body as Record<string, unknown>;
     const label = (typeof body.label === 'string' ? body.label.trim().slice(0, 64) : '') || DEFAULT_LABEL;
     const hadFactor = await deps.totp.factors.hasFactor(who.account.id);
-    const result = await finishPasskeyRegistration(deps.webauthn, { account: who.account, sessionUid: who.sessionUid, credential: typeof body.credential === 'string' ? body.credential : '', label });
+    const result = await finishPasskeyRegistration(deps.webauthn, { account: who.account, binding: accountSessionBinding(who.sessionUid), credential: typeof body.credential === 'string' ? body.credential : '', label });
     if (result.outcome !== 'success') {
       logger.warn({ account_id: who.account.id, reason: result.reason, detail: result.detail }, 'passkey registration refused');
       const error = result.reason === 'duplicate'

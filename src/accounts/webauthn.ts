@@ -100,10 +100,14 @@ function parseJson<T>(schema: z.ZodType<T>, body: string): T | undefined {
   }
 }
 
-/** Options for `navigator.credentials.create()` to register a passkey on the account; the challenge is bound to the account page session. */
-export async function startPasskeyRegistration(deps: WebauthnDeps, account: Account, sessionUid: string): Promise<PublicKeyCredentialCreationOptionsJSON> {
+/**
+ * Options for `navigator.credentials.create()` to register a passkey on the account; the
+ * challenge is bound to `binding`: the account page session (`accountSessionBinding`), or the
+ * interaction uid when a login under `mfa: "required"` enrols its first factor.
+ */
+export async function startPasskeyRegistration(deps: WebauthnDeps, account: Account, binding: string): Promise<PublicKeyCredentialCreationOptionsJSON> {
   const existing = await deps.credentials.forAccount(account.id);
-  const challenge = await deps.challenges.issue('register', accountSessionBinding(sessionUid), account.id);
+  const challenge = await deps.challenges.issue('register', binding, account.id);
   return generateRegistrationOptions({
     rpName: deps.rp.name,
     rpID: deps.rp.id,
@@ -122,15 +126,15 @@ export async function startPasskeyRegistration(deps: WebauthnDeps, account: Acco
 /** Why a registration was refused. */
 export type RegistrationRefusal = 'malformed' | 'challenge' | 'invalid' | 'duplicate';
 
-/** Checks the browser's answer to a registration and stores the passkey; each challenge is answered once. */
+/** Checks the browser's answer to a registration (its challenge issued for `binding`) and stores the passkey; each challenge is answered once. */
 export async function finishPasskeyRegistration(
   deps: WebauthnDeps,
-  input: { account: Account; sessionUid: string; credential: string; label: string },
+  input: { account: Account; binding: string; credential: string; label: string },
 ): Promise<{ outcome: 'success'; factor: MfaFactor } | { outcome: 'failure'; reason: RegistrationRefusal; detail?: string }> {
   const response = parseJson(registrationSchema, input.credential) as RegistrationResponseJSON | undefined;
   const challenge = response && answeredChallenge(response.response.clientDataJSON);
   if (!response || !challenge) return { outcome: 'failure', reason: 'malformed' };
-  if (!(await deps.challenges.take(challenge, 'register', accountSessionBinding(input.sessionUid), input.account.id))) return { outcome: 'failure', reason: 'challenge' };
+  if (!(await deps.challenges.take(challenge, 'register', input.binding, input.account.id))) return { outcome: 'failure', reason: 'challenge' };
   let verified;
   try {
     verified = await verifyRegistrationResponse({

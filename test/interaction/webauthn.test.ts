@@ -375,6 +375,48 @@ describe('a passkey as the second factor', () => {
   });
 });
 
+describe('enrolling during a login under mfa required', () => {
+  it('lets an account without a factor add a passkey instead of an app; the login then finishes with pwd hwk mfa', async () => {
+    const user = await addUser(server.node, { email: 'ines@example.test', password: 'ines-password-1' });
+    const authenticator = new TestAuthenticator(server.url);
+    const app = await registerApp(server.node, server.url, 'passkey-required-app', { mfa: 'required' });
+    const { browser, request, asked } = await atSecondFactor(app, 'ines@example.test', 'ines-password-1');
+    expect(asked.body).toContain('data-totp-secret');
+    expect(asked.body).toContain('data-enrol-confirm="webauthn"');
+    expectNonceCsp(asked);
+    const answer = authenticator.create(optionsOn(asked));
+    const form = readForm(asked, /\/mfa$/, { passkey_registration: '' });
+    const codes = await browser.submit(form.action, { ...form.fields, passkey_registration: JSON.stringify(answer), label: 'Phone' }, app.redirectUri);
+    expect(codes.status, codes.body.slice(0, 800)).toBe(200);
+    expect(codes.body).toContain('data-recovery-codes');
+    const rows = await factorRows(user.id);
+    expect(rows.map((r) => [r.kind, r.label, r.confirmed_at !== null])).toEqual([['webauthn', 'Phone', true]]);
+    const continueUrl = unescapeHtml(/href="([^"]+)" data-continue/.exec(codes.body)![1]!);
+    const claims = await redeem(app, request, await browser.follow(new URL(continueUrl, server.url), {}, app.redirectUri));
+    expect(claims.amr).toEqual(['pwd', 'hwk', 'mfa']);
+    expect(claims.acr).toBe('mfa');
+
+    // The next login under required asks for the passkey, no longer for an enrolment.
+    const again = await atSecondFactor(app, 'ines@example.test', 'ines-password-1');
+    expect(again.asked.body).toContain('data-factor-option="webauthn"');
+    expect(again.asked.body).not.toContain('data-totp-secret');
+  });
+
+  it('refuses a registration answer made for another login, with nothing changed', async () => {
+    const user = await addUser(server.node, { email: 'jon@example.test', password: 'jon-password-12' });
+    const authenticator = new TestAuthenticator(server.url);
+    const app = await registerApp(server.node, server.url, 'passkey-required-binding-app', { mfa: 'required' });
+    const mine = await atSecondFactor(app, 'jon@example.test', 'jon-password-12');
+    const other = await atSecondFactor(app, 'jon@example.test', 'jon-password-12');
+    const answer = authenticator.create(optionsOn(mine.asked));
+    const form = readForm(other.asked, /\/mfa$/, { passkey_registration: '' });
+    const refused = await other.browser.submit(form.action, { ...form.fields, passkey_registration: JSON.stringify(answer) }, app.redirectUri);
+    expect(refused.status).toBe(400);
+    expect(lastRefusal()).toBe('challenge');
+    expect((await factorRows(user.id)).filter((r) => r.kind === 'webauthn')).toEqual([]);
+  });
+});
+
 describe('passwordless sign-in with a passkey', () => {
   it('signs in from the login page with a discoverable credential and user verification: amr hwk mfa, acr mfa, no password', async () => {
     const user = await addUser(server.node, { email: 'xavi@example.test', password: 'xavi-password-1' });
