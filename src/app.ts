@@ -18,6 +18,10 @@ import { InteractionService, type MachineState } from './interaction/service.ts'
 import { AuditLog } from './store/audit.ts';
 import type { EmailLinkRepository } from './store/email-links.ts';
 import { MfaFactorRepository } from './store/mfa-factors.ts';
+import { WebauthnChallengeRepository } from './store/webauthn-challenges.ts';
+import { WebauthnCredentialRepository } from './store/webauthn-credentials.ts';
+import { relyingPartyOf } from './accounts/webauthn.ts';
+import { webauthnScriptRoutes } from './interaction/webauthn-scripts.ts';
 import type { TermsAcceptanceRepository } from './store/terms-acceptances.ts';
 import { createMailer, type Mailer } from './mail/mailer.ts';
 import { InteractionStateRepository } from './store/interaction-states.ts';
@@ -83,6 +87,10 @@ export interface Services {
   emailLinks: EmailLinkRepository;
   /** Second factors (TOTP secrets sealed) and recovery codes (hashed). */
   mfaFactors: MfaFactorRepository;
+  /** Passkeys (rows of `mfa_factors` with their public keys and counters). */
+  webauthnCredentials: WebauthnCredentialRepository;
+  /** WebAuthn challenges handed to browsers, each taken once. */
+  webauthnChallenges: WebauthnChallengeRepository;
   /** Sends mail over the operator's SMTP server; undefined when none is configured. */
   mailer: Mailer | undefined;
   engine: TokenEngine;
@@ -133,6 +141,8 @@ export async function openServices(config: Config, options: StartOptions = {}): 
     const store = new Store(db, { sealer, outbox });
     const { accounts, identities, audit, termsAcceptances, emailLinks } = store;
     const mfaFactors = new MfaFactorRepository(db, sealer);
+    const webauthnCredentials = new WebauthnCredentialRepository(db);
+    const webauthnChallenges = new WebauthnChallengeRepository(db);
     const mailer = config.mail ? createMailer(config.mail, logger) : undefined;
     const engine = await TokenEngine.create({
       issuer: config.issuer,
@@ -156,7 +166,8 @@ export async function openServices(config: Config, options: StartOptions = {}): 
     });
     return {
       config, db, store, logger, metrics, sealer, views, csrf, clients, accounts, identities, audit, interactionStates,
-      throttle, keys, loginSessions, resourceServers, providers, directory, outbox, termsAcceptances, emailLinks, mfaFactors, mailer, engine, ownsDb,
+      throttle, keys, loginSessions, resourceServers, providers, directory, outbox, termsAcceptances, emailLinks, mfaFactors,
+      webauthnCredentials, webauthnChallenges, mailer, engine, ownsDb,
     };
   } catch (error) {
     if (ownsDb) await closeDatabase(db);
@@ -263,6 +274,7 @@ export async function createRealmgate(
   app.post('/token', limits.token);
   app.post('/interaction/:uid/discover', limits.discover);
   app.post('/interaction/:uid/search', limits.discover);
+  app.post('/interaction/:uid/passkey', limits.discover);
   app.get('/federation/:alias/start', limits.federationStart);
   app.post('/interaction/:uid/federate', limits.federationStart);
   app.get('/interaction/:uid/start/:alias', limits.federationStart);
@@ -274,6 +286,8 @@ export async function createRealmgate(
   const linking = { store: services.store };
   const displayName = (alias: string) => federation.cache.displayName(alias) ?? alias;
   const totp = { factors: services.mfaFactors, throttle: services.throttle, issuerName: new URL(config.issuer).host };
+  const webauthn = { rp: relyingPartyOf(config.issuer), credentials: services.webauthnCredentials, challenges: services.webauthnChallenges, throttle: services.throttle };
+  app.use(webauthnScriptRoutes());
   app.use(
     interactionRoutes({
       interactions,
@@ -283,6 +297,7 @@ export async function createRealmgate(
       termsAcceptances: services.termsAcceptances,
       loginSessions: services.loginSessions,
       totp,
+      webauthn,
       throttle: services.throttle,
       directory: services.directory,
       csrf: services.csrf,
@@ -300,7 +315,7 @@ export async function createRealmgate(
     }),
   );
   app.use(federation.routes);
-  app.use(accountRoutes({ services, linking, federation: federation.flow, displayName, totp }));
+  app.use(accountRoutes({ services, linking, federation: federation.flow, displayName, totp, webauthn }));
   app.use((req, res) => engine.handle(req, res));
   // One error handler for every route: the admin API answers problem+json, pages the error page.
   app.use(errorHandler({ views, logger, displayName: (alias) => federation.cache.displayName(alias) }));

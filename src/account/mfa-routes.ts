@@ -83,7 +83,8 @@ export function registerMfaRoutes(router: Router, services: Services, totp: Totp
     const factorId = String((req.body as Record<string, unknown>).factor_id ?? '');
     if (!FACTOR_ID.test(factorId)) throw new RealmgateError('bad_request', { detail: 'factor removal without a factor id' });
     const factors = await totp.factors.list(who.account.id);
-    if (!factors.some((f) => f.id === factorId)) return helpers.render(res, who, { error: 'That second factor is not on your account. Nothing changed.' }, 404);
+    const factor = factors.find((f) => f.id === factorId);
+    if (!factor) return helpers.render(res, who, { error: 'That second factor is not on your account. Nothing changed.' }, 404);
     if (factors.length === 1 && (await totp.factors.isRequired(who.account.id))) {
       logger.warn({ account_id: who.account.id, factor_id: factorId }, 'removal of the last second factor refused: a client requires one');
       return helpers.render(res, who, { error: 'This is your only second factor and an application you use requires one, so it can\'t be removed. Set up another one first.' }, 409);
@@ -91,10 +92,10 @@ export function registerMfaRoutes(router: Router, services: Services, totp: Totp
     await db.transaction(async (trx) => {
       await totp.factors.remove(who.account.id, factorId, trx);
       if (factors.length === 1) await trx('mfa_recovery_codes').where({ account_id: who.account.id }).delete();
-      await audit.record({ actor: `account:${who.account.id}`, action: 'remove_factor', resourceType: 'user', resourceId: who.account.id, before: { factor_id: factorId, kind: 'totp' }, after: null, requestId: requestId(res) }, trx);
+      await audit.record({ actor: `account:${who.account.id}`, action: 'remove_factor', resourceType: 'user', resourceId: who.account.id, before: { factor_id: factorId, kind: factor.kind }, after: null, requestId: requestId(res) }, trx);
     });
-    logger.info({ account_id: who.account.id, factor_id: factorId }, 'second factor removed from the account page');
-    return helpers.render(res, who, { message: 'The authenticator app was removed.' });
+    logger.info({ account_id: who.account.id, factor_id: factorId, kind: factor.kind }, 'second factor removed from the account page');
+    return helpers.render(res, who, { message: factor.kind === 'webauthn' ? `The passkey "${factor.label}" was removed.` : 'The authenticator app was removed.' });
   });
 
   router.post('/account/recovery-codes', helpers.form, async (req, res) => {

@@ -19,6 +19,8 @@ import { readCookie } from '../interaction/login-page.ts';
 import { sendStart } from '../interaction/upstream-start.ts';
 import type { TotpDeps } from '../accounts/totp.ts';
 import { factorsView, registerMfaRoutes } from './mfa-routes.ts';
+import type { WebauthnDeps } from '../accounts/webauthn.ts';
+import { registerWebauthnRoutes } from './webauthn-routes.ts';
 
 /** The built-in client the account page signs in with. */
 export const ACCOUNT_CLIENT_ID = 'realmgate-account';
@@ -51,6 +53,8 @@ export interface AccountPageDeps {
   displayName(alias: string): string;
   /** Second factors and recovery codes (the security settings). */
   totp: TotpDeps;
+  /** Passkeys (registered from the account page). */
+  webauthn: WebauthnDeps;
 }
 
 /** The engine session of this browser and its account, when signed in and the account is usable. */
@@ -200,7 +204,9 @@ export function accountRoutes(deps: AccountPageDeps): Router {
     }
   });
 
-  registerMfaRoutes(router, deps.services, deps.totp, { form, requireSignedIn, csrfFor: (who) => csrf.issue(csrfKey(who)), render });
+  const pageHelpers = { form, requireSignedIn, csrfFor: (who: SignedIn) => csrf.issue(csrfKey(who)), render };
+  registerMfaRoutes(router, deps.services, deps.totp, pageHelpers);
+  registerWebauthnRoutes(router, deps.services, { webauthn: deps.webauthn, totp: deps.totp }, pageHelpers);
 
   return router;
 }

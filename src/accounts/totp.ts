@@ -79,7 +79,7 @@ export async function checkTotpCode(deps: TotpDeps, input: { accountId: string; 
     await deps.throttle.recordFailure(keys);
     return { outcome: 'failure', reason: 'malformed' };
   }
-  const candidates = input.factorId ? [input.factorId] : (await deps.factors.list(input.accountId)).map((f) => f.id);
+  const candidates = input.factorId ? [input.factorId] : (await deps.factors.list(input.accountId, { kind: 'totp' })).map((f) => f.id);
   let replayed = false;
   for (const factorId of candidates) {
     const found = await deps.factors.getWithSecret(input.accountId, factorId);

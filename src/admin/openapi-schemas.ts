@@ -47,7 +47,7 @@ const providerFields: Record<string, JsonSchema> = {
   require_local_mfa: {
     type: 'boolean',
     default: false,
-    description: 'After a sign-in through this provider, the client\'s `mfa` policy also asks for a local second factor (TOTP). False: the upstream\'s own authentication is trusted and no local factor is asked.',
+    description: 'After a sign-in through this provider, the client\'s `mfa` policy also asks for a local second factor (an authenticator app or a passkey). False: the upstream\'s own authentication is trusted and no local factor is asked.',
   },
   email_trust: {
     type: 'string',
@@ -218,7 +218,7 @@ export const schemas: Record<string, JsonSchema> = {
           claims: { type: 'object', additionalProperties: true },
           identities: { type: 'array', items: ref('Identity') },
           terms_accepted: { type: 'array', items: ref('TermsAcceptance'), description: 'The terms of service versions this person accepted, newest first.' },
-          factors: { type: 'array', items: ref('Factor'), description: 'Confirmed second factors, oldest first; never their secrets.' },
+          factors: { type: 'array', items: ref('Factor'), description: 'Confirmed second factors (authenticator apps and passkeys), oldest first; never their secrets or key material.' },
           recovery_codes_left: { type: 'integer', minimum: 0, description: 'Unused recovery codes (each signs in once instead of a code).' },
         },
       },
@@ -229,11 +229,14 @@ export const schemas: Record<string, JsonSchema> = {
     required: ['id', 'kind', 'label', 'created_at', 'confirmed_at', 'last_used_at'],
     properties: {
       id: { type: 'string', format: 'uuid' },
-      kind: { type: 'string', enum: ['totp'] },
+      kind: { type: 'string', enum: ['totp', 'webauthn'], description: '`totp`: an authenticator app; `webauthn`: a passkey or security key.' },
       label: str(),
       created_at: time,
       confirmed_at: nullable(time),
       last_used_at: nullable(time),
+      transports: { type: 'array', items: str(), description: 'Passkeys only: how the browser reaches the authenticator (`internal`, `usb`, `hybrid`…).' },
+      backed_up: { type: 'boolean', description: 'Passkeys only: the credential is backed up (synced); its sign-ins carry `amr` `swk`, otherwise `hwk`.' },
+      device_type: { type: 'string', enum: ['singleDevice', 'multiDevice'], description: 'Passkeys only: bound to one device, or able to sync.' },
     },
   },
   TermsAcceptance: {

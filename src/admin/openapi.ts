@@ -219,7 +219,7 @@ const paths: OpenApiDocument['paths'] = {
     delete: {
       operationId: 'resetUserFactors',
       summary: 'Reset every second factor of a user',
-      description: 'Removes the user\'s factors and recovery codes; under a client with `mfa: "required"` the next sign-in enrols a new one. Audited as `reset_factors`.',
+      description: 'Removes the user\'s factors (authenticator apps and passkeys) and recovery codes; under a client with `mfa: "required"` the next sign-in enrols a new one. Audited as `reset_factors`.',
       tags: ['users'],
       parameters: [userId],
       responses: { '204': noContent, ...common, '404': problem('NotFound') },
@@ -229,7 +229,7 @@ const paths: OpenApiDocument['paths'] = {
     delete: {
       operationId: 'resetUserFactor',
       summary: 'Remove one second factor of a user',
-      description: 'Removes the factor (its recovery codes too when it was the last). Audited as `reset_factor`.',
+      description: 'Removes the factor, an authenticator app or a passkey (its recovery codes too when it was the last). Audited as `reset_factor`.',
       tags: ['users'],
       parameters: [userId, pathParam('factor_id', 'Factor id (from `factors` of the user).')],
       responses: { '204': noContent, ...common, '404': problem('NotFound') },

@@ -10,7 +10,7 @@ import type { MfaFactor } from '../store/mfa-factors.ts';
 import type { AdminDeps, ChangeActor } from './context.ts';
 import { notFound } from './problems.ts';
 
-/** A factor as the admin API shows it: never its secret. */
+/** A factor as the admin API shows it: never its secret, nor a passkey's key material (only how it is kept). */
 export function factorJson(factor: MfaFactor): Record<string, unknown> {
   return {
     id: factor.id,
@@ -19,6 +19,7 @@ export function factorJson(factor: MfaFactor): Record<string, unknown> {
     created_at: factor.createdAt.toISOString(),
     confirmed_at: factor.confirmedAt?.toISOString() ?? null,
     last_used_at: factor.lastUsedAt?.toISOString() ?? null,
+    ...(factor.webauthn ? { transports: factor.webauthn.transports, backed_up: factor.webauthn.backedUp, device_type: factor.webauthn.deviceType } : {}),
   };
 }
 

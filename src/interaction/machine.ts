@@ -22,10 +22,13 @@ import { profileStep } from './steps/profile-completion.ts';
 import { termsStep } from './steps/terms.ts';
 import { mfaStep } from './steps/mfa.ts';
 import type { TotpDeps } from '../accounts/totp.ts';
+import type { WebauthnDeps } from '../accounts/webauthn.ts';
 
 /** A sign-in method that succeeded in this interaction. */
 export type AuthenticatedMethod =
   | { type: 'password'; account: Account }
+  /** A passwordless sign-in with a discoverable passkey that verified the user (`hwk` or `swk`). */
+  | { type: 'passkey'; account: Account; method: 'hwk' | 'swk' }
   | { type: 'federated'; alias: string; displayName: string; identity: CompletedIdentity };
 
 /** What the machine and its steps need. */
@@ -38,6 +41,8 @@ export interface MachineDeps {
   linking: LinkingDeps;
   /** Second factors (TOTP, recovery codes) and their throttle. */
   totp: TotpDeps;
+  /** Passkeys: as a second factor, and passwordless from the login page. */
+  webauthn: WebauthnDeps;
   views: Views;
   csrf: CsrfTokens;
   logger: Logger;
@@ -104,6 +109,11 @@ export async function authenticated(deps: MachineDeps, req: Request, res: Respon
     interaction.state.login = { accountId: method.account.id, result: { idp: 'local', amr: ['pwd'] } };
     return advance(deps, req, res, interaction);
   }
+  if (method.type === 'passkey') {
+    // A user-verified passkey is possession and a PIN or biometric at once: multi-factor by itself.
+    interaction.state.login = { accountId: method.account.id, result: { idp: 'local', amr: [method.method, 'mfa'] }, secondFactor: 'passkey' };
+    return advance(deps, req, res, interaction);
+  }
   const { alias, identity } = method;
   const decision = await resolveFederatedIdentity(deps.linking, asFederatedIdentity(alias, identity), identity.linkingPolicy);
   if (decision.type === 'refused') {
@@ -159,7 +169,7 @@ async function confirmLink(deps: MachineDeps, req: Request, res: Response, inter
 
 /** The account a method signs in to: the password's account, or the one a federated identity is linked to (never provisioned here). */
 async function accountOf(deps: MachineDeps, method: AuthenticatedMethod): Promise<string | undefined> {
-  if (method.type === 'password') return method.account.id;
+  if (method.type !== 'federated') return method.account.id;
   const link = await deps.linking.store.identities.find(method.alias, method.identity.subject);
   return link?.accountId;
 }

@@ -18,6 +18,7 @@ import { sendStart } from './upstream-start.ts';
 import type { MailPageDeps } from './mail-pages.ts';
 import { registerPasswordResetRoutes } from './password-reset.ts';
 import { registerRegistrationRoutes } from './registration.ts';
+import { registerPasskeySignInRoutes } from './passkey-sign-in.ts';
 import type { Views } from './views.ts';
 
 /** What the interaction routes need. */
@@ -232,6 +233,7 @@ export function interactionRoutes(deps: InteractionDeps): Router {
   router.use('/interaction/:uid', noStore);
   registerRegistrationRoutes(router, deps, mailHelpers);
   registerPasswordResetRoutes(router, deps, mailHelpers);
+  registerPasskeySignInRoutes(router, deps, mailHelpers);
 
   router.post('/interaction/:uid/confirm', noStore, form, async (req, res) => {
     const interaction = await interactions.load(req, res);

@@ -36,7 +36,7 @@ export interface DecidedLogin {
   /** The federated provider asks for a local second factor after it (`require_local_mfa`). */
   requireLocalMfa?: boolean | undefined;
   /** The second factor this login passed here, once it did. */
-  secondFactor?: 'otp' | 'recovery' | undefined;
+  secondFactor?: 'otp' | 'recovery' | 'passkey' | undefined;
 }
 
 /** What the state machine remembers of one interaction between requests. */

@@ -20,7 +20,7 @@ export async function endExpired(services: Pick<Services, 'db' | 'outbox' | 'log
   return ended;
 }
 
-/** Deletes expired engine artifacts, login rows, interaction states, mailed links, throttling and rate-limit rows, settled deliveries and retired keys (expired sessions are ended first). */
+/** Deletes expired engine artifacts, login rows, interaction states, mailed links, WebAuthn challenges, throttling and rate-limit rows, settled deliveries and retired keys (expired sessions are ended first). */
 export async function purge(services: Services): Promise<Record<string, number>> {
   const counts = {
     sessions_ended: await endExpired(services),
@@ -30,6 +30,7 @@ export async function purge(services: Services): Promise<Record<string, number>>
     login_transactions: await services.db('login_transactions').where('expires_at', '<', services.db.fn.now()).delete(),
     interaction_states: await services.interactionStates.purgeExpired(),
     email_links: await services.emailLinks.purgeExpired(),
+    webauthn_challenges: await services.webauthnChallenges.purgeExpired(),
     replay_guard: await new ReplayGuardRepository(services.db).purgeExpired(),
     rate_limits: await purgeExpiredRateLimits(services.db),
     logout_deliveries: await services.outbox.purgeSettled(new Date(Date.now() - SETTLED_DELIVERY_RETENTION_SECONDS * 1000)),

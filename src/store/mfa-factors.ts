@@ -2,8 +2,18 @@ import crypto from 'node:crypto';
 import type { Knex } from 'knex';
 import type { Sealer } from './seal.ts';
 
-/** Kinds of second factor Realmgate stores. */
-export type FactorKind = 'totp';
+/** Kinds of second factor Realmgate stores: an authenticator app, or a passkey / security key. */
+export type FactorKind = 'totp' | 'webauthn';
+
+/** What is shown of a passkey besides its label: never its key material. */
+export interface WebauthnFactorDetails {
+  /** How the browser can reach the authenticator (`internal`, `usb`, `hybrid`…), as it reported. */
+  transports: string[];
+  /** True when the credential is backed up (synced across devices). */
+  backedUp: boolean;
+  /** `singleDevice` (device-bound) or `multiDevice` (can be synced). */
+  deviceType: 'singleDevice' | 'multiDevice';
+}
 
 /** One second factor of an account; never its secret. */
 export interface MfaFactor {
@@ -15,21 +25,31 @@ export interface MfaFactor {
   /** Null while enrolment waits for its first code. */
   confirmedAt: Date | null;
   lastUsedAt: Date | null;
+  /** For a passkey (`kind` `webauthn`): how it is stored, never its key. */
+  webauthn?: WebauthnFactorDetails;
 }
 
-interface FactorRow {
+/** A row of `mfa_factors` (the passkey columns are null for a TOTP factor). */
+export interface FactorRow {
   id: string;
   account_id: string;
   kind: FactorKind;
   label: string;
-  sealed_secret: string;
+  sealed_secret: string | null;
   last_time_step: string | number | null;
   created_at: Date;
   confirmed_at: Date | null;
   last_used_at: Date | null;
+  credential_id?: string | null;
+  public_key?: string | null;
+  sign_count?: string | number | null;
+  transports?: string | null;
+  backed_up?: boolean | null;
+  device_type?: string | null;
 }
 
-const toFactor = (row: FactorRow): MfaFactor => ({
+/** A stored row as the factor it is. */
+export const toFactor = (row: FactorRow): MfaFactor => ({
   id: row.id,
   accountId: row.account_id,
   kind: row.kind,
@@ -37,10 +57,20 @@ const toFactor = (row: FactorRow): MfaFactor => ({
   createdAt: new Date(row.created_at),
   confirmedAt: row.confirmed_at ? new Date(row.confirmed_at) : null,
   lastUsedAt: row.last_used_at ? new Date(row.last_used_at) : null,
+  ...(row.kind === 'webauthn'
+    ? {
+        webauthn: {
+          transports: row.transports ? (JSON.parse(row.transports) as string[]) : [],
+          backedUp: row.backed_up === true,
+          deviceType: row.device_type === 'multiDevice' ? 'multiDevice' : 'singleDevice',
+        },
+      }
+    : {}),
 });
 
 /**
- * Stores `mfa_factors` (the TOTP secret sealed, the last accepted time step) and
+ * Stores `mfa_factors` (the TOTP secret sealed, the last accepted time step; passkeys' own columns
+ * are kept by `WebauthnCredentialRepository`) and
  * `mfa_recovery_codes` (keyed hashes only). Accepting a code is a compare-and-set on the time
  * step, so two nodes given the same code at once accept it once. Also keeps
  * `accounts.mfa_required_at` (the account page's rule for removing the last factor).
@@ -57,8 +87,9 @@ export class MfaFactorRepository {
   }
 
   /** The account's factors, confirmed ones only unless `withPending`, oldest first. */
-  async list(accountId: string, options: { withPending?: boolean } = {}, trx: Knex = this.#db): Promise<MfaFactor[]> {
+  async list(accountId: string, options: { withPending?: boolean; kind?: FactorKind } = {}, trx: Knex = this.#db): Promise<MfaFactor[]> {
     const query = trx('mfa_factors').where({ account_id: accountId }).orderBy('created_at').orderBy('id');
+    if (options.kind) query.where({ kind: options.kind });
     if (!options.withPending) query.whereNotNull('confirmed_at');
     return (await query.select<FactorRow[]>()).map(toFactor);
   }
@@ -68,10 +99,16 @@ export class MfaFactorRepository {
     return (await this.#db('mfa_factors').where({ account_id: accountId }).whereNotNull('confirmed_at').first('id')) !== undefined;
   }
 
-  /** One factor of the account with its opened secret and last time step, or undefined. */
+  /** The kinds of the account's confirmed factors (what the second-factor step offers). */
+  async kinds(accountId: string): Promise<Set<FactorKind>> {
+    const rows = await this.#db('mfa_factors').where({ account_id: accountId }).whereNotNull('confirmed_at').distinct<{ kind: FactorKind }[]>('kind');
+    return new Set(rows.map((r) => r.kind));
+  }
+
+  /** One TOTP factor of the account with its opened secret and last time step, or undefined. */
   async getWithSecret(accountId: string, factorId: string): Promise<{ factor: MfaFactor; secret: string; lastTimeStep: number | null } | undefined> {
-    const row = await this.#db('mfa_factors').where({ account_id: accountId, id: factorId }).first<FactorRow | undefined>();
-    if (!row) return undefined;
+    const row = await this.#db('mfa_factors').where({ account_id: accountId, id: factorId, kind: 'totp' }).first<FactorRow | undefined>();
+    if (!row || row.sealed_secret === null) return undefined;
     return { factor: toFactor(row), secret: this.#sealer.open(row.sealed_secret), lastTimeStep: row.last_time_step === null ? null : Number(row.last_time_step) };
   }
 
