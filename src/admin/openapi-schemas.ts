@@ -326,7 +326,7 @@ export const schemas: Record<string, JsonSchema> = {
       client_id: str('The application told.'),
       account_id: str('The `sub` of the logout token.'),
       sid: nullable(str('The `sid` the application knows the session by.')),
-      reason: { type: 'string', enum: ['rp_logout', 'upstream_logout', 'admin', 'expired'], description: 'How the session ended.' },
+      reason: { type: 'string', enum: ['rp_logout', 'upstream_logout', 'admin', 'expired', 'account'], description: 'How the session ended (`account`: its person ended it on the account page).' },
       status: { type: 'string', enum: ['pending', 'delivered', 'failed'], description: '`pending` waits or retries, `delivered` was acknowledged, `failed` was given up after the retry period.' },
       attempts: { type: 'integer' },
       next_attempt_at: nullable({ ...time, description: 'When a pending delivery is tried next.' }),
