@@ -91,6 +91,7 @@ export function accountRoutes(deps: AccountPageDeps): Router {
     res.status(status).type('html').set('cache-control', 'no-store').send(
       views.render('account.njk', {
         csrf: csrf.issue(csrfKey(who)),
+        account_client_id: ACCOUNT_CLIENT_ID,
         account: who.account,
         has_password: who.account.hasPassword,
         identities: methods.flatMap((m) => (m.kind === 'provider' ? [{ alias: m.alias, subject: m.subject, display_name: deps.displayName(m.alias) }] : [])),

@@ -241,5 +241,12 @@ describe('active sessions on /account', () => {
     expect(audit).toMatchObject({ action: 'end', actor: `account:${user.id}`, before: { id: otherUid, account_id: user.id, idp: 'local', applications: ['web'] }, after: null });
     const deliveries = (await api.get(`/logout-deliveries?session=${otherUid}`)).body.items;
     expect(deliveries).toEqual([expect.objectContaining({ client_id: 'web', reason: 'account' })]);
+
+    // This browser's own session ends by signing out, which the page links to.
+    const signOut = /href="([^"]+)" data-sign-out/.exec(ended.body)![1]!.replace(/&amp;/g, '&');
+    const confirm = await browser.follow(new URL(signOut, server.url));
+    const form = readForm(confirm, /\/session\/end\/confirm$/);
+    expect((await browser.submit(form.action, { ...form.fields, logout: 'yes' })).status).toBe(200);
+    expect(await database.db('oidc_payloads').where({ model: 'Session', uid: current[0]![1] }).first()).toBeUndefined();
   });
 });
