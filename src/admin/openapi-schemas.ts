@@ -299,6 +299,11 @@ export const schemas: Record<string, JsonSchema> = {
       }),
       created_at: time,
       expires_at: time,
+      started_from: nullable({
+        type: 'object',
+        description: 'Where the session signed in: the client address the token engine saw and the browser\'s User-Agent (null for sessions recorded before this was kept).',
+        properties: { ip: nullable(str()), user_agent: nullable(str()) },
+      }),
     },
   },
   SessionDetail: {
