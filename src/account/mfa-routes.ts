@@ -1,8 +1,8 @@
 /**
- * The account page's security settings: the second factors (enrol an authenticator app, remove
- * one) and the recovery codes (regenerate, shown once). Every change is audited. The last factor
- * cannot be removed here once the account signed in to a client with `mfa: "required"` (an
- * administrator can reset the factors); otherwise it can.
+ * The account page's security settings: the second factors (enrol an authenticator app, rename
+ * or remove one, whatever its kind) and the recovery codes (regenerate, shown once). Every change
+ * is audited. The last factor cannot be removed here once the account signed in to a client with
+ * `mfa: "required"` (an administrator can reset the factors); otherwise it can.
  */
 import express, { type Request, type Response, type Router } from 'express';
 import type { Account } from '../store/accounts.ts';
@@ -15,10 +15,32 @@ export interface AccountPageHelpers {
   form: express.RequestHandler;
   requireSignedIn(req: Request, res: Response): Promise<{ sessionUid: string; account: Account }>;
   csrfFor(who: { sessionUid: string; account: Account }): string;
-  render(res: Response, who: { sessionUid: string; account: Account }, notice?: { error?: string; message?: string }, status?: number): Promise<void>;
+  render(res: Response, who: { sessionUid: string; account: Account }, notice?: AccountNotice, status?: number): Promise<void>;
+}
+
+/** What the account page says after a form: a page-level error or message, or an error tied to one field of one form. */
+export interface AccountNotice {
+  error?: string;
+  message?: string;
+  /** An error of one input: the form it belongs to (e.g. `rename:<factor id>`) and the sentence. */
+  fieldError?: { form: string; message: string };
+}
+
+/** Longest name a factor may be given. */
+export const FACTOR_LABEL_MAX_LENGTH = 64;
+
+/** The refusal of a proposed factor name, or undefined when it is acceptable (1–64 printable characters once trimmed). */
+export function factorLabelProblem(label: string): string | undefined {
+  if (!label) return 'Enter a name for this second factor.';
+  if (label.length > FACTOR_LABEL_MAX_LENGTH) return `Use at most ${FACTOR_LABEL_MAX_LENGTH} characters.`;
+  if (/[\u0000-\u001f\u007f]/.test(label)) return 'Use letters, digits, spaces and punctuation only.';
+  return undefined;
 }
 
 const FACTOR_ID = /^[0-9a-f-]{36}$/;
+
+/** What the account page calls each kind of factor (a kind missing here is shown by its name). */
+export const FACTOR_KIND_NAMES: Readonly<Record<string, string>> = { totp: 'authenticator app', webauthn: 'passkey or security key' };
 
 /** The factors part of the account page's view: each confirmed factor, and how many recovery codes are left. */
 export async function factorsView(totp: TotpDeps, accountId: string) {
@@ -26,10 +48,11 @@ export async function factorsView(totp: TotpDeps, accountId: string) {
   return {
     factors: factors.map((f) => ({ id: f.id, kind: f.kind, label: f.label, created_at: f.createdAt.toISOString().slice(0, 10), last_used_at: f.lastUsedAt?.toISOString().slice(0, 10) })),
     recovery_codes_left: factors.length ? await totp.factors.recoveryCodesLeft(accountId) : 0,
+    factor_kinds: FACTOR_KIND_NAMES,
   };
 }
 
-/** Adds `/account/totp`, `/account/totp/confirm`, `/account/factors/remove` and `/account/recovery-codes`. */
+/** Adds `/account/totp`, `/account/totp/confirm`, `/account/factors/rename`, `/account/factors/remove` and `/account/recovery-codes`. */
 export function registerMfaRoutes(router: Router, services: Services, totp: TotpDeps, helpers: AccountPageHelpers): void {
   const { views, logger, audit, db } = services;
   const requestId = (res: Response) => (res.locals.requestId as string | undefined) ?? null;
@@ -84,18 +107,46 @@ export function registerMfaRoutes(router: Router, services: Services, totp: Totp
     if (!FACTOR_ID.test(factorId)) throw new RealmgateError('bad_request', { detail: 'factor removal without a factor id' });
     const factors = await totp.factors.list(who.account.id);
     const factor = factors.find((f) => f.id === factorId);
-    if (!factor) return helpers.render(res, who, { error: 'That second factor is not on your account. Nothing changed.' }, 404);
+    if (!factor) {
+      logger.warn({ account_id: who.account.id, factor_id: factorId }, 'removal of a second factor the account does not have');
+      return helpers.render(res, who, { error: 'That second factor is not on your account. Nothing changed.' }, 404);
+    }
     if (factors.length === 1 && (await totp.factors.isRequired(who.account.id))) {
       logger.warn({ account_id: who.account.id, factor_id: factorId }, 'removal of the last second factor refused: a client requires one');
-      return helpers.render(res, who, { error: 'This is your only second factor and an application you use requires one, so it can\'t be removed. Set up another one first.' }, 409);
+      return helpers.render(res, who, { error: `"${factor.label}" is your only second factor and an application you use requires one, so it can't be removed. Set up another one first. Nothing changed.` }, 409);
     }
     await db.transaction(async (trx) => {
       await totp.factors.remove(who.account.id, factorId, trx);
-      if (factors.length === 1) await trx('mfa_recovery_codes').where({ account_id: who.account.id }).delete();
-      await audit.record({ actor: `account:${who.account.id}`, action: 'remove_factor', resourceType: 'user', resourceId: who.account.id, before: { factor_id: factorId, kind: factor.kind }, after: null, requestId: requestId(res) }, trx);
+      if (factors.length === 1) await totp.factors.removeRecoveryCodes(who.account.id, trx);
+      await audit.record({ actor: `account:${who.account.id}`, action: 'remove_factor', resourceType: 'user', resourceId: who.account.id, before: { factor_id: factorId, kind: factor.kind, label: factor.label }, after: null, requestId: requestId(res) }, trx);
     });
     logger.info({ account_id: who.account.id, factor_id: factorId, kind: factor.kind }, 'second factor removed from the account page');
-    return helpers.render(res, who, { message: factor.kind === 'webauthn' ? `The passkey "${factor.label}" was removed.` : 'The authenticator app was removed.' });
+    return helpers.render(res, who, { message: factor.kind === 'webauthn' ? `The passkey "${factor.label}" was removed.` : `"${factor.label}" was removed.` });
+  });
+
+  router.post('/account/factors/rename', helpers.form, async (req, res) => {
+    const who = await helpers.requireSignedIn(req, res);
+    const body = req.body as Record<string, unknown>;
+    const factorId = String(body.factor_id ?? '');
+    if (!FACTOR_ID.test(factorId)) throw new RealmgateError('bad_request', { detail: 'factor rename without a factor id' });
+    const label = String(body.label ?? '').slice(0, 1024).trim();
+    const factor = (await totp.factors.list(who.account.id)).find((f) => f.id === factorId);
+    if (!factor) {
+      logger.warn({ account_id: who.account.id, factor_id: factorId }, 'rename of a second factor the account does not have');
+      return helpers.render(res, who, { error: 'That second factor is not on your account. Nothing changed.' }, 404);
+    }
+    const problem = factorLabelProblem(label);
+    if (problem) {
+      logger.warn({ account_id: who.account.id, factor_id: factorId }, 'second factor rename refused: invalid name');
+      return helpers.render(res, who, { fieldError: { form: `rename:${factorId}`, message: problem } }, 400);
+    }
+    if (label === factor.label) return helpers.render(res, who, { message: `"${label}" keeps its name.` });
+    await db.transaction(async (trx) => {
+      await totp.factors.rename(who.account.id, factorId, label, trx);
+      await audit.record({ actor: `account:${who.account.id}`, action: 'rename_factor', resourceType: 'user', resourceId: who.account.id, before: { factor_id: factorId, kind: factor.kind, label: factor.label }, after: { factor_id: factorId, kind: factor.kind, label }, requestId: requestId(res) }, trx);
+    });
+    logger.info({ account_id: who.account.id, factor_id: factorId, kind: factor.kind }, 'second factor renamed from the account page');
+    return helpers.render(res, who, { message: `"${factor.label}" is now called "${label}".` });
   });
 
   router.post('/account/recovery-codes', helpers.form, async (req, res) => {

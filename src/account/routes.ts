@@ -3,7 +3,7 @@
  * application (the built-in public client `realmgate-account`, code flow with PKCE), then shows
  * the profile and sign-in methods, links another provider (a fresh federated sign-in whose
  * identity is added on return) and unlinks one, never the last; its security settings (second
- * factors, recovery codes) are in `mfa-routes.ts`. Every form carries a CSRF token
+ * factors, recovery codes) are in `mfa-routes.ts`, its active sessions in `session-routes.ts`. Every form carries a CSRF token
  * bound to the engine session.
  */
 import crypto from 'node:crypto';
@@ -18,9 +18,10 @@ import { PICKER_MAX_PROVIDERS } from '../federation/home-realm.ts';
 import { readCookie } from '../interaction/login-page.ts';
 import { sendStart } from '../interaction/upstream-start.ts';
 import type { TotpDeps } from '../accounts/totp.ts';
-import { factorsView, registerMfaRoutes } from './mfa-routes.ts';
+import { factorsView, registerMfaRoutes, type AccountNotice } from './mfa-routes.ts';
 import type { WebauthnDeps } from '../accounts/webauthn.ts';
 import { registerWebauthnRoutes } from './webauthn-routes.ts';
+import { registerSessionRoutes, sessionsView } from './session-routes.ts';
 
 /** The built-in client the account page signs in with. */
 export const ACCOUNT_CLIENT_ID = 'realmgate-account';
@@ -86,7 +87,7 @@ export function accountRoutes(deps: AccountPageDeps): Router {
     return who;
   }
 
-  async function render(res: Response, who: SignedIn, notice?: { error?: string; message?: string }, status = 200) {
+  async function render(res: Response, who: SignedIn, notice?: AccountNotice, status = 200) {
     const methods = await signInMethods(deps.linking.store, who.account);
     const linked = new Set(methods.flatMap((m) => (m.kind === 'provider' ? [m.alias] : [])));
     // At most a picker's worth of providers to link, read by index (no secrets unsealed).
@@ -94,14 +95,17 @@ export function accountRoutes(deps: AccountPageDeps): Router {
     res.status(status).type('html').set('cache-control', 'no-store').send(
       views.render('account.njk', {
         csrf: csrf.issue(csrfKey(who)),
+        account_client_id: ACCOUNT_CLIENT_ID,
         account: who.account,
         has_password: who.account.hasPassword,
         identities: methods.flatMap((m) => (m.kind === 'provider' ? [{ alias: m.alias, subject: m.subject, display_name: deps.displayName(m.alias) }] : [])),
         removable: methods.length > 1,
         linkable: enabled.filter((p) => !linked.has(p.alias)).map((p) => ({ alias: p.alias, display_name: p.displayName })),
         ...(await factorsView(deps.totp, who.account.id)),
+        ...(await sessionsView(deps.services, who, deps.displayName)),
         error: notice?.error,
         message: notice?.message,
+        field_error: notice?.fieldError,
       }),
     );
   }
@@ -207,6 +211,7 @@ export function accountRoutes(deps: AccountPageDeps): Router {
   const pageHelpers = { form, requireSignedIn, csrfFor: (who: SignedIn) => csrf.issue(csrfKey(who)), render };
   registerMfaRoutes(router, deps.services, deps.totp, pageHelpers);
   registerWebauthnRoutes(router, deps.services, { webauthn: deps.webauthn, totp: deps.totp }, pageHelpers);
+  registerSessionRoutes(router, deps.services, { form, requireSignedIn, render });
 
   return router;
 }

@@ -302,6 +302,11 @@ export const schemas: Record<string, JsonSchema> = {
       }),
       created_at: time,
       expires_at: time,
+      started_from: nullable({
+        type: 'object',
+        description: 'Where the session signed in: the client address the token engine saw and the browser\'s User-Agent (null for sessions recorded before this was kept).',
+        properties: { ip: nullable(str()), user_agent: nullable(str()) },
+      }),
     },
   },
   SessionDetail: {
@@ -329,7 +334,7 @@ export const schemas: Record<string, JsonSchema> = {
       client_id: str('The application told.'),
       account_id: str('The `sub` of the logout token.'),
       sid: nullable(str('The `sid` the application knows the session by.')),
-      reason: { type: 'string', enum: ['rp_logout', 'upstream_logout', 'admin', 'expired'], description: 'How the session ended.' },
+      reason: { type: 'string', enum: ['rp_logout', 'upstream_logout', 'admin', 'expired', 'account'], description: 'How the session ended (`account`: its person ended it on the account page).' },
       status: { type: 'string', enum: ['pending', 'delivered', 'failed'], description: '`pending` waits or retries, `delivered` was acknowledged, `failed` was given up after the retry period.' },
       attempts: { type: 'integer' },
       next_attempt_at: nullable({ ...time, description: 'When a pending delivery is tried next.' }),

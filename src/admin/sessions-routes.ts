@@ -41,6 +41,7 @@ export function sessionJson(session: LoginSessionRecord): Record<string, unknown
       : null,
     created_at: session.createdAt.toISOString(),
     expires_at: session.expiresAt.toISOString(),
+    started_from: session.origin.ip || session.origin.userAgent ? { ip: session.origin.ip, user_agent: session.origin.userAgent } : null,
   };
 }
 

@@ -167,7 +167,7 @@ export function renderLogin(
   res: Response,
   interaction: Pick<Interaction, 'uid' | 'params' | 'client'>,
   page: LoginPage,
-  extra: { error?: string | undefined; email?: string; status?: number } = {},
+  extra: { error?: string | undefined; email?: string; status?: number; fieldError?: boolean } = {},
 ): void {
   res.status(extra.status ?? 200).type('html').set('cache-control', 'no-store').send(
     deps.views.render('login.njk', {
@@ -183,6 +183,8 @@ export function renderLogin(
       other_method: page.otherMethod,
       email: extra.email ?? (typeof interaction.params.login_hint === 'string' ? interaction.params.login_hint : ''),
       error: extra.error ?? page.notice,
+      // An error about what was typed (the email or password) is tied to that input; a notice is not.
+      field_error: extra.fieldError === true,
     }),
   );
 }

@@ -178,8 +178,9 @@ async function accountOf(deps: MachineDeps, method: AuthenticatedMethod): Promis
  * A browser already signed in reaches a client whose steps (terms, required claims) its account
  * has not done: the engine asks for a login for that reason alone. The signed-in session is then
  * the decided login (its account, and how it signed in), and the steps run for it without asking
- * the person to sign in again. With any other reason (no session, max_age, a hint naming someone
- * else) nothing is adopted and the person signs in.
+ * the person to sign in again, and the session's `auth_time` is kept (unless a second factor is
+ * passed here). With any other reason (no session, max_age, a hint naming someone else) nothing
+ * is adopted and the person signs in.
  */
 export async function adoptSignedInSession(deps: MachineDeps, interaction: Interaction): Promise<void> {
   if (interaction.state.login || interaction.state.pendingLink) return;
@@ -188,7 +189,8 @@ export async function adoptSignedInSession(deps: MachineDeps, interaction: Inter
   if (reasons.length !== 1 || reasons[0] !== STEPS_PENDING_REASON || !session?.accountId || !session.uid) return;
   const login = await deps.loginSessions.get(session.uid);
   if (!login || login.accountId !== session.accountId) return;
-  interaction.state.login = { accountId: login.accountId, result: { idp: login.idp, amr: login.amr, upstream: login.upstream } };
+  const authTime = await deps.interactions.sessionAuthTime(session.uid);
+  interaction.state.login = { accountId: login.accountId, result: { idp: login.idp, amr: login.amr, upstream: login.upstream }, authTime };
   deps.logger.info({ uid: interaction.uid, account_id: login.accountId }, 'signed-in session taken through the client\'s pending steps');
   await deps.interactions.save(interaction);
 }

@@ -125,7 +125,7 @@ export function interactionRoutes(deps: InteractionDeps): Router {
       passwordStep = { ...page, emailFirst: false, otherMethod: true };
     }
     const again = (error: string, status: number, email: string) =>
-      passwordStep ? renderLogin(deps, res, interaction, passwordStep, { error, email, status }) : linkConfirmationStep.render(deps, res, interaction, error);
+      passwordStep ? renderLogin(deps, res, interaction, passwordStep, { error, email, status, fieldError: true }) : linkConfirmationStep.render(deps, res, interaction, error);
     const email = bodyString(req, 'email', 320);
     const password = typeof (req.body as Record<string, unknown>).password === 'string' ? String((req.body as Record<string, unknown>).password).slice(0, 1024) : '';
     if (!email || !password) return again('Enter your email and password.', 400, email);

@@ -37,6 +37,12 @@ export interface DecidedLogin {
   requireLocalMfa?: boolean | undefined;
   /** The second factor this login passed here, once it did. */
   secondFactor?: 'otp' | 'recovery' | 'passkey' | undefined;
+  /**
+   * Set when a signed-in session was taken through this client's steps without a new sign-in:
+   * when that session signed in (seconds since the epoch), kept as the login's `auth_time` unless
+   * the person passes a second factor here.
+   */
+  authTime?: number | undefined;
 }
 
 /** What the state machine remembers of one interaction between requests. */
@@ -139,7 +145,14 @@ export class InteractionService {
       req,
       res,
       {
-        login: { accountId: login.accountId, amr: login.result.amr, acr: acrOf(login.result.amr), remember: true },
+        login: {
+          accountId: login.accountId,
+          amr: login.result.amr,
+          acr: acrOf(login.result.amr),
+          remember: true,
+          // A session only taken through steps (terms, claims) keeps the time its person signed in.
+          ...(login.authTime !== undefined && login.secondFactor === undefined ? { ts: login.authTime } : {}),
+        },
         realmgate: login.result,
         ...(selectAccount ? { select_account: {} } : {}),
         ...(grantId ? { consent: { grantId } } : {}),
@@ -164,6 +177,13 @@ export class InteractionService {
     const scope = typeof params.scope === 'string' ? params.scope : '';
     if (scope) grant.addOIDCScope(scope);
     return grant.save();
+  }
+
+  /** When the engine session `uid` signed in (its `auth_time`), or undefined when it is gone. */
+  async sessionAuthTime(uid: string): Promise<number | undefined> {
+    const session = await this.#engine.provider.Session.findByUid(uid);
+    const at = session?.authTime();
+    return typeof at === 'number' ? at : undefined;
   }
 
   /** Finishes a non-login prompt (consent) with its result. */

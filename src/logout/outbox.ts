@@ -5,7 +5,8 @@ export const DELIVERY_STATUSES = ['pending', 'delivered', 'failed'] as const;
 export type DeliveryStatus = (typeof DELIVERY_STATUSES)[number];
 
 /** Why the session of a delivery ended. */
-export type LogoutReason = 'rp_logout' | 'upstream_logout' | 'admin' | 'expired';
+/** How a session ended: the application's logout, the upstream's, the admin API, expiry, or its person on the account page. */
+export type LogoutReason = 'rp_logout' | 'upstream_logout' | 'admin' | 'expired' | 'account';
 
 /** One application to tell, over its back channel, that one session ended. */
 export interface LogoutNotice {

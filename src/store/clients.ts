@@ -71,6 +71,13 @@ export class ClientRepository {
     return row && toStored(row);
   }
 
+  /** The display name (`client_name`, else the client_id) of each of `clientIds` that exists, in one read. */
+  async displayNames(clientIds: readonly string[]): Promise<Map<string, string>> {
+    if (!clientIds.length) return new Map();
+    const rows = await this.#db('clients').whereIn('client_id', [...clientIds]).select<{ client_id: string; metadata: ClientMetadata }[]>('client_id', 'metadata');
+    return new Map(rows.map((r) => [r.client_id, typeof r.metadata.client_name === 'string' && r.metadata.client_name ? r.metadata.client_name : r.client_id]));
+  }
+
   /** A page of clients ordered by id, after `afterId` when given. */
   async list(options: { limit: number; afterId?: string }): Promise<StoredClient[]> {
     const q = this.#db('clients').orderBy('client_id').limit(options.limit);

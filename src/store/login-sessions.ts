@@ -12,11 +12,27 @@ export interface LoginSession {
   upstream?: UpstreamSession | undefined;
 }
 
+/** Where a session started: the client address the engine saw and the browser's User-Agent. */
+export interface SessionOrigin {
+  ip: string | null;
+  userAgent: string | null;
+}
+
 /** A stored login session with its lifetime, as the admin API lists it. */
 export interface LoginSessionRecord extends LoginSession {
   createdAt: Date;
   expiresAt: Date;
+  /** Where it started; null for sessions recorded before this was kept. */
+  origin: SessionOrigin;
 }
+
+/** An active session of an account as its own page lists it: its record and the applications signed in through it. */
+export interface AccountSession extends LoginSessionRecord {
+  clientIds: string[];
+}
+
+/** Longest User-Agent kept for a session (enough to tell browsers apart; the rest is noise). */
+const USER_AGENT_MAX_LENGTH = 256;
 
 interface LoginSessionRow {
   session_uid: string;
@@ -33,9 +49,19 @@ interface LoginSessionRow {
   sp_name_qualifier: string | null;
   /** The upstream ID token (kept for `id_token_hint`), sealed: a bearer credential of the user at the upstream. */
   sealed_upstream_id_token: string | null;
+  started_ip: string | null;
+  started_user_agent: string | null;
   created_at: Date;
   expires_at: Date;
 }
+
+/** A row as a record with its lifetime and origin. */
+const toRecord = (row: LoginSessionRow): LoginSessionRecord => ({
+  ...toLoginSession(row),
+  createdAt: new Date(row.created_at),
+  expiresAt: new Date(row.expires_at),
+  origin: { ip: row.started_ip ?? null, userAgent: row.started_user_agent ?? null },
+});
 
 const orUndefined = <T>(v: T | null): T | undefined => v ?? undefined;
 
@@ -70,8 +96,8 @@ export class LoginSessionRepository {
     this.#sealer = sealer;
   }
 
-  /** Records (or replaces, after a new sign-in) how a session signed in. Kept as long as its refresh tokens. */
-  async save(login: LoginSession): Promise<void> {
+  /** Records (or replaces, after a new sign-in) how a session signed in, and where. Kept as long as its refresh tokens. */
+  async save(login: LoginSession, origin?: SessionOrigin): Promise<void> {
     const row = {
       session_uid: login.sessionUid,
       account_id: login.accountId,
@@ -86,6 +112,8 @@ export class LoginSessionRepository {
       name_qualifier: login.upstream?.nameQualifier ?? null,
       sp_name_qualifier: login.upstream?.spNameQualifier ?? null,
       sealed_upstream_id_token: login.upstream?.idToken ? this.#sealer.seal(login.upstream.idToken) : null,
+      started_ip: origin?.ip ?? null,
+      started_user_agent: origin?.userAgent?.slice(0, USER_AGENT_MAX_LENGTH) ?? null,
       created_at: this.#db.fn.now(),
       expires_at: new Date(Date.now() + Math.max(TTL.session, TTL.refreshToken) * 1000),
     };
@@ -118,13 +146,32 @@ export class LoginSessionRepository {
     if (options.uid) q.where('session_uid', options.uid);
     if (options.accountId) q.where('account_id', options.accountId);
     if (options.idp) q.where('idp', options.idp);
-    return (await q.select<LoginSessionRow[]>()).map((row) => ({ ...toLoginSession(row), createdAt: row.created_at, expiresAt: row.expires_at }));
+    return (await q.select<LoginSessionRow[]>()).map(toRecord);
+  }
+
+  /**
+   * The account's sessions still signed in, newest first, each with the client_ids of the
+   * applications it signed in to (from the engine's session), at most `limit`.
+   */
+  async listForAccount(accountId: string, limit: number): Promise<AccountSession[]> {
+    const rows = await this.#db('login_sessions')
+      .join('oidc_payloads', (j) => j.on('oidc_payloads.uid', '=', 'login_sessions.session_uid').andOnVal('oidc_payloads.model', '=', 'Session'))
+      .where('login_sessions.account_id', accountId)
+      .andWhere((e) => e.whereNull('oidc_payloads.expires_at').orWhere('oidc_payloads.expires_at', '>', this.#db.fn.now()))
+      .orderBy('login_sessions.created_at', 'desc')
+      .orderBy('login_sessions.session_uid')
+      .limit(limit)
+      .select<(LoginSessionRow & { payload: { authorizations?: Record<string, unknown> } | string })[]>('login_sessions.*', 'oidc_payloads.payload');
+    return rows.map((row) => {
+      const payload = typeof row.payload === 'string' ? (JSON.parse(row.payload) as { authorizations?: Record<string, unknown> }) : row.payload;
+      return { ...toRecord(row), clientIds: Object.keys(payload.authorizations ?? {}).sort() };
+    });
   }
 
   /** The stored row of a session, signed in or not (its row outlives it while refresh tokens need it). */
   async record(sessionUid: string): Promise<LoginSessionRecord | undefined> {
     const row = await this.#db('login_sessions').where({ session_uid: sessionUid }).first<LoginSessionRow | undefined>();
-    return row && { ...toLoginSession(row), createdAt: row.created_at, expiresAt: row.expires_at };
+    return row && toRecord(row);
   }
 
   /** Forgets how a session signed in (the session is ending); true when a row went. */

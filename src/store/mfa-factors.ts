@@ -135,9 +135,19 @@ export class MfaFactorRepository {
     return updated === 1;
   }
 
+  /** Names one confirmed factor of the account anew; false when it has no such factor. */
+  async rename(accountId: string, factorId: string, label: string, trx: Knex = this.#db): Promise<boolean> {
+    return (await trx('mfa_factors').where({ account_id: accountId, id: factorId }).whereNotNull('confirmed_at').update({ label })) === 1;
+  }
+
   /** Deletes one factor of the account; false when it has no such factor. */
   async remove(accountId: string, factorId: string, trx: Knex = this.#db): Promise<boolean> {
     return (await trx('mfa_factors').where({ account_id: accountId, id: factorId }).delete()) === 1;
+  }
+
+  /** Deletes the account's recovery codes (its last factor went). */
+  async removeRecoveryCodes(accountId: string, trx: Knex = this.#db): Promise<void> {
+    await trx('mfa_recovery_codes').where({ account_id: accountId }).delete();
   }
 
   /** Deletes every factor and recovery code of the account; answers how many factors went. */

@@ -390,7 +390,7 @@ export class TokenEngine {
           idp: result.realmgate.idp,
           amr: result.realmgate.amr,
           upstream: result.realmgate.upstream,
-        });
+        }, { ip: ctx.ip || null, userAgent: ctx.get('user-agent') || null });
       }
     });
     provider.on('grant.success', (ctx: KoaContextWithOIDC) => {

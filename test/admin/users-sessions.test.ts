@@ -94,7 +94,10 @@ describe('sessions through the admin API', () => {
     const listed = await api.get(`/sessions?account_id=${adaId}`);
     expect(listed.status).toBe(200);
     expect(listed.body.items).toEqual([
-      { id: expect.any(String), account_id: adaId, idp: 'local', amr: ['pwd'], upstream: null, created_at: expect.any(String), expires_at: expect.any(String) },
+      {
+        id: expect.any(String), account_id: adaId, idp: 'local', amr: ['pwd'], upstream: null, created_at: expect.any(String), expires_at: expect.any(String),
+        started_from: { ip: '127.0.0.1', user_agent: expect.any(String) },
+      },
     ]);
     expect((await api.get('/sessions')).body.items).toHaveLength(2);
     const id = listed.body.items[0].id as string;

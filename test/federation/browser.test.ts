@@ -1,19 +1,17 @@
-import fs from 'node:fs';
-import { chromium, type Browser } from 'playwright-core';
+import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { appPage as openAppPage, browserSuiteName, hasChromium, launchChromium } from '../support/browser.ts';
 import { createTestDatabase, type TestDatabase } from '../support/database.ts';
 import { addOidcProvider, registerApp, type TestApp } from '../support/federation.ts';
 import { startTestServer, type TestServer } from '../support/server.ts';
 import { addUser } from '../support/fixtures.ts';
 import { startUpstreamIdp, UPSTREAM_USERS, type UpstreamIdp, type UpstreamUser } from '../support/upstream-idp.ts';
 
-const CHROMIUM = '/usr/bin/chromium';
-const hasChromium = fs.existsSync(CHROMIUM);
 const alice = UPSTREAM_USERS[0]!;
 const carol: UpstreamUser = { ...alice, sub: 'carol-0003', email: 'carol@acme.example', password: 'carol-upstream', name: 'Carol Example', given_name: 'Carol' };
 
 describe.skipIf(!hasChromium)(
-  hasChromium ? 'a federated login in headless Chromium' : `a federated login in headless Chromium (skipped: ${CHROMIUM} is not installed)`,
+  browserSuiteName('a federated login in headless Chromium'),
   () => {
     let database: TestDatabase;
     let server: TestServer;
@@ -28,11 +26,7 @@ describe.skipIf(!hasChromium)(
       await addOidcProvider(server.node, server.url, idp, { alias: 'acme', displayName: 'Acme Corp', domains: ['acme.example'] });
       await addOidcProvider(server.node, server.url, idp, { alias: 'globex', displayName: 'Globex', domains: ['globex.example'] });
       app = await registerApp(server.node, server.url, 'web');
-      browser = await chromium.launch({
-        executablePath: CHROMIUM,
-        headless: true,
-        args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
-      });
+      browser = await launchChromium();
     });
 
     afterAll(async () => {
@@ -42,20 +36,7 @@ describe.skipIf(!hasChromium)(
       await database?.close();
     });
 
-    /**
-     * A page in a fresh browser context. The application is not running: its callback is answered
-     * here, and `callback()` is the URL it was called with, for openid-client to redeem.
-     */
-    async function appPage() {
-      const context = await browser.newContext();
-      const page = await context.newPage();
-      let callback: URL | undefined;
-      await page.route(`${app.redirectUri}**`, async (route) => {
-        callback = new URL(route.request().url());
-        await route.fulfill({ status: 200, contentType: 'text/html', body: '<h1>Back at the application</h1>' });
-      });
-      return { context, page, callback: () => callback };
-    }
+    const appPage = () => openAppPage(browser, app.redirectUri);
 
     it('picks a provider on the login page, signs in upstream and returns to the application with a federated ID token', async () => {
       const { context, page, callback } = await appPage();

@@ -1,16 +1,14 @@
-import fs from 'node:fs';
-import { chromium, type Browser } from 'playwright-core';
+import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { appPage, browserSuiteName, hasChromium, launchChromium } from '../support/browser.ts';
 import { createTestDatabase, type TestDatabase } from '../support/database.ts';
 import { registerApp, type TestApp } from '../support/federation.ts';
 import { addOAuth2Provider, GITHUB_PROFILES, startOAuth2Upstream, type OAuth2Upstream } from '../support/oauth2-upstream.ts';
 import { startTestServer, type TestServer } from '../support/server.ts';
 
-const CHROMIUM = '/usr/bin/chromium';
-const hasChromium = fs.existsSync(CHROMIUM);
 
 describe.skipIf(!hasChromium)(
-  hasChromium ? 'a social login in headless Chromium' : `a social login in headless Chromium (skipped: ${CHROMIUM} is not installed)`,
+  browserSuiteName('a social login in headless Chromium'),
   () => {
     let database: TestDatabase;
     let server: TestServer;
@@ -25,11 +23,7 @@ describe.skipIf(!hasChromium)(
       await addOAuth2Provider(server.node, server.url, upstream, { alias: 'forge', displayName: 'Forge', settings: { icon_url: '/assets/icons/social.svg' } });
       await addOAuth2Provider(server.node, server.url, upstream, { alias: 'other', displayName: 'Other Social' });
       app = await registerApp(server.node, server.url, 'social-web', { local_login: false, allowed_providers: ['forge', 'other'] });
-      browser = await chromium.launch({
-        executablePath: CHROMIUM,
-        headless: true,
-        args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
-      });
+      browser = await launchChromium();
     });
 
     afterAll(async () => {
@@ -40,16 +34,10 @@ describe.skipIf(!hasChromium)(
     });
 
     it('shows the social buttons with the icon loaded from Realmgate under its CSP, and signs in through one', async () => {
-      const context = await browser.newContext();
-      const page = await context.newPage();
+      const { context, page, callback } = await appPage(browser, app.redirectUri);
       const violations: string[] = [];
       page.on('console', (message) => {
         if (/Content Security Policy/i.test(message.text())) violations.push(message.text());
-      });
-      let callback: URL | undefined;
-      await page.route(`${app.redirectUri}**`, async (route) => {
-        callback = new URL(route.request().url());
-        await route.fulfill({ status: 200, contentType: 'text/html', body: '<h1>Back at the application</h1>' });
       });
       const request = await app.authorizationUrl();
       await page.goto(request.url.href);
@@ -67,7 +55,7 @@ describe.skipIf(!hasChromium)(
       await page.click('#upstream-sign-in');
       await page.waitForURL(`${app.redirectUri}**`);
 
-      const claims = (await app.redeem(request, callback!)).claims()!;
+      const claims = (await app.redeem(request, callback()!)).claims()!;
       expect(claims.idp).toBe('forge');
       const link = await database.db('external_identities').where({ provider_alias: 'forge', subject: String(GITHUB_PROFILES[upstream.users[0]!.sub]!.id) }).first();
       expect(link.account_id).toBe(claims.sub);

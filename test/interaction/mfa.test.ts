@@ -337,6 +337,40 @@ describe('factors in the admin API', () => {
     expect((await redeem(app, request, await password(browser, page, 'olga@example.test', 'olga-password-1', app.redirectUri))).amr).toEqual(['pwd']);
   });
 
+  it('audits each reset with the factors before and the admin who did it, never a secret; unknown users and another user\'s factor are 404 with nothing changed', async () => {
+    const user = await addUser(server.node, { email: 'ruben@example.test', password: 'ruben-password-1' });
+    const other = await addUser(server.node, { email: 'rhea@example.test', password: 'rhea-password-12' });
+    const { secret } = await enrol('ruben@example.test', 'ruben-password-1');
+    await enrol('rhea@example.test', 'rhea-password-12');
+    const [othersFactor] = await factorRows(other.id);
+    const unknownUser = '00000000-0000-4000-8000-000000000000';
+    expect((await api.delete(`/users/${unknownUser}/factors`)).status).toBe(404);
+    expect((await api.delete(`/users/${unknownUser}/factors/${othersFactor.id}`)).status).toBe(404);
+    expect((await api.delete(`/users/not-a-uuid/factors`)).status).toBe(404);
+    expect((await api.delete(`/users/${user.id}/factors/not-a-factor`)).status).toBe(404);
+    expect((await api.delete(`/users/${user.id}/factors/${othersFactor.id}`)).status).toBe(404);
+    expect(await factorRows(other.id)).toEqual([othersFactor]);
+    expect(await factorRows(user.id)).toHaveLength(1);
+    expect((await api.get(`/audit?resource_type=user&resource_id=${unknownUser}`)).body.items).toEqual([]);
+
+    // A pending enrolment (no first code yet) is not shown as a factor; a reset removes it too.
+    await server.node.services.mfaFactors.addPending(user.id, 'JBSWY3DPEHPK3PXP', 'Authenticator app');
+    expect((await api.get(`/users/${user.id}`)).body.factors).toHaveLength(1);
+
+    expect((await api.delete(`/users/${user.id}/factors`)).status).toBe(204);
+    const [entry] = (await api.get(`/audit?resource_type=user&resource_id=${user.id}`)).body.items as { action: string; actor: string; before: { factors: unknown[] }; after: unknown }[];
+    expect(entry).toMatchObject({ action: 'reset_factors', actor: 'ops-console', after: { factors: [] } });
+    expect(entry!.before.factors).toEqual([
+      expect.objectContaining({ kind: 'totp', label: 'Authenticator app', confirmed_at: expect.any(String) }),
+      expect.objectContaining({ kind: 'totp', confirmed_at: null }),
+    ]);
+    expect(await factorRows(user.id)).toEqual([]);
+    expect(JSON.stringify(entry)).not.toContain(secret);
+    expect(JSON.stringify(entry)).not.toContain('JBSWY3DPEHPK3PXP');
+    expect(JSON.stringify(entry)).not.toMatch(/sealed|secret/);
+    expect(await factorRows(other.id)).toEqual([othersFactor]);
+  });
+
   it('resets every factor of a user at once, and the OpenAPI document describes the routes', async () => {
     const user = await addUser(server.node, { email: 'pia@example.test', password: 'pia-password-12' });
     await enrol('pia@example.test', 'pia-password-12');
