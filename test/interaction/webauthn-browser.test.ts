@@ -6,18 +6,15 @@
  * says so. WebAuthn refuses IP-address RP IDs, so this node's ISSUER is http://localhost:<port>
  * (the server still binds 127.0.0.1, and Chromium maps localhost there).
  */
-import fs from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { browserSuiteName, hasChromium, launchChromium } from '../support/browser.ts';
 import { createTestDatabase, type TestDatabase } from '../support/database.ts';
 import { registerApp, type TestApp } from '../support/federation.ts';
 import { addUser } from '../support/fixtures.ts';
 import { freePort, startTestServer, type TestServer } from '../support/server.ts';
-
-const CHROMIUM = '/usr/bin/chromium';
-const hasChromium = fs.existsSync(CHROMIUM);
 
 /** Signs in with email and password on the login page (email first when the page asks for it). */
 async function signInWithPassword(page: Page, email: string, password: string) {
@@ -28,7 +25,7 @@ async function signInWithPassword(page: Page, email: string, password: string) {
 }
 
 describe.skipIf(!hasChromium)(
-  hasChromium ? 'passkeys in headless Chromium' : `passkeys in headless Chromium (skipped: ${CHROMIUM} is not installed)`,
+  browserSuiteName('passkeys in headless Chromium'),
   () => {
     let database: TestDatabase;
     let server: TestServer;
@@ -53,14 +50,7 @@ describe.skipIf(!hasChromium)(
       issuer = `http://localhost:${port}`;
       server = await startTestServer(database.db, { PORT: String(port), ISSUER: issuer });
       app = await registerApp(server.node, issuer, 'passkey-browser-app', { claims_in_id_token: true, redirect_uris: [callbackUrl] });
-      browser = await chromium.launch({
-        executablePath: CHROMIUM,
-        headless: true,
-        args: [
-          '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run',
-          '--host-resolver-rules=MAP localhost 127.0.0.1',
-        ],
-      });
+      browser = await launchChromium(['--host-resolver-rules=MAP localhost 127.0.0.1']);
     });
 
     afterAll(async () => {

@@ -10,12 +10,15 @@ export const hasChromium = fs.existsSync(CHROMIUM);
 /** The suite name, saying why it is skipped when Chromium is missing. */
 export const browserSuiteName = (name: string) => (hasChromium ? name : `${name} (skipped: ${CHROMIUM} is not installed)`);
 
-/** Launches headless Chromium with nothing running in the background (no updates, sync or network chatter). */
-export function launchChromium(): Promise<Browser> {
+/**
+ * Launches headless Chromium with nothing running in the background (no updates, sync or network
+ * chatter); `extraArgs` adds switches such as `--host-resolver-rules`.
+ */
+export function launchChromium(extraArgs: readonly string[] = []): Promise<Browser> {
   return chromium.launch({
     executablePath: CHROMIUM,
     headless: true,
-    args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
+    args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run', ...extraArgs],
   });
 }
 
