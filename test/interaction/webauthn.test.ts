@@ -228,7 +228,7 @@ describe('registering a passkey from /account', () => {
     expect(removed.body).not.toContain('data-factor="webauthn"');
     expect(await factorRows(user.id)).toEqual([]);
     const audit = (await api.get(`/audit?resource_type=user&resource_id=${user.id}`)).body.items.map((a: { action: string; before: unknown }) => [a.action, a.before]);
-    expect(audit).toContainEqual(['remove_factor', { factor_id: row.id, kind: 'webauthn' }]);
+    expect(audit).toContainEqual(['remove_factor', { factor_id: row.id, kind: 'webauthn', label: row.label }]);
     const app = await registerApp(server.node, server.url, 'passkey-removed-app');
     const login = await begin(app);
     const ceremony = await passwordlessCeremony(login.browser, login.page);
