@@ -2,7 +2,6 @@ import type { Services } from '../app.ts';
 import { endExpiredSessions } from '../logout/session-end.ts';
 import { purgeExpiredPayloads } from '../store/oidc-adapter.ts';
 import { purgeExpiredRateLimits } from '../rate-limits.ts';
-import { ReplayGuardRepository } from '../store/replay-guard.ts';
 
 /** How long settled (delivered or dead-lettered) logout deliveries stay visible in the admin API. */
 export const SETTLED_DELIVERY_RETENTION_SECONDS = 30 * 24 * 3600;
@@ -27,10 +26,10 @@ export async function purge(services: Services): Promise<Record<string, number>>
     oidc_payloads: await purgeExpiredPayloads(services.db),
     login_sessions: await services.loginSessions.purgeExpired(),
     login_throttle: await services.throttle.purgeExpired(),
-    login_transactions: await services.db('login_transactions').where('expires_at', '<', services.db.fn.now()).delete(),
+    login_transactions: await services.store.loginTransactions.purgeExpired(),
     interaction_states: await services.interactionStates.purgeExpired(),
     email_links: await services.emailLinks.purgeExpired(),
-    replay_guard: await new ReplayGuardRepository(services.db).purgeExpired(),
+    replay_guard: await services.store.replayGuard.purgeExpired(),
     rate_limits: await purgeExpiredRateLimits(services.db),
     logout_deliveries: await services.outbox.purgeSettled(new Date(Date.now() - SETTLED_DELIVERY_RETENTION_SECONDS * 1000)),
     signing_keys: await services.keys.purgeRemoved(),

@@ -10,6 +10,9 @@ import { AccountRepository } from './accounts.ts';
 import { AuditLog } from './audit.ts';
 import { EmailLinkRepository } from './email-links.ts';
 import { ExternalIdentityRepository } from './external-identities.ts';
+import { LoginTransactionStore } from './login-transactions.ts';
+import { LogoutTransactionStore } from './logout-transactions.ts';
+import { ReplayGuardRepository } from './replay-guard.ts';
 import type { Sealer } from './seal.ts';
 import { TermsAcceptanceRepository } from './terms-acceptances.ts';
 
@@ -45,6 +48,12 @@ export class Store {
   readonly termsAcceptances: TermsAcceptanceRepository;
   /** Single-use links sent by mail (email verification, password reset). */
   readonly emailLinks: EmailLinkRepository;
+  /** Logins sent upstream, sealed, each taken once. */
+  readonly loginTransactions: LoginTransactionStore;
+  /** Sign-outs sent upstream, sealed in the same table, each taken once. */
+  readonly logoutTransactions: LogoutTransactionStore;
+  /** One-time ids (assertion ids, logout token jtis) seen by any node. */
+  readonly replayGuard: ReplayGuardRepository;
 
   constructor(db: Knex, options: StoreOptions) {
     this.#db = db;
@@ -54,6 +63,9 @@ export class Store {
     this.audit = new AuditLog(db);
     this.termsAcceptances = new TermsAcceptanceRepository(db);
     this.emailLinks = new EmailLinkRepository(db, options.sealer);
+    this.loginTransactions = new LoginTransactionStore(db, options.sealer);
+    this.logoutTransactions = new LogoutTransactionStore(db, options.sealer);
+    this.replayGuard = new ReplayGuardRepository(db);
   }
 
   /** Runs `work` as one unit: its repositories share a transaction, committed when `work` resolves, rolled back when it throws. */
