@@ -3,21 +3,21 @@ import path from 'node:path';
 import express, { type Express } from 'express';
 import helmet from 'helmet';
 import type { Knex } from 'knex';
-import { AccountRepository } from './store/accounts.ts';
+import type { AccountRepository } from './store/accounts.ts';
 import { LoginThrottle } from './store/login-throttle.ts';
 import { adminRoutes } from './admin/router.ts';
 import type { Config } from './config.ts';
 import { CsrfTokens } from './interaction/csrf.ts';
 import { createFederation } from './federation/index.ts';
-import { ExternalIdentityRepository } from './store/external-identities.ts';
+import type { ExternalIdentityRepository } from './store/external-identities.ts';
 import { accountClientMetadata, accountRoutes } from './account/routes.ts';
 import { homeRealmLoginPage } from './interaction/login-page.ts';
 import { listenDraining, type DrainingServer } from './http-server.ts';
 import { interactionRoutes } from './interaction/routes.ts';
 import { InteractionService, type MachineState } from './interaction/service.ts';
-import { AuditLog } from './store/audit.ts';
+import type { AuditLog } from './store/audit.ts';
 import type { EmailLinkRepository } from './store/email-links.ts';
-import { MfaFactorRepository } from './store/mfa-factors.ts';
+import type { MfaFactorRepository } from './store/mfa-factors.ts';
 import type { TermsAcceptanceRepository } from './store/terms-acceptances.ts';
 import { createMailer, type Mailer } from './mail/mailer.ts';
 import { InteractionStateRepository } from './store/interaction-states.ts';
@@ -28,23 +28,23 @@ import { nodeJobs } from './jobs/node-jobs.ts';
 import { installDir } from './install-dir.ts';
 import { errorHandler } from './errors/handler.ts';
 import { createLogger, type Logger } from './logger.ts';
-import { LogoutOutbox } from './logout/outbox.ts';
+import type { LogoutDeliveryRepository } from './store/logout-deliveries.ts';
 import { createMetrics, type Metrics } from './metrics.ts';
 import { operationsRoutes } from './operations.ts';
 import { ClientCache } from './store/client-cache.ts';
-import { ClientRepository } from './store/clients.ts';
+import type { ClientRepository } from './store/clients.ts';
 import { runInRequestScope } from './store/request-scope.ts';
 import { closeDatabase, databaseLocation, openDatabase } from './store/database.ts';
 import { migrateLatest } from './store/migrate.ts';
 import { ProviderDirectory } from './store/provider-directory.ts';
-import { ProviderRepository } from './store/providers.ts';
+import type { ProviderRepository } from './store/providers.ts';
 import { createRateLimits } from './rate-limits.ts';
 import { ResourceServerRepository } from './store/resource-servers.ts';
 import { Sealer, resolveMasterKey, verifyMasterKey } from './store/seal.ts';
 import { saveClient } from './token-server/clients.ts';
 import { TokenEngine } from './token-server/engine.ts';
 import { SigningKeyStore } from './store/signing-keys.ts';
-import { LoginSessionRepository } from './store/login-sessions.ts';
+import type { LoginSessionRepository } from './store/login-sessions.ts';
 import { KEY_RETENTION_SECONDS } from './token-server/ttl.ts';
 
 const publicDir = path.join(installDir, 'public');
@@ -75,8 +75,8 @@ export interface Services {
   providers: ProviderRepository;
   /** Home-realm discovery's indexed provider lookups. */
   directory: ProviderDirectory;
-  /** Back-channel logout deliveries to applications, shared by every node. */
-  outbox: LogoutOutbox;
+  /** Back-channel logout deliveries to applications, shared by every node (the store's `logoutDeliveries`). */
+  outbox: LogoutDeliveryRepository;
   /** Terms-of-service versions each account accepted. */
   termsAcceptances: TermsAcceptanceRepository;
   /** Single-use links sent by mail (email verification, password reset). */
@@ -115,13 +115,13 @@ export async function openServices(config: Config, options: StartOptions = {}): 
     const metrics = createMetrics();
     const views = createViews({ templatesDir: config.templatesDir });
     const csrf = new CsrfTokens(sealer.deriveKey('csrf'));
-    const clients = new ClientRepository(db, sealer);
+    const store = new Store(db, { sealer, logoutRetryPeriodSeconds: config.logoutRetryPeriodSeconds });
+    const { accounts, identities, audit, termsAcceptances, emailLinks, clients, providers, mfaFactors, loginSessions } = store;
+    const outbox = store.logoutDeliveries;
     const interactionStates = new InteractionStateRepository<MachineState>(db, sealer);
     const keys = new SigningKeyStore(db, sealer, { retentionSeconds: KEY_RETENTION_SECONDS });
     await keys.ensureKeys();
-    const loginSessions = new LoginSessionRepository(db, sealer);
     const resourceServers = new ResourceServerRepository(db);
-    const providers = new ProviderRepository(db, sealer);
     const directory = new ProviderDirectory(db);
     const throttle = new LoginThrottle(db, {
       maxFailuresPerAccount: config.loginThrottleMaxFailures,
@@ -129,25 +129,20 @@ export async function openServices(config: Config, options: StartOptions = {}): 
       windowSeconds: config.loginThrottleWindowSeconds,
       maxDelaySeconds: config.loginMaxDelaySeconds,
     });
-    const outbox = new LogoutOutbox(db, { retryPeriodSeconds: config.logoutRetryPeriodSeconds });
-    const store = new Store(db, { sealer, outbox });
-    const { accounts, identities, audit, termsAcceptances, emailLinks } = store;
-    const mfaFactors = new MfaFactorRepository(db, sealer);
     const mailer = config.mail ? createMailer(config.mail, logger) : undefined;
     const engine = await TokenEngine.create({
       issuer: config.issuer,
       trustProxy: config.trustProxy !== false,
       allowPrivateNetwork: config.allowPrivateNetwork,
       extraClaims: config.extraClaims,
-      db,
-      clients: new ClientCache({ clients, maxEntries: config.clientCacheSize }),
+      adapter: store.engineAdapter(new ClientCache({ clients, maxEntries: config.clientCacheSize })),
       keys,
       accounts,
       termsAcceptances,
       loginSessions,
       mfaFactors,
       resourceServers,
-      outbox,
+      store,
       session: { lifetimeSeconds: config.sessionLifetimeSeconds, idleTimeoutSeconds: config.sessionIdleTimeoutSeconds },
       cookieKeys: [sealer.deriveKey('cookies')],
       views,

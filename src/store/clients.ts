@@ -65,10 +65,20 @@ export class ClientRepository {
     return row && toStored(row);
   }
 
-  /** One client with its row locked until `trx` ends, so a conditional write sees no concurrent change. */
-  async lock(clientId: string, trx: Knex): Promise<StoredClient | undefined> {
+  /** One client with its row locked until the transaction (`trx`, or the one this repository runs on) ends, so a conditional write sees no concurrent change. */
+  async lock(clientId: string, trx: Knex = this.#db): Promise<StoredClient | undefined> {
     const row = await trx('clients').where({ client_id: clientId }).forUpdate().first<ClientRow | undefined>();
     return row && toStored(row);
+  }
+
+  /** The client_ids among `clientIds` that registered a back-channel logout URI, sorted. */
+  async withBackchannelLogout(clientIds: readonly string[]): Promise<string[]> {
+    if (!clientIds.length) return [];
+    const rows = await this.#db('clients')
+      .whereIn('client_id', clientIds)
+      .whereRaw("coalesce(metadata->>'backchannel_logout_uri', '') <> ''")
+      .select<{ client_id: string }[]>('client_id');
+    return rows.map((r) => r.client_id).sort();
   }
 
   /** A page of clients ordered by id, after `afterId` when given. */
