@@ -148,8 +148,11 @@ export class ProviderRepository {
     return row?.provider_alias;
   }
 
-  /** Creates a provider at version 1. Throws `provider_conflict` for a taken alias or domain. */
-  async create(input: ProviderInput, trx: Knex): Promise<ProviderRecord> {
+  /**
+   * Creates a provider at version 1. Throws `provider_conflict` for a taken alias or domain.
+   * Several statements: run it on a transaction's repository (`tx.providers`) or pass `trx`.
+   */
+  async create(input: ProviderInput, trx: Knex = this.#db): Promise<ProviderRecord> {
     const secrets = Object.fromEntries(Object.entries(input.secrets ?? {}).filter((e): e is [string, string] => e[1] !== null));
     try {
       await trx('identity_providers').insert({
@@ -174,9 +177,10 @@ export class ProviderRepository {
 
   /**
    * Replaces a provider's fields (the alias and kind are permanent) and bumps its version.
-   * With `expectedVersion`, a concurrent change makes it throw `StaleVersionError`.
+   * With `expectedVersion`, a concurrent change makes it throw `StaleVersionError`. Several
+   * statements: run it on a transaction's repository (`tx.providers`) or pass `trx`.
    */
-  async update(input: ProviderInput, trx: Knex, expectedVersion?: number): Promise<ProviderRecord | undefined> {
+  async update(input: ProviderInput, trx: Knex = this.#db, expectedVersion?: number): Promise<ProviderRecord | undefined> {
     const current = await trx('identity_providers').where({ alias: input.alias }).forUpdate().first<ProviderRow | undefined>();
     if (!current) return undefined;
     if (expectedVersion !== undefined && current.version !== expectedVersion) throw new StaleVersionError(current.version);
@@ -212,8 +216,8 @@ export class ProviderRepository {
       });
   }
 
-  /** Deletes a provider (its domains go with it); false when absent. */
-  async delete(alias: string, trx: Knex, expectedVersion?: number): Promise<boolean> {
+  /** Deletes a provider (its domains go with it); false when absent. Locks first: run it on a transaction's repository or pass `trx`. */
+  async delete(alias: string, trx: Knex = this.#db, expectedVersion?: number): Promise<boolean> {
     const current = await trx('identity_providers').where({ alias }).forUpdate().first<ProviderRow | undefined>();
     if (!current) return false;
     if (expectedVersion !== undefined && current.version !== expectedVersion) throw new StaleVersionError(current.version);
