@@ -254,7 +254,7 @@ export async function createRealmgate(
   });
   app.use(['/interaction', '/federation', '/account'], pageCsp);
   // Rate limits (shared database counters), before the routes they protect.
-  const limits = createRateLimits(services, config.rateLimits);
+  const limits = createRateLimits({ rateLimitCounters: services.store.rateLimitCounters, views, logger }, config.rateLimits);
   app.post('/token', limits.token);
   app.post('/interaction/:uid/discover', limits.discover);
   app.post('/interaction/:uid/search', limits.discover);

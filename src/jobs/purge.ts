@@ -1,6 +1,5 @@
 import type { Services } from '../app.ts';
 import { endExpiredSessions } from '../logout/session-end.ts';
-import { purgeExpiredRateLimits } from '../rate-limits.ts';
 
 /** How long settled (delivered or dead-lettered) logout deliveries stay visible in the admin API. */
 export const SETTLED_DELIVERY_RETENTION_SECONDS = 30 * 24 * 3600;
@@ -29,7 +28,7 @@ export async function purge(services: Services): Promise<Record<string, number>>
     interaction_states: await services.interactionStates.purgeExpired(),
     email_links: await services.emailLinks.purgeExpired(),
     replay_guard: await services.store.replayGuard.purgeExpired(),
-    rate_limits: await purgeExpiredRateLimits(services.db),
+    rate_limits: await services.store.rateLimitCounters.purgeExpired(),
     logout_deliveries: await services.outbox.purgeSettled(new Date(Date.now() - SETTLED_DELIVERY_RETENTION_SECONDS * 1000)),
     signing_keys: await services.keys.purgeRemoved(),
   };

@@ -15,9 +15,11 @@ import { LoginSessionRepository } from './login-sessions.ts';
 import { LoginTransactionStore } from './login-transactions.ts';
 import { LogoutDeliveryRepository } from './logout-deliveries.ts';
 import { LogoutTransactionStore } from './logout-transactions.ts';
+import { migrationsCurrent } from './migrate.ts';
 import { MfaFactorRepository } from './mfa-factors.ts';
 import { knexAdapter, type AdapterFactory } from './oidc-adapter.ts';
 import { ProviderRepository } from './providers.ts';
+import { RateLimitCounters } from './rate-limit-counters.ts';
 import { ReplayGuardRepository } from './replay-guard.ts';
 import type { Sealer } from './seal.ts';
 import { TermsAcceptanceRepository } from './terms-acceptances.ts';
@@ -84,6 +86,8 @@ export class Store implements Repositories {
   readonly logoutTransactions: LogoutTransactionStore;
   /** One-time ids (assertion ids, logout token jtis) seen by any node. */
   readonly replayGuard: ReplayGuardRepository;
+  /** The rate limits' request counters. */
+  readonly rateLimitCounters: RateLimitCounters;
 
   constructor(db: Knex, options: StoreOptions) {
     this.#db = db;
@@ -103,6 +107,7 @@ export class Store implements Repositories {
     this.loginTransactions = new LoginTransactionStore(db, options.sealer);
     this.logoutTransactions = new LogoutTransactionStore(db, options.sealer);
     this.replayGuard = new ReplayGuardRepository(db);
+    this.rateLimitCounters = new RateLimitCounters(db);
   }
 
   /** Every repository of a unit of work, on `db` (the database, or one transaction of it). */
@@ -121,6 +126,16 @@ export class Store implements Repositories {
       engineSessions: new EngineSessionRepository(db),
       logoutDeliveries: new LogoutDeliveryRepository(db, { retryPeriodSeconds: logoutRetryPeriodSeconds, listeners: this.#deliveryListeners }),
     };
+  }
+
+  /** Resolves when the database answers a statement; rejects with the driver's error when it does not. */
+  async ping(): Promise<void> {
+    await this.#db.raw('select 1');
+  }
+
+  /** True when every migration in `migrations/` has been applied to the database. */
+  migrationsCurrent(): Promise<boolean> {
+    return migrationsCurrent(this.#db);
   }
 
   /** The token engine's storage adapter (`oidc_payloads`), reading client metadata through `clients` (the client cache). */
