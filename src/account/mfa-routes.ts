@@ -31,7 +31,7 @@ export async function factorsView(totp: TotpDeps, accountId: string) {
 
 /** Adds `/account/totp`, `/account/totp/confirm`, `/account/factors/remove` and `/account/recovery-codes`. */
 export function registerMfaRoutes(router: Router, services: Services, totp: TotpDeps, helpers: AccountPageHelpers): void {
-  const { views, logger, audit, db } = services;
+  const { views, logger, audit, store } = services;
   const requestId = (res: Response) => (res.locals.requestId as string | undefined) ?? null;
 
   function showEnrolment(res: Response, who: { sessionUid: string; account: Account }, view: TotpEnrolment, error?: { message: string; status: number }) {
@@ -72,7 +72,7 @@ export function registerMfaRoutes(router: Router, services: Services, totp: Totp
       if (check.outcome === 'throttled') res.set('retry-after', String(check.retryAfterSeconds));
       return showEnrolment(res, who, view, codeRefusal(check));
     }
-    await audit.record({ actor: `account:${who.account.id}`, action: 'enrol_factor', resourceType: 'user', resourceId: who.account.id, before: null, after: { factor_id: factorId, kind: 'totp' }, requestId: requestId(res) }, db);
+    await audit.record({ actor: `account:${who.account.id}`, action: 'enrol_factor', resourceType: 'user', resourceId: who.account.id, before: null, after: { factor_id: factorId, kind: 'totp' }, requestId: requestId(res) });
     logger.info({ account_id: who.account.id, factor_id: factorId }, 'authenticator app enrolled from the account page');
     if (hadFactor) return helpers.render(res, who, { message: 'Your new authenticator app is set up.' });
     showCodes(res, await regenerateRecoveryCodes(totp, who.account.id), 'Your authenticator app is set up.');
@@ -88,10 +88,10 @@ export function registerMfaRoutes(router: Router, services: Services, totp: Totp
       logger.warn({ account_id: who.account.id, factor_id: factorId }, 'removal of the last second factor refused: a client requires one');
       return helpers.render(res, who, { error: 'This is your only second factor and an application you use requires one, so it can\'t be removed. Set up another one first.' }, 409);
     }
-    await db.transaction(async (trx) => {
-      await totp.factors.remove(who.account.id, factorId, trx);
-      if (factors.length === 1) await trx('mfa_recovery_codes').where({ account_id: who.account.id }).delete();
-      await audit.record({ actor: `account:${who.account.id}`, action: 'remove_factor', resourceType: 'user', resourceId: who.account.id, before: { factor_id: factorId, kind: 'totp' }, after: null, requestId: requestId(res) }, trx);
+    await store.transaction(async (tx) => {
+      await tx.mfaFactors.remove(who.account.id, factorId);
+      if (factors.length === 1) await tx.mfaFactors.removeRecoveryCodes(who.account.id);
+      await tx.audit.record({ actor: `account:${who.account.id}`, action: 'remove_factor', resourceType: 'user', resourceId: who.account.id, before: { factor_id: factorId, kind: 'totp' }, after: null, requestId: requestId(res) });
     });
     logger.info({ account_id: who.account.id, factor_id: factorId }, 'second factor removed from the account page');
     return helpers.render(res, who, { message: 'The authenticator app was removed.' });
@@ -101,7 +101,7 @@ export function registerMfaRoutes(router: Router, services: Services, totp: Totp
     const who = await helpers.requireSignedIn(req, res);
     if (!(await totp.factors.hasFactor(who.account.id))) return helpers.render(res, who, { error: 'Set up an authenticator app first; recovery codes come with it.' }, 409);
     const codes = await regenerateRecoveryCodes(totp, who.account.id);
-    await audit.record({ actor: `account:${who.account.id}`, action: 'regenerate_recovery_codes', resourceType: 'user', resourceId: who.account.id, before: null, after: null, requestId: requestId(res) }, db);
+    await audit.record({ actor: `account:${who.account.id}`, action: 'regenerate_recovery_codes', resourceType: 'user', resourceId: who.account.id, before: null, after: null, requestId: requestId(res) });
     showCodes(res, codes, 'New recovery codes were made; the old ones no longer work.');
   });
 }

@@ -110,6 +110,11 @@ export class MfaFactorRepository {
     return trx('mfa_factors').where({ account_id: accountId }).delete();
   }
 
+  /** Deletes the account's recovery codes (its last factor went); its factors stay as they are. */
+  async removeRecoveryCodes(accountId: string): Promise<void> {
+    await this.#db('mfa_recovery_codes').where({ account_id: accountId }).delete();
+  }
+
   /** Records that the account signed in to a client requiring a second factor (first time kept). */
   async markRequired(accountId: string): Promise<void> {
     await this.#db('accounts').where({ id: accountId }).whereNull('mfa_required_at').update({ mfa_required_at: this.#db.fn.now() });
