@@ -49,10 +49,9 @@ import { KEY_RETENTION_SECONDS } from './token-server/ttl.ts';
 
 const publicDir = path.join(installDir, 'public');
 
-/** The stores and services one Realmgate node is made of. */
+/** The stores and services one Realmgate node is made of; the database handle is not among them (workflows use the store). */
 export interface Services {
   config: Config;
-  db: Knex;
   /** The repositories and their unit of work (`store.transaction(fn)`). */
   store: Store;
   logger: Logger;
@@ -97,11 +96,19 @@ export interface StartOptions {
   skipMigrations?: boolean;
 }
 
+/** A node's services with the database handle they are built on, which only the composition root keeps. */
+export interface OpenedServices {
+  services: Services;
+  db: Knex;
+  /** True when `openServices` opened the database (and its caller must close it). */
+  ownsDb: boolean;
+}
+
 /**
  * Opens the database, migrates it, checks the master key and builds every service.
  * The CLI uses this too, so a command sees exactly what the server sees.
  */
-export async function openServices(config: Config, options: StartOptions = {}): Promise<Services & { ownsDb: boolean }> {
+export async function openServices(config: Config, options: StartOptions = {}): Promise<OpenedServices> {
   const logger = options.logger ?? createLogger({ level: config.logLevel });
   const db = options.db ?? openDatabase(databaseLocation(config));
   const ownsDb = !options.db;
@@ -149,10 +156,11 @@ export async function openServices(config: Config, options: StartOptions = {}): 
       logger,
       metrics,
     });
-    return {
-      config, db, store, logger, metrics, sealer, views, csrf, clients, accounts, identities, audit, interactionStates,
-      throttle, keys, loginSessions, resourceServers, providers, directory, outbox, termsAcceptances, emailLinks, mfaFactors, mailer, engine, ownsDb,
+    const services: Services = {
+      config, store, logger, metrics, sealer, views, csrf, clients, accounts, identities, audit, interactionStates,
+      throttle, keys, loginSessions, resourceServers, providers, directory, outbox, termsAcceptances, emailLinks, mfaFactors, mailer, engine,
     };
+    return { services, db, ownsDb };
   } catch (error) {
     if (ownsDb) await closeDatabase(db);
     throw error;
@@ -218,6 +226,8 @@ function routeLabel(p: string): string {
 export interface Realmgate {
   app: Express;
   services: Services;
+  /** The node's database handle: for tools and tests that look at rows; the node's own code goes through `services.store`. */
+  db: Knex;
   /** The node's periodic work (started with the node); `jobs.run(name)` runs one now. */
   jobs: Jobs;
   /** Listens on `config.port`/`config.host` (or the given port); resolves with the bound URL. */
@@ -234,7 +244,7 @@ export async function createRealmgate(
   config: Config,
   options: StartOptions = {},
 ): Promise<Realmgate> {
-  const services = await openServices(config, options);
+  const { services, db, ownsDb } = await openServices(config, options);
   const { logger, metrics, views, engine } = services;
   await ensureAdminClient(services);
   await ensureAccountClient(services);
@@ -307,6 +317,7 @@ export async function createRealmgate(
   return {
     app,
     services,
+    db,
     jobs,
     async listen(port = config.port) {
       server = await listenDraining(app, { port, host: config.host, keepAliveTimeoutMs: 5_000 });
@@ -315,7 +326,7 @@ export async function createRealmgate(
     async close() {
       await jobs.stop();
       await server?.close();
-      if (services.ownsDb) await closeDatabase(services.db);
+      if (ownsDb) await closeDatabase(db);
     },
   };
 }

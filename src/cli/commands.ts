@@ -68,7 +68,7 @@ export async function run(command: string[], flags: Flags): Promise<void> {
     }
     return;
   }
-  const services = await openServices(config, { logger: pino({ level: 'warn' }) });
+  const { services, db } = await openServices(config, { logger: pino({ level: 'warn' }) });
   try {
     switch (command.join(' ')) {
       case 'keys rotate': {
@@ -123,7 +123,7 @@ export async function run(command: string[], flags: Flags): Promise<void> {
         throw new UsageError(`unknown command: ${command.join(' ') || '(none)'}`);
     }
   } finally {
-    await closeDatabase(services.db);
+    await closeDatabase(db);
   }
 }
 

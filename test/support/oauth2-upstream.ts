@@ -124,5 +124,5 @@ export async function addOAuth2Provider(
     claimMappings: {},
     linkingPolicy: input.linkingPolicy,
   };
-  await node.services.db.transaction((trx: Knex) => node.services.providers.create(provider, trx));
+  await node.db.transaction((trx: Knex) => node.services.providers.create(provider, trx));
 }

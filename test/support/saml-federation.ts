@@ -14,7 +14,7 @@ export async function addSamlProvider(
 ): Promise<void> {
   const settings = input.settings?.metadata_url || input.settings?.sso_url ? { ...input.settings } : { metadata_xml: idp.metadataXml(), ...input.settings };
   const prepared = await samlProviderType.prepare!({ alias: input.alias, settings, secrets: {} });
-  await node.services.db.transaction((trx: Knex) =>
+  await node.db.transaction((trx: Knex) =>
     node.services.providers.create(
       {
         alias: input.alias,
