@@ -40,7 +40,7 @@ async function validated(body: unknown, stored: StoredProvider | undefined): Pro
 
 /** Locks a provider for a conditional change: 404 when absent, 412 when `If-Match` is stale. */
 async function lockCurrent(tx: StoreTransaction, alias: string, ifMatch: IfMatch): Promise<{ stored: StoredProvider; before: ProviderRecord }> {
-  const stored = await tx.providers.load(alias, undefined, { forUpdate: true });
+  const stored = await tx.providers.load(alias, { forUpdate: true });
   if (!stored) throw notFound('provider', alias);
   checkIfMatch(ifMatch, stored.version);
   return { stored, before: (await tx.providers.get(alias))! };
@@ -48,7 +48,7 @@ async function lockCurrent(tx: StoreTransaction, alias: string, ifMatch: IfMatch
 
 /** Writes an update and its audit entry in `tx`. */
 async function update(tx: StoreTransaction, actor: ChangeActor, action: string, input: ProviderInput, before: ProviderRecord): Promise<ProviderRecord> {
-  const after = await tx.providers.update(input, undefined, before.version).catch(translateStoreError);
+  const after = await tx.providers.update(input, before.version).catch(translateStoreError);
   await tx.audit.record({ ...actor, action, resourceType: 'provider', resourceId: input.alias, before: { ...providerJson(before) }, after: { ...providerJson(after!) } });
   return after!;
 }
@@ -110,7 +110,7 @@ export async function setProviderEnabled(deps: AdminDeps, actor: ChangeActor, al
 export async function deleteProvider(deps: AdminDeps, actor: ChangeActor, alias: string, ifMatch: IfMatch): Promise<void> {
   await deps.services.store.transaction(async (tx) => {
     const { before } = await lockCurrent(tx, alias, ifMatch);
-    await tx.providers.delete(alias, undefined, before.version).catch(translateStoreError);
+    await tx.providers.delete(alias, before.version).catch(translateStoreError);
     await tx.audit.record({ ...actor, action: 'delete', resourceType: 'provider', resourceId: alias, before: { ...providerJson(before) }, after: null });
   });
 }

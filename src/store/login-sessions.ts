@@ -128,8 +128,8 @@ export class LoginSessionRepository {
   }
 
   /** Forgets how a session signed in (the session is ending); true when a row went. */
-  async delete(sessionUid: string, trx: Knex = this.#db): Promise<boolean> {
-    return (await trx('login_sessions').where({ session_uid: sessionUid }).delete()) > 0;
+  async delete(sessionUid: string): Promise<boolean> {
+    return (await this.#db('login_sessions').where({ session_uid: sessionUid }).delete()) > 0;
   }
 
   /** Forgets how every session of `accountId` signed in (its sessions are ending); returns how many rows went. */
