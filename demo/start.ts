@@ -33,7 +33,6 @@ export interface RunningDemo {
 
 /** Stores (or refreshes) the demo IdP as an upstream provider of Realmgate. */
 async function registerProvider(node: Realmgate, idpUrl: string, clientSecret: string): Promise<void> {
-  const { db, providers } = node.services;
   const input: ProviderInput = {
     alias: DEMO_ALIAS,
     kind: 'oidc',
@@ -44,9 +43,9 @@ async function registerProvider(node: Realmgate, idpUrl: string, clientSecret: s
     secrets: { client_secret: clientSecret },
     claimMappings: {},
   };
-  await db.transaction(async (trx) => {
-    if (await providers.get(DEMO_ALIAS, trx)) await providers.update(input, trx);
-    else await providers.create(input, trx);
+  await node.services.store.transaction(async (tx) => {
+    if (await tx.providers.get(DEMO_ALIAS)) await tx.providers.update(input);
+    else await tx.providers.create(input);
   });
 }
 

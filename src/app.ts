@@ -3,23 +3,23 @@ import path from 'node:path';
 import express, { type Express } from 'express';
 import helmet from 'helmet';
 import type { Knex } from 'knex';
-import { AccountRepository } from './store/accounts.ts';
+import type { AccountRepository } from './store/accounts.ts';
 import { LoginThrottle } from './store/login-throttle.ts';
 import { adminRoutes } from './admin/router.ts';
 import type { Config } from './config.ts';
 import { CsrfTokens } from './interaction/csrf.ts';
 import { createFederation } from './federation/index.ts';
-import { ExternalIdentityRepository } from './store/external-identities.ts';
+import type { ExternalIdentityRepository } from './store/external-identities.ts';
 import { accountClientMetadata, accountRoutes } from './account/routes.ts';
 import { homeRealmLoginPage } from './interaction/login-page.ts';
 import { listenDraining, type DrainingServer } from './http-server.ts';
 import { interactionRoutes } from './interaction/routes.ts';
 import { InteractionService, type MachineState } from './interaction/service.ts';
-import { AuditLog } from './store/audit.ts';
+import type { AuditLog } from './store/audit.ts';
 import type { EmailLinkRepository } from './store/email-links.ts';
-import { MfaFactorRepository } from './store/mfa-factors.ts';
-import { WebauthnChallengeRepository } from './store/webauthn-challenges.ts';
-import { WebauthnCredentialRepository } from './store/webauthn-credentials.ts';
+import type { MfaFactorRepository } from './store/mfa-factors.ts';
+import type { WebauthnChallengeRepository } from './store/webauthn-challenges.ts';
+import type { WebauthnCredentialRepository } from './store/webauthn-credentials.ts';
 import { relyingPartyOf } from './accounts/webauthn.ts';
 import { webauthnScriptRoutes } from './interaction/webauthn-scripts.ts';
 import type { TermsAcceptanceRepository } from './store/terms-acceptances.ts';
@@ -32,31 +32,30 @@ import { nodeJobs } from './jobs/node-jobs.ts';
 import { installDir } from './install-dir.ts';
 import { errorHandler } from './errors/handler.ts';
 import { createLogger, type Logger } from './logger.ts';
-import { LogoutOutbox } from './logout/outbox.ts';
+import type { LogoutDeliveryRepository } from './store/logout-deliveries.ts';
 import { createMetrics, type Metrics } from './metrics.ts';
 import { operationsRoutes } from './operations.ts';
 import { ClientCache } from './store/client-cache.ts';
-import { ClientRepository } from './store/clients.ts';
+import type { ClientRepository } from './store/clients.ts';
 import { runInRequestScope } from './store/request-scope.ts';
 import { closeDatabase, databaseLocation, openDatabase } from './store/database.ts';
 import { migrateLatest } from './store/migrate.ts';
 import { ProviderDirectory } from './store/provider-directory.ts';
-import { ProviderRepository } from './store/providers.ts';
+import type { ProviderRepository } from './store/providers.ts';
 import { createRateLimits } from './rate-limits.ts';
 import { ResourceServerRepository } from './store/resource-servers.ts';
 import { Sealer, resolveMasterKey, verifyMasterKey } from './store/seal.ts';
 import { saveClient } from './token-server/clients.ts';
 import { TokenEngine } from './token-server/engine.ts';
 import { SigningKeyStore } from './store/signing-keys.ts';
-import { LoginSessionRepository } from './store/login-sessions.ts';
+import type { LoginSessionRepository } from './store/login-sessions.ts';
 import { KEY_RETENTION_SECONDS } from './token-server/ttl.ts';
 
 const publicDir = path.join(installDir, 'public');
 
-/** The stores and services one Realmgate node is made of. */
+/** The stores and services one Realmgate node is made of; the database handle is not among them (workflows use the store). */
 export interface Services {
   config: Config;
-  db: Knex;
   /** The repositories and their unit of work (`store.transaction(fn)`). */
   store: Store;
   logger: Logger;
@@ -79,8 +78,8 @@ export interface Services {
   providers: ProviderRepository;
   /** Home-realm discovery's indexed provider lookups. */
   directory: ProviderDirectory;
-  /** Back-channel logout deliveries to applications, shared by every node. */
-  outbox: LogoutOutbox;
+  /** Back-channel logout deliveries to applications, shared by every node (the store's `logoutDeliveries`). */
+  outbox: LogoutDeliveryRepository;
   /** Terms-of-service versions each account accepted. */
   termsAcceptances: TermsAcceptanceRepository;
   /** Single-use links sent by mail (email verification, password reset). */
@@ -105,11 +104,19 @@ export interface StartOptions {
   skipMigrations?: boolean;
 }
 
+/** A node's services with the database handle they are built on, which only the composition root keeps. */
+export interface OpenedServices {
+  services: Services;
+  db: Knex;
+  /** True when `openServices` opened the database (and its caller must close it). */
+  ownsDb: boolean;
+}
+
 /**
  * Opens the database, migrates it, checks the master key and builds every service.
  * The CLI uses this too, so a command sees exactly what the server sees.
  */
-export async function openServices(config: Config, options: StartOptions = {}): Promise<Services & { ownsDb: boolean }> {
+export async function openServices(config: Config, options: StartOptions = {}): Promise<OpenedServices> {
   const logger = options.logger ?? createLogger({ level: config.logLevel });
   const db = options.db ?? openDatabase(databaseLocation(config));
   const ownsDb = !options.db;
@@ -123,13 +130,13 @@ export async function openServices(config: Config, options: StartOptions = {}): 
     const metrics = createMetrics();
     const views = createViews({ templatesDir: config.templatesDir });
     const csrf = new CsrfTokens(sealer.deriveKey('csrf'));
-    const clients = new ClientRepository(db, sealer);
+    const store = new Store(db, { sealer, logoutRetryPeriodSeconds: config.logoutRetryPeriodSeconds });
+    const { accounts, identities, audit, termsAcceptances, emailLinks, clients, providers, mfaFactors, webauthnCredentials, webauthnChallenges, loginSessions } = store;
+    const outbox = store.logoutDeliveries;
     const interactionStates = new InteractionStateRepository<MachineState>(db, sealer);
     const keys = new SigningKeyStore(db, sealer, { retentionSeconds: KEY_RETENTION_SECONDS });
     await keys.ensureKeys();
-    const loginSessions = new LoginSessionRepository(db, sealer);
     const resourceServers = new ResourceServerRepository(db);
-    const providers = new ProviderRepository(db, sealer);
     const directory = new ProviderDirectory(db);
     const throttle = new LoginThrottle(db, {
       maxFailuresPerAccount: config.loginThrottleMaxFailures,
@@ -137,38 +144,32 @@ export async function openServices(config: Config, options: StartOptions = {}): 
       windowSeconds: config.loginThrottleWindowSeconds,
       maxDelaySeconds: config.loginMaxDelaySeconds,
     });
-    const outbox = new LogoutOutbox(db, { retryPeriodSeconds: config.logoutRetryPeriodSeconds });
-    const store = new Store(db, { sealer, outbox });
-    const { accounts, identities, audit, termsAcceptances, emailLinks } = store;
-    const mfaFactors = new MfaFactorRepository(db, sealer);
-    const webauthnCredentials = new WebauthnCredentialRepository(db);
-    const webauthnChallenges = new WebauthnChallengeRepository(db);
     const mailer = config.mail ? createMailer(config.mail, logger) : undefined;
     const engine = await TokenEngine.create({
       issuer: config.issuer,
       trustProxy: config.trustProxy !== false,
       allowPrivateNetwork: config.allowPrivateNetwork,
       extraClaims: config.extraClaims,
-      db,
-      clients: new ClientCache({ clients, maxEntries: config.clientCacheSize }),
+      adapter: store.engineAdapter(new ClientCache({ clients, maxEntries: config.clientCacheSize })),
       keys,
       accounts,
       termsAcceptances,
       loginSessions,
       mfaFactors,
       resourceServers,
-      outbox,
+      store,
       session: { lifetimeSeconds: config.sessionLifetimeSeconds, idleTimeoutSeconds: config.sessionIdleTimeoutSeconds },
       cookieKeys: [sealer.deriveKey('cookies')],
       views,
       logger,
       metrics,
     });
-    return {
-      config, db, store, logger, metrics, sealer, views, csrf, clients, accounts, identities, audit, interactionStates,
+    const services: Services = {
+      config, store, logger, metrics, sealer, views, csrf, clients, accounts, identities, audit, interactionStates,
       throttle, keys, loginSessions, resourceServers, providers, directory, outbox, termsAcceptances, emailLinks, mfaFactors,
-      webauthnCredentials, webauthnChallenges, mailer, engine, ownsDb,
+      webauthnCredentials, webauthnChallenges, mailer, engine,
     };
+    return { services, db, ownsDb };
   } catch (error) {
     if (ownsDb) await closeDatabase(db);
     throw error;
@@ -234,6 +235,8 @@ function routeLabel(p: string): string {
 export interface Realmgate {
   app: Express;
   services: Services;
+  /** The node's database handle: for tools and tests that look at rows; the node's own code goes through `services.store`. */
+  db: Knex;
   /** The node's periodic work (started with the node); `jobs.run(name)` runs one now. */
   jobs: Jobs;
   /** Listens on `config.port`/`config.host` (or the given port); resolves with the bound URL. */
@@ -250,7 +253,7 @@ export async function createRealmgate(
   config: Config,
   options: StartOptions = {},
 ): Promise<Realmgate> {
-  const services = await openServices(config, options);
+  const { services, db, ownsDb } = await openServices(config, options);
   const { logger, metrics, views, engine } = services;
   await ensureAdminClient(services);
   await ensureAccountClient(services);
@@ -270,7 +273,7 @@ export async function createRealmgate(
   });
   app.use(['/interaction', '/federation', '/account'], pageCsp);
   // Rate limits (shared database counters), before the routes they protect.
-  const limits = createRateLimits(services, config.rateLimits);
+  const limits = createRateLimits({ rateLimitCounters: services.store.rateLimitCounters, views, logger }, config.rateLimits);
   app.post('/token', limits.token);
   app.post('/interaction/:uid/discover', limits.discover);
   app.post('/interaction/:uid/search', limits.discover);
@@ -327,6 +330,7 @@ export async function createRealmgate(
   return {
     app,
     services,
+    db,
     jobs,
     async listen(port = config.port) {
       server = await listenDraining(app, { port, host: config.host, keepAliveTimeoutMs: 5_000 });
@@ -335,7 +339,7 @@ export async function createRealmgate(
     async close() {
       await jobs.stop();
       await server?.close();
-      if (services.ownsDb) await closeDatabase(services.db);
+      if (ownsDb) await closeDatabase(db);
     },
   };
 }

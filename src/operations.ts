@@ -1,11 +1,10 @@
 import express, { type Router } from 'express';
-import type { Knex } from 'knex';
 import type { Logger } from './logger.ts';
 import type { Metrics } from './metrics.ts';
-import { migrationsCurrent } from './store/migrate.ts';
+import type { Store } from './store/store.ts';
 
 /** `/healthz` (process alive), `/readyz` (database reachable, migrations current), `/metrics`. */
-export function operationsRoutes(deps: { db: Knex; metrics: Metrics; logger: Logger }): Router {
+export function operationsRoutes(deps: { store: Pick<Store, 'ping' | 'migrationsCurrent'>; metrics: Metrics; logger: Logger }): Router {
   const router = express.Router();
 
   router.get('/healthz', (_req, res) => {
@@ -16,9 +15,9 @@ export function operationsRoutes(deps: { db: Knex; metrics: Metrics; logger: Log
     res.set('cache-control', 'no-store');
     const checks: Record<string, 'ok' | 'failing'> = { database: 'failing', migrations: 'failing' };
     try {
-      await deps.db.raw('select 1');
+      await deps.store.ping();
       checks.database = 'ok';
-      checks.migrations = (await migrationsCurrent(deps.db)) ? 'ok' : 'failing';
+      checks.migrations = (await deps.store.migrationsCurrent()) ? 'ok' : 'failing';
     } catch (err) {
       deps.logger.warn({ err }, 'readiness check failed');
     }

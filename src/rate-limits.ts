@@ -6,21 +6,18 @@
  * (registration and password reset, per IP) and the admin API (per IP).
  *
  * The counters are rate-limiter-flexible's, kept in the shared database (its PostgreSQL store, on
- * PostgreSQL and PGlite alike, through knex): with several nodes behind a load balancer, a limit
+ * PostgreSQL and PGlite alike, through the store's `RateLimitCounters`): with several nodes behind a load balancer, a limit
  * counted in each node's memory would be N times the configured one. If the database cannot
  * count (it is down), an in-memory limiter per node takes over rather than failing the request.
  * An answer over the limit is a 429 with `Retry-After`, in the endpoint's own format.
  */
 import type { Request, RequestHandler, Response } from 'express';
-import type { Knex } from 'knex';
 import { RateLimiterMemory, RateLimiterPostgres, RateLimiterRes } from 'rate-limiter-flexible';
 import { RealmgateError, newReference } from './errors.ts';
 import { sendErrorPage, sendProblem } from './errors/render.ts';
 import type { Views } from './interaction/views.ts';
 import type { Logger } from './logger.ts';
-
-/** The table the counters live in (migration `20261202100000_rate_limits`). */
-const TABLE = 'rate_limits';
+import { RATE_LIMIT_TABLE, type RateLimitCounters } from './store/rate-limit-counters.ts';
 
 /** Requests allowed per minute for each limited endpoint; 0 turns that limit off. */
 export interface RateLimitSettings {
@@ -46,26 +43,6 @@ export interface RateLimits {
   mail: RequestHandler;
 }
 
-/**
- * rate-limiter-flexible's PostgreSQL store speaks node-postgres (`{ text, values }` with `$n`
- * placeholders). This client runs the same statements through knex, so the store works on PGlite
- * (through the same `pg` driver) as on PostgreSQL, on the pool Realmgate already has.
- */
-function knexStoreClient(db: Knex) {
-  return {
-    async query(q: { text: string; values?: unknown[] }): Promise<{ rows: unknown[]; rowCount: number }> {
-      const bindings: unknown[] = [];
-      const sql = q.text.replace(/\$(\d+)/g, (_, n: string) => {
-        bindings.push(q.values?.[Number(n) - 1] ?? null);
-        return '?';
-      });
-      const result = (await db.raw(sql, bindings as Knex.RawBinding[])) as { rows?: unknown[]; rowCount?: number; affectedRows?: number };
-      const rows = result.rows ?? [];
-      return { rows, rowCount: result.rowCount ?? result.affectedRows ?? rows.length };
-    },
-  };
-}
-
 /** The client_id of HTTP Basic client authentication, if the request carries it. */
 function basicClientId(req: Request): string | undefined {
   const header = req.get('authorization');
@@ -87,14 +64,14 @@ type Refusal = (req: Request, res: Response, retryAfterSeconds: number) => void;
  * Builds the limiters. `views` renders the page refusals; `logger` gets one warn line when a key
  * first goes over its limit in a window (not one per refused request, which an attacker controls).
  */
-export function createRateLimits(deps: { db: Knex; views: Views; logger: Logger }, settings: RateLimitSettings): RateLimits {
-  const storeClient = knexStoreClient(deps.db);
+export function createRateLimits(deps: { rateLimitCounters: RateLimitCounters; views: Views; logger: Logger }, settings: RateLimitSettings): RateLimits {
+  const storeClient = deps.rateLimitCounters.client();
   const build = (name: string, perMinute: number): RateLimiterPostgres | undefined =>
     perMinute > 0
       ? new RateLimiterPostgres({
           storeClient,
           storeType: 'client',
-          tableName: TABLE,
+          tableName: RATE_LIMIT_TABLE,
           tableCreated: true,
           clearExpiredByTimeout: false,
           keyPrefix: name,
@@ -149,9 +126,4 @@ export function createRateLimits(deps: { db: Knex; views: Views; logger: Logger 
     admin: middleware('admin', settings.adminPerMinute, ip, problem),
     mail: middleware('mail', settings.mailPerMinute, ip, page),
   };
-}
-
-/** Deletes counters whose window has ended (run by the periodic purge). */
-export async function purgeExpiredRateLimits(db: Knex): Promise<number> {
-  return db(TABLE).where('expire', '<', Date.now()).delete();
 }

@@ -54,7 +54,7 @@ export async function factorsView(totp: TotpDeps, accountId: string) {
 
 /** Adds `/account/totp`, `/account/totp/confirm`, `/account/factors/rename`, `/account/factors/remove` and `/account/recovery-codes`. */
 export function registerMfaRoutes(router: Router, services: Services, totp: TotpDeps, helpers: AccountPageHelpers): void {
-  const { views, logger, audit, db } = services;
+  const { views, logger, audit, store } = services;
   const requestId = (res: Response) => (res.locals.requestId as string | undefined) ?? null;
 
   function showEnrolment(res: Response, who: { sessionUid: string; account: Account }, view: TotpEnrolment, error?: { message: string; status: number }) {
@@ -95,7 +95,7 @@ export function registerMfaRoutes(router: Router, services: Services, totp: Totp
       if (check.outcome === 'throttled') res.set('retry-after', String(check.retryAfterSeconds));
       return showEnrolment(res, who, view, codeRefusal(check));
     }
-    await audit.record({ actor: `account:${who.account.id}`, action: 'enrol_factor', resourceType: 'user', resourceId: who.account.id, before: null, after: { factor_id: factorId, kind: 'totp' }, requestId: requestId(res) }, db);
+    await audit.record({ actor: `account:${who.account.id}`, action: 'enrol_factor', resourceType: 'user', resourceId: who.account.id, before: null, after: { factor_id: factorId, kind: 'totp' }, requestId: requestId(res) });
     logger.info({ account_id: who.account.id, factor_id: factorId }, 'authenticator app enrolled from the account page');
     if (hadFactor) return helpers.render(res, who, { message: 'Your new authenticator app is set up.' });
     showCodes(res, await regenerateRecoveryCodes(totp, who.account.id), 'Your authenticator app is set up.');
@@ -115,10 +115,10 @@ export function registerMfaRoutes(router: Router, services: Services, totp: Totp
       logger.warn({ account_id: who.account.id, factor_id: factorId }, 'removal of the last second factor refused: a client requires one');
       return helpers.render(res, who, { error: `"${factor.label}" is your only second factor and an application you use requires one, so it can't be removed. Set up another one first. Nothing changed.` }, 409);
     }
-    await db.transaction(async (trx) => {
-      await totp.factors.remove(who.account.id, factorId, trx);
-      if (factors.length === 1) await totp.factors.removeRecoveryCodes(who.account.id, trx);
-      await audit.record({ actor: `account:${who.account.id}`, action: 'remove_factor', resourceType: 'user', resourceId: who.account.id, before: { factor_id: factorId, kind: factor.kind, label: factor.label }, after: null, requestId: requestId(res) }, trx);
+    await store.transaction(async (tx) => {
+      await tx.mfaFactors.remove(who.account.id, factorId);
+      if (factors.length === 1) await tx.mfaFactors.removeRecoveryCodes(who.account.id);
+      await tx.audit.record({ actor: `account:${who.account.id}`, action: 'remove_factor', resourceType: 'user', resourceId: who.account.id, before: { factor_id: factorId, kind: factor.kind, label: factor.label }, after: null, requestId: requestId(res) });
     });
     logger.info({ account_id: who.account.id, factor_id: factorId, kind: factor.kind }, 'second factor removed from the account page');
     return helpers.render(res, who, { message: factor.kind === 'webauthn' ? `The passkey "${factor.label}" was removed.` : `"${factor.label}" was removed.` });
@@ -141,9 +141,9 @@ export function registerMfaRoutes(router: Router, services: Services, totp: Totp
       return helpers.render(res, who, { fieldError: { form: `rename:${factorId}`, message: problem } }, 400);
     }
     if (label === factor.label) return helpers.render(res, who, { message: `"${label}" keeps its name.` });
-    await db.transaction(async (trx) => {
-      await totp.factors.rename(who.account.id, factorId, label, trx);
-      await audit.record({ actor: `account:${who.account.id}`, action: 'rename_factor', resourceType: 'user', resourceId: who.account.id, before: { factor_id: factorId, kind: factor.kind, label: factor.label }, after: { factor_id: factorId, kind: factor.kind, label }, requestId: requestId(res) }, trx);
+    await store.transaction(async (tx) => {
+      await tx.mfaFactors.rename(who.account.id, factorId, label);
+      await tx.audit.record({ actor: `account:${who.account.id}`, action: 'rename_factor', resourceType: 'user', resourceId: who.account.id, before: { factor_id: factorId, kind: factor.kind, label: factor.label }, after: { factor_id: factorId, kind: factor.kind, label }, requestId: requestId(res) });
     });
     logger.info({ account_id: who.account.id, factor_id: factorId, kind: factor.kind }, 'second factor renamed from the account page');
     return helpers.render(res, who, { message: `"${factor.label}" is now called "${label}".` });
@@ -153,7 +153,7 @@ export function registerMfaRoutes(router: Router, services: Services, totp: Totp
     const who = await helpers.requireSignedIn(req, res);
     if (!(await totp.factors.hasFactor(who.account.id))) return helpers.render(res, who, { error: 'Set up an authenticator app first; recovery codes come with it.' }, 409);
     const codes = await regenerateRecoveryCodes(totp, who.account.id);
-    await audit.record({ actor: `account:${who.account.id}`, action: 'regenerate_recovery_codes', resourceType: 'user', resourceId: who.account.id, before: null, after: null, requestId: requestId(res) }, db);
+    await audit.record({ actor: `account:${who.account.id}`, action: 'regenerate_recovery_codes', resourceType: 'user', resourceId: who.account.id, before: null, after: null, requestId: requestId(res) });
     showCodes(res, codes, 'New recovery codes were made; the old ones no longer work.');
   });
 }

@@ -51,7 +51,7 @@ export async function sessionsView(services: Pick<Services, 'loginSessions' | 'c
 
 /** Adds `POST /account/sessions/end`: ends one of the account's other sessions. */
 export function registerSessionRoutes(router: Router, services: Services, helpers: SessionPageHelpers): void {
-  const { db, outbox, loginSessions, audit, logger } = services;
+  const { store, loginSessions, logger } = services;
 
   router.post('/account/sessions/end', helpers.form, async (req, res) => {
     const who = await helpers.requireSignedIn(req, res);
@@ -64,13 +64,13 @@ export function registerSessionRoutes(router: Router, services: Services, helper
     const record = await loginSessions.record(uid);
     const ended = record?.accountId !== who.account.id
       ? undefined
-      : await db.transaction(async (trx) => {
-          const result = await endSessionByUidIn(trx, outbox, uid, 'account');
+      : await store.transaction(async (tx) => {
+          const result = await endSessionByUidIn(tx, uid, 'account');
           if (!result) return undefined;
           // The login row and the engine's session name the same account; if they ever disagree, nothing is ended.
           if (result.accountId !== who.account.id) throw new RealmgateError('bad_request', { detail: `session ${uid} belongs to another account than its login row says` });
-          await loginSessions.delete(uid, trx);
-          await audit.record(
+          await tx.loginSessions.delete(uid);
+          await tx.audit.record(
             {
               actor: `account:${who.account.id}`,
               action: 'end',
@@ -80,7 +80,6 @@ export function registerSessionRoutes(router: Router, services: Services, helper
               after: null,
               requestId: (res.locals.requestId as string | undefined) ?? null,
             },
-            trx,
           );
           return result;
         });

@@ -19,7 +19,7 @@ const DEFAULT_LABEL = 'Passkey';
 
 /** Adds `/account/webauthn` and `/account/webauthn/confirm`. */
 export function registerWebauthnRoutes(router: Router, services: Services, deps: { webauthn: WebauthnDeps; totp: TotpDeps }, helpers: AccountPageHelpers): void {
-  const { views, logger, audit, db } = services;
+  const { views, logger, audit } = services;
   const requestId = (res: Response) => (res.locals.requestId as string | undefined) ?? null;
 
   router.post('/account/webauthn', helpers.form, async (req, res) => {
@@ -44,7 +44,7 @@ export function registerWebauthnRoutes(router: Router, services: Services, deps:
         : 'The passkey could not be registered. Nothing changed. Start again with "Add a passkey".';
       return helpers.render(res, who, { error }, result.reason === 'duplicate' ? 409 : 400);
     }
-    await audit.record({ actor: `account:${who.account.id}`, action: 'enrol_factor', resourceType: 'user', resourceId: who.account.id, before: null, after: { factor_id: result.factor.id, kind: 'webauthn' }, requestId: requestId(res) }, db);
+    await audit.record({ actor: `account:${who.account.id}`, action: 'enrol_factor', resourceType: 'user', resourceId: who.account.id, before: null, after: { factor_id: result.factor.id, kind: 'webauthn' }, requestId: requestId(res) });
     logger.info({ account_id: who.account.id, factor_id: result.factor.id }, 'passkey registered from the account page');
     if (hadFactor) return helpers.render(res, who, { message: `Your passkey "${result.factor.label}" is set up.` });
     const codes = await regenerateRecoveryCodes(deps.totp, who.account.id);

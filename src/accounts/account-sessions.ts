@@ -1,6 +1,5 @@
-import type { Knex } from 'knex';
-import { endSessionIn, type EndingSession } from '../logout/session-end.ts';
-import type { LogoutOutbox } from '../logout/outbox.ts';
+import { endSessionIn } from '../logout/session-end.ts';
+import type { StoreTransaction } from '../store/store.ts';
 
 /** What ending an account's sessions did. */
 export interface EndedAccountSessions {
@@ -16,22 +15,16 @@ export interface EndedAccountSessions {
  * back-channel logout notice queued for each of its applications), and its `login_sessions` rows
  * go. Offline grants are kept; the engine refuses them anyway once the account is disabled or
  * gone, because `findAccount` no longer finds it. Run it in the transaction of the change that
- * requires it (`trx`), so the notices exist exactly when the change does.
+ * requires it (`tx`), so the notices exist exactly when the change does.
  */
-export async function endAccountSessions(services: { db: Knex; outbox: LogoutOutbox }, accountId: string, trx: Knex = services.db): Promise<EndedAccountSessions> {
-  const rows = await trx('oidc_payloads')
-    .where({ model: 'Session' })
-    .whereRaw("payload->>'accountId' = ?", [accountId])
-    .forUpdate()
-    .select<{ uid: string; payload: EndingSession }[]>('uid', 'payload');
+export async function endAccountSessions(tx: StoreTransaction, accountId: string): Promise<EndedAccountSessions> {
   const ended: EndedAccountSessions = { sessionUids: [], notified: {} };
-  for (const row of rows) {
-    const uid = row.payload.uid ?? row.uid;
-    const result = await endSessionIn(trx, services.outbox, { ...row.payload, uid }, 'admin');
+  for (const session of await tx.engineSessions.lockForAccount(accountId)) {
+    const result = await endSessionIn(tx, session, 'admin');
     if (!result.ended) continue;
-    ended.sessionUids.push(uid);
-    ended.notified[uid] = result.notified;
+    ended.sessionUids.push(session.uid);
+    ended.notified[session.uid] = result.notified;
   }
-  await trx('login_sessions').where({ account_id: accountId }).delete();
+  await tx.loginSessions.deleteForAccount(accountId);
   return ended;
 }

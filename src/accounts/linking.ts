@@ -130,7 +130,7 @@ async function signInReturningIdentity(deps: LinkingDeps, identity: FederatedIde
   if (!account) return undefined;
   if (account.disabled) throw disabledError(account);
   if (!account.hasPassword && profileChanges(account, upstreamRefresh(account, identity.profile))) return undefined;
-  const recorded = await deps.store.identities.recordLogin(identity.providerAlias, identity.subject, { email: identity.profile.email, claims: identity.upstreamClaims }, undefined, account.id);
+  const recorded = await deps.store.identities.recordLogin(identity.providerAlias, identity.subject, { email: identity.profile.email, claims: identity.upstreamClaims }, account.id);
   return recorded ? { type: 'account', account, rule: 'existing_link' } : undefined;
 }
 

@@ -1,5 +1,5 @@
-import type { Knex } from 'knex';
-import { ClientRepository, type ClientMetadata, type StoredClient } from '../store/clients.ts';
+import type { ClientMetadata, StoredClient } from '../store/clients.ts';
+import type { StoreTransaction } from '../store/store.ts';
 import { generateClientSecret } from '../token-server/clients.ts';
 import { clientJson, clientNeedsSecret, engineClientProblems, parseClientBody } from './client-metadata.ts';
 import { checkIfMatch, type IfMatch } from './conditional.ts';
@@ -30,17 +30,17 @@ function secretChange(deps: AdminDeps, metadata: Record<string, unknown>, given:
   return { secret: current?.secretSet ? null : undefined, generated: undefined };
 }
 
-/** Validates a client body against the admin API's and the engine's rules and stores it with its audit entry, inside `trx`. */
+/** Validates a client body against the admin API's and the engine's rules and stores it with its audit entry, inside `tx`. */
 async function writeClient(
   deps: AdminDeps,
-  trx: Knex,
+  tx: StoreTransaction,
   actor: ChangeActor,
   action: 'create' | 'replace' | 'update',
   body: Record<string, unknown>,
   current: StoredClient | undefined,
 ): Promise<ClientWriteResult> {
   const parsed = parseClientBody(body);
-  const clients = new ClientRepository(trx, deps.services.sealer);
+  const { clients } = tx;
   const { secret, generated } = secretChange(deps, parsed.metadata, parsed.secret, current);
   const stored = secret === undefined && current ? await clients.findForEngine(current.metadata.client_id) : undefined;
   const effectiveSecret = secret === undefined ? ((stored?.client_secret as string | undefined) ?? null) : secret;
@@ -53,7 +53,7 @@ async function writeClient(
   if (action === 'create' && saved.version !== 1) {
     throw new RealmgateError('conflict', { safeMessage: `A client "${saved.metadata.client_id}" already exists.`, errors: [{ field: 'client_id', message: 'is already taken' }] });
   }
-  await deps.audit.record(
+  await tx.audit.record(
     {
       ...actor,
       action,
@@ -62,7 +62,6 @@ async function writeClient(
       before: current ? clientJson(current) : null,
       after: clientJson(saved),
     },
-    trx,
   );
   return { client: saved, generatedSecret: generated };
 }
@@ -77,8 +76,8 @@ function bodyFor(clientId: string, body: unknown): Record<string, unknown> {
 }
 
 /** Locks a client for a conditional change: 404 when absent, 412 when `If-Match` is stale. */
-async function lockCurrent(deps: AdminDeps, trx: Knex, clientId: string, ifMatch: IfMatch): Promise<StoredClient> {
-  const current = await deps.services.clients.lock(clientId, trx);
+async function lockCurrent(tx: StoreTransaction, clientId: string, ifMatch: IfMatch): Promise<StoredClient> {
+  const current = await tx.clients.lock(clientId);
   if (!current) throw notFound('client', clientId);
   checkIfMatch(ifMatch, current.version);
   return current;
@@ -87,41 +86,41 @@ async function lockCurrent(deps: AdminDeps, trx: Knex, clientId: string, ifMatch
 /** Registers a new client; a confidential one without a secret gets a generated secret. */
 export async function createClient(deps: AdminDeps, actor: ChangeActor, body: unknown): Promise<ClientWriteResult> {
   if (!isJsonObject(body)) throw invalidFields([{ field: '(body)', message: 'must be a JSON object' }]);
-  return deps.services.db.transaction(async (trx) => {
+  return deps.services.store.transaction(async (tx) => {
     const id = typeof body.client_id === 'string' ? body.client_id : undefined;
-    if (id && (await deps.services.clients.get(id, trx))) {
+    if (id && (await tx.clients.get(id))) {
       throw new RealmgateError('conflict', { safeMessage: `A client "${id}" already exists.`, errors: [{ field: 'client_id', message: 'is already taken' }] });
     }
-    return writeClient(deps, trx, actor, 'create', body, undefined);
+    return writeClient(deps, tx, actor, 'create', body, undefined);
   });
 }
 
 /** Replaces a client's metadata; the secret stays unless `client_secret` is given (null removes it). */
 export async function replaceClient(deps: AdminDeps, actor: ChangeActor, clientId: string, body: unknown, ifMatch: IfMatch): Promise<ClientWriteResult> {
   const input = bodyFor(clientId, body);
-  return deps.services.db.transaction(async (trx) => {
-    const current = await lockCurrent(deps, trx, clientId, ifMatch);
-    return writeClient(deps, trx, actor, 'replace', input, current);
+  return deps.services.store.transaction(async (tx) => {
+    const current = await lockCurrent(tx, clientId, ifMatch);
+    return writeClient(deps, tx, actor, 'replace', input, current);
   });
 }
 
 /** Applies a JSON Merge Patch to a client's metadata (`client_secret` in it sets or, with null, removes the secret). */
 export async function patchClient(deps: AdminDeps, actor: ChangeActor, clientId: string, patch: unknown, ifMatch: IfMatch): Promise<ClientWriteResult> {
   const input = bodyFor(clientId, patch);
-  return deps.services.db.transaction(async (trx) => {
-    const current = await lockCurrent(deps, trx, clientId, ifMatch);
+  return deps.services.store.transaction(async (tx) => {
+    const current = await lockCurrent(tx, clientId, ifMatch);
     const { client_secret: secret, ...changes } = input;
     const merged = applyMergePatch(current.metadata, changes) as Record<string, unknown>;
     const next = 'client_secret' in input ? { ...merged, client_secret: secret ?? null } : merged;
-    return writeClient(deps, trx, actor, 'update', next, current);
+    return writeClient(deps, tx, actor, 'update', next, current);
   });
 }
 
 /** Deletes a client; its tokens stop working because the engine no longer finds it. */
 export async function deleteClient(deps: AdminDeps, actor: ChangeActor, clientId: string, ifMatch: IfMatch): Promise<void> {
-  await deps.services.db.transaction(async (trx) => {
-    const current = await lockCurrent(deps, trx, clientId, ifMatch);
-    await deps.services.clients.delete(clientId, trx);
-    await deps.audit.record({ ...actor, action: 'delete', resourceType: 'client', resourceId: clientId, before: clientJson(current), after: null }, trx);
+  await deps.services.store.transaction(async (tx) => {
+    const current = await lockCurrent(tx, clientId, ifMatch);
+    await tx.clients.delete(clientId);
+    await tx.audit.record({ ...actor, action: 'delete', resourceType: 'client', resourceId: clientId, before: clientJson(current), after: null });
   });
 }

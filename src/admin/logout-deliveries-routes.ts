@@ -62,9 +62,9 @@ export function registerLogoutDeliveryRoutes(router: Router, deps: AdminDeps): v
     const id = deliveryId(param(req, 'id'));
     const before = await deps.services.outbox.get(id);
     if (!before) throw notFound('logout delivery', String(id));
-    const delivery = await deps.services.db.transaction(async (trx) => {
-      const retried = await deps.services.outbox.retry(id, trx);
-      await deps.audit.record(
+    const delivery = await deps.services.store.transaction(async (tx) => {
+      const retried = await tx.logoutDeliveries.retry(id);
+      await tx.audit.record(
         {
           ...actorOf(res),
           action: 'retry',
@@ -73,7 +73,6 @@ export function registerLogoutDeliveryRoutes(router: Router, deps: AdminDeps): v
           before: { status: before.status, attempts: before.attempts },
           after: { status: 'pending' },
         },
-        trx,
       );
       return retried!;
     });

@@ -1,8 +1,8 @@
-import type { Knex } from 'knex';
 import { providerTypes } from '../../providers/index.ts';
 import type { StoredProvider } from '../../providers/types.ts';
 import { RealmgateError } from '../errors.ts';
 import { StaleVersionError, type ProviderInput, type ProviderRecord } from '../store/providers.ts';
+import type { StoreTransaction } from '../store/store.ts';
 import { checkIfMatch, type IfMatch } from './conditional.ts';
 import type { AdminDeps, ChangeActor } from './context.ts';
 import { applyMergePatch, isJsonObject } from './merge-patch.ts';
@@ -39,26 +39,26 @@ async function validated(body: unknown, stored: StoredProvider | undefined): Pro
 }
 
 /** Locks a provider for a conditional change: 404 when absent, 412 when `If-Match` is stale. */
-async function lockCurrent(deps: AdminDeps, trx: Knex, alias: string, ifMatch: IfMatch): Promise<{ stored: StoredProvider; before: ProviderRecord }> {
-  const stored = await deps.services.providers.load(alias, trx, { forUpdate: true });
+async function lockCurrent(tx: StoreTransaction, alias: string, ifMatch: IfMatch): Promise<{ stored: StoredProvider; before: ProviderRecord }> {
+  const stored = await tx.providers.load(alias, { forUpdate: true });
   if (!stored) throw notFound('provider', alias);
   checkIfMatch(ifMatch, stored.version);
-  return { stored, before: (await deps.services.providers.get(alias, trx))! };
+  return { stored, before: (await tx.providers.get(alias))! };
 }
 
-/** Writes an update and its audit entry in `trx`. */
-async function update(deps: AdminDeps, trx: Knex, actor: ChangeActor, action: string, input: ProviderInput, before: ProviderRecord): Promise<ProviderRecord> {
-  const after = await deps.services.providers.update(input, trx, before.version).catch(translateStoreError);
-  await deps.audit.record({ ...actor, action, resourceType: 'provider', resourceId: input.alias, before: { ...providerJson(before) }, after: { ...providerJson(after!) } }, trx);
+/** Writes an update and its audit entry in `tx`. */
+async function update(tx: StoreTransaction, actor: ChangeActor, action: string, input: ProviderInput, before: ProviderRecord): Promise<ProviderRecord> {
+  const after = await tx.providers.update(input, before.version).catch(translateStoreError);
+  await tx.audit.record({ ...actor, action, resourceType: 'provider', resourceId: input.alias, before: { ...providerJson(before) }, after: { ...providerJson(after!) } });
   return after!;
 }
 
 /** Creates a provider at version 1. */
 export async function createProvider(deps: AdminDeps, actor: ChangeActor, body: unknown): Promise<ProviderRecord> {
   const input = await validated(body, undefined);
-  return deps.services.db.transaction(async (trx) => {
-    const created = await deps.services.providers.create(input, trx).catch(translateStoreError);
-    await deps.audit.record({ ...actor, action: 'create', resourceType: 'provider', resourceId: input.alias, before: null, after: { ...providerJson(created) } }, trx);
+  return deps.services.store.transaction(async (tx) => {
+    const created = await tx.providers.create(input).catch(translateStoreError);
+    await tx.audit.record({ ...actor, action: 'create', resourceType: 'provider', resourceId: input.alias, before: null, after: { ...providerJson(created) } });
     return created;
   });
 }
@@ -66,30 +66,30 @@ export async function createProvider(deps: AdminDeps, actor: ChangeActor, body: 
 /** Replaces a provider's fields; secrets not named in the body are kept (write-only fields cannot round-trip). */
 export async function replaceProvider(deps: AdminDeps, actor: ChangeActor, alias: string, body: unknown, ifMatch: IfMatch): Promise<ProviderRecord> {
   if (!isJsonObject(body)) throw invalidFields([{ field: '(body)', message: 'must be a JSON object' }]);
-  return deps.services.db.transaction(async (trx) => {
-    const { stored, before } = await lockCurrent(deps, trx, alias, ifMatch);
+  return deps.services.store.transaction(async (tx) => {
+    const { stored, before } = await lockCurrent(tx, alias, ifMatch);
     const input = await validated({ alias, kind: stored.kind, ...body }, stored);
-    return update(deps, trx, actor, 'replace', input, before);
+    return update(tx, actor, 'replace', input, before);
   });
 }
 
 /** Applies a JSON Merge Patch: `settings` and `claim_mappings` merge key by key; `secrets` sets or (null) removes the named ones. */
 export async function patchProvider(deps: AdminDeps, actor: ChangeActor, alias: string, patch: unknown, ifMatch: IfMatch): Promise<ProviderRecord> {
   if (!isJsonObject(patch)) throw invalidFields([{ field: '(body)', message: 'must be a JSON object' }]);
-  return deps.services.db.transaction(async (trx) => {
-    const { stored, before } = await lockCurrent(deps, trx, alias, ifMatch);
+  return deps.services.store.transaction(async (tx) => {
+    const { stored, before } = await lockCurrent(tx, alias, ifMatch);
     const { secrets, version: _version, secrets_set: _secretsSet, ...changes } = patch;
     const { version: _v, secrets_set: _s, ...current } = providerJson(before);
     const merged = applyMergePatch(current, changes) as Record<string, unknown>;
     const input = await validated(secrets === undefined ? merged : { ...merged, secrets }, stored);
-    return update(deps, trx, actor, 'update', input, before);
+    return update(tx, actor, 'update', input, before);
   });
 }
 
 /** Turns a provider on or off; a provider already in that state is returned unchanged. */
 export async function setProviderEnabled(deps: AdminDeps, actor: ChangeActor, alias: string, enabled: boolean, ifMatch: IfMatch): Promise<ProviderRecord> {
-  return deps.services.db.transaction(async (trx) => {
-    const { before } = await lockCurrent(deps, trx, alias, ifMatch);
+  return deps.services.store.transaction(async (tx) => {
+    const { before } = await lockCurrent(tx, alias, ifMatch);
     if (before.enabled === enabled) return before;
     const input: ProviderInput = {
       alias,
@@ -102,15 +102,15 @@ export async function setProviderEnabled(deps: AdminDeps, actor: ChangeActor, al
       linkingPolicy: before.linkingPolicy,
       requireLocalMfa: before.requireLocalMfa,
     };
-    return update(deps, trx, actor, enabled ? 'enable' : 'disable', input, before);
+    return update(tx, actor, enabled ? 'enable' : 'disable', input, before);
   });
 }
 
 /** Deletes a provider; its callback URLs stop working on every node with the next request. */
 export async function deleteProvider(deps: AdminDeps, actor: ChangeActor, alias: string, ifMatch: IfMatch): Promise<void> {
-  await deps.services.db.transaction(async (trx) => {
-    const { before } = await lockCurrent(deps, trx, alias, ifMatch);
-    await deps.services.providers.delete(alias, trx, before.version).catch(translateStoreError);
-    await deps.audit.record({ ...actor, action: 'delete', resourceType: 'provider', resourceId: alias, before: { ...providerJson(before) }, after: null }, trx);
+  await deps.services.store.transaction(async (tx) => {
+    const { before } = await lockCurrent(tx, alias, ifMatch);
+    await tx.providers.delete(alias, before.version).catch(translateStoreError);
+    await tx.audit.record({ ...actor, action: 'delete', resourceType: 'provider', resourceId: alias, before: { ...providerJson(before) }, after: null });
   });
 }

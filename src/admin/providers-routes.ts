@@ -89,7 +89,7 @@ export function registerProviderRoutes(router: Router, deps: AdminDeps): void {
     if (!refreshed) throw new RealmgateError('conflict', { safeMessage: `Providers of this kind load nothing that could be refreshed.` });
     const after = (await providers.get(alias))!;
     // The refresh is an admin action too: who asked, and what the provider looked like after it.
-    await deps.audit.record({ ...actorOf(res), action: 'refresh', resourceType: 'provider', resourceId: alias, before: null, after: { ...providerJson(after) } }, deps.services.db);
+    await deps.audit.record({ ...actorOf(res), action: 'refresh', resourceType: 'provider', resourceId: alias, before: null, after: { ...providerJson(after) } });
     sendProvider(res, 200, after);
   });
 

@@ -1,7 +1,6 @@
 import express, { type RequestHandler, type Router } from 'express';
 import type { OpenContext } from '../../providers/types.ts';
 import type { Services } from '../app.ts';
-import { AuditLog } from '../store/audit.ts';
 import { registerAuditRoutes } from './audit-routes.ts';
 import { requireAdminToken } from './auth.ts';
 import { registerClientRoutes } from './clients-routes.ts';
@@ -55,7 +54,7 @@ function noRoute(router: Router): RequestHandler {
  */
 export function adminRoutes(services: Services, options: { openContext: OpenContext }): Router {
   const router = express.Router();
-  const deps: AdminDeps = { services, audit: new AuditLog(services.db), openContext: options.openContext };
+  const deps: AdminDeps = { services, audit: services.store.audit, openContext: options.openContext };
 
   router.use((_req, res, next) => {
     res.set('cache-control', 'no-store');

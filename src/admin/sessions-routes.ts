@@ -52,13 +52,13 @@ export function sessionJson(session: LoginSessionRecord): Record<string, unknown
  * entry is written. False when there was no such session.
  */
 async function endSession(deps: AdminDeps, actor: ChangeActor, uid: string): Promise<boolean> {
-  const { loginSessions, outbox, db, logger } = deps.services;
+  const { loginSessions, store, logger } = deps.services;
   const record = await loginSessions.get(uid);
-  const ended = await db.transaction(async (trx) => {
-    const result = await endSessionByUidIn(trx, outbox, uid, 'admin');
-    const deleted = await loginSessions.delete(uid, trx);
+  const ended = await store.transaction(async (tx) => {
+    const result = await endSessionByUidIn(tx, uid, 'admin');
+    const deleted = await tx.loginSessions.delete(uid);
     if (!result && !deleted) return undefined;
-    await deps.audit.record(
+    await tx.audit.record(
       {
         ...actor,
         action: 'end',
@@ -67,7 +67,6 @@ async function endSession(deps: AdminDeps, actor: ChangeActor, uid: string): Pro
         before: { id: uid, account_id: record?.accountId ?? result?.accountId ?? null, idp: record?.idp ?? null },
         after: null,
       },
-      trx,
     );
     return result ?? { ended: false, notified: [], clients: [] };
   });

@@ -1,7 +1,6 @@
-import type { Knex } from 'knex';
-import { endAccountSessions } from '../accounts/account-sessions.ts';
 import { type Account, emailTaken, type NewAccount } from '../store/accounts.ts';
 import type { LinkedIdentity } from '../store/external-identities.ts';
+import type { StoreTransaction } from '../store/store.ts';
 import { linkIdentity, unlinkIdentity, type LinkingDeps } from '../accounts/linking.ts';
 import { hashPassword } from '../accounts/passwords.ts';
 import { RealmgateError } from '../errors.ts';
@@ -19,9 +18,9 @@ function translate(error: unknown, email?: string | null): never {
   throw error;
 }
 
-/** The account locked for update inside `trx`, or a 404 (a malformed id is simply not found). */
-async function lockAccount(deps: AdminDeps, trx: Knex, id: string): Promise<Account> {
-  const account = await deps.services.accounts.getForUpdate(id, trx);
+/** The account locked for update inside `tx`, or a 404 (a malformed id is simply not found). */
+async function lockAccount(tx: StoreTransaction, id: string): Promise<Account> {
+  const account = await tx.accounts.getForUpdate(id);
   if (!account) throw notFound('user', id);
   return account;
 }
@@ -45,10 +44,10 @@ export async function createUser(deps: AdminDeps, actor: ChangeActor, body: unkn
     familyName: value.family_name ?? null,
     passwordHash,
   };
-  return deps.services.db
-    .transaction(async (trx) => {
-      const account = await deps.services.accounts.create(input, trx);
-      await deps.audit.record({ ...actor, action: 'create', resourceType: 'user', resourceId: account.id, before: null, after: userJson(account) }, trx);
+  return deps.services.store
+    .transaction(async (tx) => {
+      const account = await tx.accounts.create(input);
+      await tx.audit.record({ ...actor, action: 'create', resourceType: 'user', resourceId: account.id, before: null, after: userJson(account) });
       return account;
     })
     .catch((error: unknown) => translate(error, value.email));
@@ -62,9 +61,9 @@ export async function createUser(deps: AdminDeps, actor: ChangeActor, body: unkn
 export async function patchUser(deps: AdminDeps, actor: ChangeActor, id: string, body: unknown): Promise<Account> {
   const { value, problems } = parseUserPatch(body);
   if (!value) throw invalidFields(problems);
-  return deps.services.db
-    .transaction(async (trx) => {
-      const before = await lockAccount(deps, trx, id);
+  return deps.services.store
+    .transaction(async (tx) => {
+      const before = await lockAccount(tx, id);
       if (value.email === null && before.hasPassword) {
         throw invalidFields([{ field: 'email', message: 'cannot be removed from an account with a password: it is how the account signs in' }]);
       }
@@ -76,11 +75,11 @@ export async function patchUser(deps: AdminDeps, actor: ChangeActor, id: string,
         ...(value.family_name !== undefined ? { familyName: value.family_name } : {}),
         ...(value.disabled !== undefined ? { disabled: value.disabled } : {}),
       };
-      const after = (await deps.services.accounts.update(id, changes, trx))!;
-      if (after.disabled && value.disabled === true) await endAccountSessions(deps.services, id, trx);
+      const after = (await tx.accounts.update(id, changes))!;
+      if (after.disabled && value.disabled === true) await tx.endAccountSessions(id);
       const [was, is] = [userJson(before), userJson(after)];
       if (JSON.stringify(was) !== JSON.stringify(is)) {
-        await deps.audit.record({ ...actor, action: 'update', resourceType: 'user', resourceId: id, before: was, after: is }, trx);
+        await tx.audit.record({ ...actor, action: 'update', resourceType: 'user', resourceId: id, before: was, after: is });
       }
       return after;
     })
@@ -89,15 +88,12 @@ export async function patchUser(deps: AdminDeps, actor: ChangeActor, id: string,
 
 /** Deletes an account: its sessions end and its links go with it (the audit entry lists them). */
 export async function deleteUser(deps: AdminDeps, actor: ChangeActor, id: string): Promise<void> {
-  await deps.services.db.transaction(async (trx) => {
-    const before = await lockAccount(deps, trx, id);
-    const identities = await deps.services.identities.listForAccount(id, trx);
-    await endAccountSessions(deps.services, id, trx);
-    await deps.services.accounts.delete(id, trx);
-    await deps.audit.record(
-      { ...actor, action: 'delete', resourceType: 'user', resourceId: id, before: { ...userJson(before), identities: identities.map(identityJson) }, after: null },
-      trx,
-    );
+  await deps.services.store.transaction(async (tx) => {
+    const before = await lockAccount(tx, id);
+    const identities = await tx.identities.listForAccount(id);
+    await tx.endAccountSessions(id);
+    await tx.accounts.delete(id);
+    await tx.audit.record({ ...actor, action: 'delete', resourceType: 'user', resourceId: id, before: { ...userJson(before), identities: identities.map(identityJson) }, after: null });
   });
 }
 

@@ -68,7 +68,7 @@ export async function run(command: string[], flags: Flags): Promise<void> {
     }
     return;
   }
-  const services = await openServices(config, { logger: pino({ level: 'warn' }) });
+  const { services, db } = await openServices(config, { logger: pino({ level: 'warn' }) });
   try {
     switch (command.join(' ')) {
       case 'keys rotate': {
@@ -77,8 +77,7 @@ export async function run(command: string[], flags: Flags): Promise<void> {
         return;
       }
       case 'keys list': {
-        const rows = await services.db('signing_keys').orderBy('created_at', 'desc').select('kid', 'alg', 'created_at', 'retired_at', 'remove_after');
-        for (const r of rows) console.log(`${r.kid}  ${r.alg}  ${r.retired_at ? `retired, published until ${r.remove_after.toISOString()}` : 'current'}`);
+        for (const k of await services.keys.list()) console.log(`${k.kid}  ${k.alg}  ${k.retiredAt ? `retired, published until ${k.removeAfter?.toISOString()}` : 'current'}`);
         return;
       }
       case 'clients add':
@@ -124,7 +123,7 @@ export async function run(command: string[], flags: Flags): Promise<void> {
         throw new UsageError(`unknown command: ${command.join(' ') || '(none)'}`);
     }
   } finally {
-    await closeDatabase(services.db);
+    await closeDatabase(db);
   }
 }
 

@@ -1,15 +1,12 @@
 import express, { type Router } from 'express';
 import type { OpenContext } from '../../providers/types.ts';
 import type { Services } from '../app.ts';
-import { ReplayGuardRepository } from '../store/replay-guard.ts';
 import type { FederationDeps } from './login-flow.ts';
-import { LoginTransactionStore } from '../store/login-transactions.ts';
 import { ProviderCache } from './provider-cache.ts';
 import { refreshDueProviders, refreshProvider, type RefreshStatus } from './provider-refresh.ts';
 import { federationRoutes } from './routes.ts';
 import { samlRoutes } from './saml-routes.ts';
 import { logoutRoutes } from './logout-routes.ts';
-import { LogoutTransactionStore } from '../logout/logout-transactions.ts';
 import { signOutUpstream } from '../logout/upstream-signout.ts';
 import { createOpenContext } from './upstream-fetch.ts';
 
@@ -30,7 +27,7 @@ export interface Federation {
 
 /** Builds federation over a node's services; `context` overrides parts of the open context. */
 export function createFederation(services: Services, options: { context?: Partial<OpenContext>; retryAfterMs?: number } = {}): Federation {
-  const context = createOpenContext(services.config, { replay: new ReplayGuardRepository(services.db), ...options.context });
+  const context = createOpenContext(services.config, { replay: services.store.replayGuard, ...options.context });
   const cache = new ProviderCache({
     providers: services.providers,
     context,
@@ -40,14 +37,14 @@ export function createFederation(services: Services, options: { context?: Partia
   });
   const flow: FederationDeps = {
     cache,
-    transactions: new LoginTransactionStore(services.db, services.sealer),
+    transactions: services.store.loginTransactions,
     logger: services.logger,
     metrics: services.metrics,
   };
   const routes = express.Router();
   routes.use(federationRoutes({ ...flow, issuer: services.config.issuer }));
   routes.use(samlRoutes({ ...flow, providers: services.providers, clients: services.clients, context, issuer: services.config.issuer }));
-  const logout = { cache, loginSessions: services.loginSessions, logoutTransactions: new LogoutTransactionStore(services.db, services.sealer), context, views: services.views, logger: services.logger };
+  const logout = { cache, loginSessions: services.loginSessions, logoutTransactions: services.store.logoutTransactions, context, views: services.views, logger: services.logger };
   routes.use(logoutRoutes({ ...logout, services, clients: services.clients, issuer: services.config.issuer }));
   services.engine.onLogout((sessionUid, location) => signOutUpstream(logout, sessionUid, location));
   const refreshDeps = { providers: services.providers, context, logger: services.logger };

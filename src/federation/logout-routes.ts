@@ -25,7 +25,7 @@ import { aliasParam, stringParams } from './upstream-answer.ts';
 /** What the logout routes need. */
 export interface LogoutRouteDeps extends UpstreamSignOutDeps {
   cache: ProviderCache;
-  services: Pick<Services, 'db' | 'outbox' | 'metrics'>;
+  services: Pick<Services, 'store' | 'metrics'>;
   clients: Pick<ClientRepository, 'get'>;
   issuer: string;
 }

@@ -1,8 +1,5 @@
 import type { Services } from '../app.ts';
 import { endExpiredSessions } from '../logout/session-end.ts';
-import { purgeExpiredPayloads } from '../store/oidc-adapter.ts';
-import { purgeExpiredRateLimits } from '../rate-limits.ts';
-import { ReplayGuardRepository } from '../store/replay-guard.ts';
 
 /** How long settled (delivered or dead-lettered) logout deliveries stay visible in the admin API. */
 export const SETTLED_DELIVERY_RETENTION_SECONDS = 30 * 24 * 3600;
@@ -14,8 +11,8 @@ const EXPIRED_SESSIONS_PER_RUN = 500;
  * Ends sessions past their lifetime or inactivity timeout, each with its logout notices, so
  * applications hear of an expiry as they hear of a logout. Returns how many ended.
  */
-export async function endExpired(services: Pick<Services, 'db' | 'outbox' | 'logger'>): Promise<number> {
-  const ended = await endExpiredSessions(services.db, services.outbox, EXPIRED_SESSIONS_PER_RUN);
+export async function endExpired(services: Pick<Services, 'store' | 'logger'>): Promise<number> {
+  const ended = await endExpiredSessions(services.store, EXPIRED_SESSIONS_PER_RUN);
   if (ended) services.logger.info({ sessions: ended }, 'expired sessions ended');
   return ended;
 }
@@ -24,15 +21,15 @@ export async function endExpired(services: Pick<Services, 'db' | 'outbox' | 'log
 export async function purge(services: Services): Promise<Record<string, number>> {
   const counts = {
     sessions_ended: await endExpired(services),
-    oidc_payloads: await purgeExpiredPayloads(services.db),
+    oidc_payloads: await services.store.engineSessions.purgeExpired(),
     login_sessions: await services.loginSessions.purgeExpired(),
     login_throttle: await services.throttle.purgeExpired(),
-    login_transactions: await services.db('login_transactions').where('expires_at', '<', services.db.fn.now()).delete(),
+    login_transactions: await services.store.loginTransactions.purgeExpired(),
     interaction_states: await services.interactionStates.purgeExpired(),
     email_links: await services.emailLinks.purgeExpired(),
-    webauthn_challenges: await services.webauthnChallenges.purgeExpired(),
-    replay_guard: await new ReplayGuardRepository(services.db).purgeExpired(),
-    rate_limits: await purgeExpiredRateLimits(services.db),
+    webauthn_challenges: await services.store.webauthnChallenges.purgeExpired(),
+    replay_guard: await services.store.replayGuard.purgeExpired(),
+    rate_limits: await services.store.rateLimitCounters.purgeExpired(),
     logout_deliveries: await services.outbox.purgeSettled(new Date(Date.now() - SETTLED_DELIVERY_RETENTION_SECONDS * 1000)),
     signing_keys: await services.keys.purgeRemoved(),
   };

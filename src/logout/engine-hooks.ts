@@ -7,9 +7,8 @@
  * that delivery goes through `endApplicationSession` instead. oidc-provider has no hook for either,
  * so both are set on the models of each provider instance the engine builds.
  */
-import type { Knex } from 'knex';
 import Provider, { type KoaContextWithOIDC } from 'oidc-provider';
-import type { LogoutOutbox } from './outbox.ts';
+import type { Store } from '../store/store.ts';
 import { endApplicationSession, endSession, type EndingSession } from './session-end.ts';
 
 interface SessionModel extends EndingSession {
@@ -22,7 +21,7 @@ function currentRequest(): KoaContextWithOIDC | undefined {
 }
 
 /** Routes the engine's session ending and back-channel logout through the outbox. */
-export function routeEngineLogoutThroughOutbox(provider: Provider, deps: { db: Knex; outbox: LogoutOutbox }): void {
+export function routeEngineLogoutThroughOutbox(provider: Provider, deps: { store: Store }): void {
   const clientPrototype = provider.Client.prototype as unknown as { backchannelLogout(sub: string, sid: string | undefined): Promise<void> };
   clientPrototype.backchannelLogout = async function backchannelLogout(this: { clientId: string }, sub: string): Promise<void> {
     const oidc = currentRequest()?.oidc;
@@ -31,11 +30,11 @@ export function routeEngineLogoutThroughOutbox(provider: Provider, deps: { db: K
     // Signing out of this application only: the session stays; this application's part ends now.
     const session = oidc.session as unknown as EndingSession | undefined;
     if (!session?.uid) return;
-    await endApplicationSession(deps.db, deps.outbox, { sessionUid: session.uid, accountId: sub, clientId: this.clientId, authorization: session.authorizations?.[this.clientId] }, 'rp_logout');
+    await endApplicationSession(deps.store, { sessionUid: session.uid, accountId: sub, clientId: this.clientId, authorization: session.authorizations?.[this.clientId] }, 'rp_logout');
   };
   const sessionPrototype = provider.Session.prototype as unknown as { destroy(): Promise<void> };
   sessionPrototype.destroy = async function destroy(this: SessionModel): Promise<void> {
-    await endSession(deps.db, deps.outbox, { uid: this.uid, accountId: this.accountId, authorizations: this.authorizations }, 'rp_logout');
+    await endSession(deps.store, { uid: this.uid, accountId: this.accountId, authorizations: this.authorizations }, 'rp_logout');
     this.destroyed = true;
   };
 }

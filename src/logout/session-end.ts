@@ -5,8 +5,8 @@
  * logout, the admin API, expiry) comes through here, so no application is ever forgotten, and a
  * crash leaves either the session and no notices, or neither session nor lost notices.
  */
-import type { Knex } from 'knex';
-import type { LogoutOutbox, LogoutNotice, LogoutReason } from './outbox.ts';
+import type { Store, StoreTransaction } from '../store/store.ts';
+import type { LogoutNotice, LogoutReason } from './outbox.ts';
 
 /** What ending a session needs of oidc-provider's Session payload. */
 export interface EndingSession {
@@ -26,40 +26,24 @@ export interface SessionEnded {
   clients: { clientId: string; sid: string | undefined }[];
 }
 
-/** The client_ids among `clientIds` that registered a back-channel logout URI. */
-async function backchannelClients(trx: Knex, clientIds: string[]): Promise<string[]> {
-  if (!clientIds.length) return [];
-  const rows = await trx('clients')
-    .whereIn('client_id', clientIds)
-    .whereRaw("coalesce(metadata->>'backchannel_logout_uri', '') <> ''")
-    .select<{ client_id: string }[]>('client_id');
-  return rows.map((r) => r.client_id).sort();
-}
-
-/** Revokes the grants (and every token of them) that do not persist logout, inside `trx`. */
-async function revokeGrants(trx: Knex, session: EndingSession): Promise<void> {
-  const grantIds = Object.values(session.authorizations ?? {})
+/** The grants of `authorizations` that do not outlive logout (no `offline_access`). */
+function revocableGrants(authorizations: EndingSession['authorizations']): string[] {
+  return Object.values(authorizations ?? {})
     .filter((a) => a.grantId && !a.persistsLogout)
     .map((a) => a.grantId!);
-  if (!grantIds.length) return;
-  await trx('oidc_payloads')
-    .whereIn('grant_id', grantIds)
-    .orWhere((q) => q.where('model', 'Grant').whereIn('id', grantIds))
-    .delete();
 }
 
 /**
- * Ends `session` inside `trx`: grants revoked, the Session rows of its uid deleted, notices queued.
+ * Ends `session` inside `tx`: grants revoked, the Session rows of its uid deleted, notices queued.
  * Nothing is queued when the session was already gone.
  */
-export async function endSessionIn(trx: Knex, outbox: LogoutOutbox, session: EndingSession, reason: LogoutReason): Promise<SessionEnded> {
-  await revokeGrants(trx, session);
-  const deleted = await trx('oidc_payloads').where({ model: 'Session', uid: session.uid }).delete();
-  if (!deleted) return { ended: false, notified: [], clients: [] };
+export async function endSessionIn(tx: StoreTransaction, session: EndingSession, reason: LogoutReason): Promise<SessionEnded> {
+  await tx.engineSessions.revokeGrants(revocableGrants(session.authorizations));
+  if (!(await tx.engineSessions.delete(session.uid))) return { ended: false, notified: [], clients: [] };
   const all = Object.entries(session.authorizations ?? {}).map(([clientId, a]) => ({ clientId, sid: a.sid }));
   const accountId = session.accountId;
   if (!accountId) return { ended: true, notified: [], clients: all };
-  const clients = await backchannelClients(trx, Object.keys(session.authorizations ?? {}));
+  const clients = await tx.clients.withBackchannelLogout(Object.keys(session.authorizations ?? {}));
   const notices: LogoutNotice[] = clients.map((clientId) => ({
     sessionUid: session.uid,
     clientId,
@@ -67,7 +51,7 @@ export async function endSessionIn(trx: Knex, outbox: LogoutOutbox, session: End
     sid: session.authorizations?.[clientId]?.sid,
     reason,
   }));
-  await outbox.enqueue(trx, notices);
+  await tx.logoutDeliveries.enqueue(notices);
   return { ended: true, notified: clients, clients: all };
 }
 
@@ -79,28 +63,22 @@ export async function endSessionIn(trx: Knex, outbox: LogoutOutbox, session: End
  * applications are left alone.
  */
 export function endApplicationSession(
-  db: Knex,
-  outbox: LogoutOutbox,
+  store: Store,
   part: { sessionUid: string; accountId: string | undefined; clientId: string; authorization: NonNullable<EndingSession['authorizations']>[string] | undefined },
   reason: LogoutReason,
 ): Promise<{ notified: boolean }> {
-  return db.transaction(async (trx) => {
-    await revokeGrants(trx, { uid: part.sessionUid, authorizations: part.authorization ? { [part.clientId]: part.authorization } : {} });
-    const [clientId] = await backchannelClients(trx, [part.clientId]);
+  return store.transaction(async (tx) => {
+    await tx.engineSessions.revokeGrants(revocableGrants(part.authorization ? { [part.clientId]: part.authorization } : {}));
+    const [clientId] = await tx.clients.withBackchannelLogout([part.clientId]);
     if (!clientId || !part.accountId) return { notified: false };
-    await outbox.enqueue(trx, [{ sessionUid: part.sessionUid, clientId, accountId: part.accountId, sid: part.authorization?.sid, reason }]);
+    await tx.logoutDeliveries.enqueue([{ sessionUid: part.sessionUid, clientId, accountId: part.accountId, sid: part.authorization?.sid, reason }]);
     return { notified: true };
   });
 }
 
 /** `endSessionIn` in its own transaction. */
-export function endSession(db: Knex, outbox: LogoutOutbox, session: EndingSession, reason: LogoutReason): Promise<SessionEnded> {
-  return db.transaction((trx) => endSessionIn(trx, outbox, session, reason));
-}
-
-interface SessionRow {
-  uid: string;
-  payload: EndingSession;
+export function endSession(store: Store, session: EndingSession, reason: LogoutReason): Promise<SessionEnded> {
+  return store.transaction((tx) => endSessionIn(tx, session, reason));
 }
 
 /**
@@ -108,18 +86,13 @@ interface SessionRow {
  * transaction with its notices (reason `expired`). Rows another node is ending are skipped.
  * Returns how many sessions ended.
  */
-export async function endExpiredSessions(db: Knex, outbox: LogoutOutbox, limit: number): Promise<number> {
+export async function endExpiredSessions(store: Store, limit: number): Promise<number> {
   let ended = 0;
   for (let i = 0; i < limit; i++) {
-    const done = await db.transaction(async (trx) => {
-      const row = await trx('oidc_payloads')
-        .where({ model: 'Session' })
-        .where('expires_at', '<', trx.fn.now())
-        .forUpdate()
-        .skipLocked()
-        .first<SessionRow | undefined>('uid', 'payload');
-      if (!row) return false;
-      await endSessionIn(trx, outbox, { ...row.payload, uid: row.payload.uid ?? row.uid }, 'expired');
+    const done = await store.transaction(async (tx) => {
+      const session = await tx.engineSessions.lockNextExpired();
+      if (!session) return false;
+      await endSessionIn(tx, session, 'expired');
       return true;
     });
     if (!done) break;
@@ -131,15 +104,15 @@ export async function endExpiredSessions(db: Knex, outbox: LogoutOutbox, limit: 
 /** What ending a session by uid did, with its account. */
 export type SessionEndedByUid = SessionEnded & { accountId: string | undefined };
 
-/** Ends the session of `uid` inside `trx`, reading (and locking) its payload there; undefined when there is no such session. */
-export async function endSessionByUidIn(trx: Knex, outbox: LogoutOutbox, uid: string, reason: LogoutReason): Promise<SessionEndedByUid | undefined> {
-  const row = await trx('oidc_payloads').where({ model: 'Session', uid }).forUpdate().first<SessionRow | undefined>('uid', 'payload');
-  if (!row) return undefined;
-  const result = await endSessionIn(trx, outbox, { ...row.payload, uid }, reason);
-  return { ...result, accountId: row.payload.accountId };
+/** Ends the session of `uid` inside `tx`, reading (and locking) its payload there; undefined when there is no such session. */
+export async function endSessionByUidIn(tx: StoreTransaction, uid: string, reason: LogoutReason): Promise<SessionEndedByUid | undefined> {
+  const session = await tx.engineSessions.lock(uid);
+  if (!session) return undefined;
+  const result = await endSessionIn(tx, session, reason);
+  return { ...result, accountId: session.accountId };
 }
 
 /** `endSessionByUidIn` in its own transaction (upstream logout, bulk ends). */
-export function endSessionByUid(db: Knex, outbox: LogoutOutbox, uid: string, reason: LogoutReason): Promise<SessionEndedByUid | undefined> {
-  return db.transaction((trx) => endSessionByUidIn(trx, outbox, uid, reason));
+export function endSessionByUid(store: Store, uid: string, reason: LogoutReason): Promise<SessionEndedByUid | undefined> {
+  return store.transaction((tx) => endSessionByUidIn(tx, uid, reason));
 }

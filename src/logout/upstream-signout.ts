@@ -13,7 +13,7 @@ import type { Views } from '../interaction/views.ts';
 import type { Logger } from '../logger.ts';
 import type { LogoutContinuation } from '../token-server/engine.ts';
 import type { LoginSessionRepository } from '../store/login-sessions.ts';
-import { LogoutTransactionStore } from './logout-transactions.ts';
+import { LogoutTransactionStore } from '../store/logout-transactions.ts';
 
 /** What signing out upstream needs. */
 export interface UpstreamSignOutDeps {

@@ -76,9 +76,9 @@ export class AccountRepository {
   }
 
   /** Creates an account with a new UUID. */
-  async create(input: NewAccount, trx: Knex = this.#db): Promise<Account> {
+  async create(input: NewAccount): Promise<Account> {
     try {
-      const [row] = await trx('accounts')
+      const [row] = await this.#db('accounts')
         .insert({
           id: crypto.randomUUID(),
           email: input.email ?? null,
@@ -98,9 +98,9 @@ export class AccountRepository {
   }
 
   /** One account by id. */
-  async get(id: string, trx: Knex = this.#db): Promise<Account | undefined> {
+  async get(id: string): Promise<Account | undefined> {
     if (!/^[0-9a-f-]{36}$/i.test(id)) return undefined;
-    const row = await trx('accounts').where({ id }).first<AccountRow | undefined>();
+    const row = await this.#db('accounts').where({ id }).first<AccountRow | undefined>();
     return row && toAccount(row);
   }
 
@@ -108,22 +108,22 @@ export class AccountRepository {
    * Accounts whose verified email is `email` (case-insensitive), oldest first: the accounts an
    * upstream identity with that trusted email may be linked to. An unverified address proves nothing.
    */
-  async findVerifiedByEmail(email: string, trx: Knex = this.#db): Promise<Account[]> {
-    const rows = await trx('accounts').whereRaw('lower(email) = lower(?)', [email]).where({ email_verified: true }).orderBy('created_at').limit(10).select<AccountRow[]>();
+  async findVerifiedByEmail(email: string): Promise<Account[]> {
+    const rows = await this.#db('accounts').whereRaw('lower(email) = lower(?)', [email]).where({ email_verified: true }).orderBy('created_at').limit(10).select<AccountRow[]>();
     return rows.map(toAccount);
   }
 
-  /** The account row locked for update inside `trx` (before counting or removing its sign-in methods). */
-  async getForUpdate(id: string, trx: Knex = this.#db): Promise<Account | undefined> {
+  /** The account row locked for update until the transaction this repository runs on ends (before counting or removing its sign-in methods). */
+  async getForUpdate(id: string): Promise<Account | undefined> {
     if (!/^[0-9a-f-]{36}$/i.test(id)) return undefined;
-    const row = await trx('accounts').where({ id }).forUpdate().first<AccountRow | undefined>();
+    const row = await this.#db('accounts').where({ id }).forUpdate().first<AccountRow | undefined>();
     return row && toAccount(row);
   }
 
   /** Deletes an account; its links go with it (foreign key cascade). True when it existed. */
-  async delete(id: string, trx: Knex = this.#db): Promise<boolean> {
+  async delete(id: string): Promise<boolean> {
     if (!/^[0-9a-f-]{36}$/i.test(id)) return false;
-    return (await trx('accounts').where({ id }).delete()) > 0;
+    return (await this.#db('accounts').where({ id }).delete()) > 0;
   }
 
   /** The password account for an email (case-insensitive), with its hash, for sign-in. */
@@ -144,8 +144,8 @@ export class AccountRepository {
   }
 
   /** The account an upstream identity is linked to (one join on both primary keys), or undefined when it is not linked. */
-  async getByIdentity(providerAlias: string, subject: string, trx: Knex = this.#db): Promise<Account | undefined> {
-    const row = await trx('accounts')
+  async getByIdentity(providerAlias: string, subject: string): Promise<Account | undefined> {
+    const row = await this.#db('accounts')
       .join('external_identities', 'external_identities.account_id', 'accounts.id')
       .where({ 'external_identities.provider_alias': providerAlias, 'external_identities.subject': subject })
       .first<AccountRow | undefined>('accounts.*');
@@ -166,8 +166,8 @@ export class AccountRepository {
   }
 
   /** Updates profile fields; only the ones given change. */
-  async update(id: string, changes: NewAccount & { disabled?: boolean }, trx: Knex = this.#db): Promise<Account | undefined> {
-    const patch: Record<string, unknown> = { updated_at: trx.fn.now() };
+  async update(id: string, changes: NewAccount & { disabled?: boolean }): Promise<Account | undefined> {
+    const patch: Record<string, unknown> = { updated_at: this.#db.fn.now() };
     if (changes.email !== undefined) patch.email = changes.email;
     if (changes.emailVerified !== undefined) patch.email_verified = changes.emailVerified;
     if (changes.name !== undefined) patch.name = changes.name;
@@ -176,7 +176,7 @@ export class AccountRepository {
     if (changes.passwordHash !== undefined) patch.password_hash = changes.passwordHash;
     if (changes.claims !== undefined) patch.claims = JSON.stringify(changes.claims);
     if (changes.disabled !== undefined) patch.disabled = changes.disabled;
-    const [row] = await trx('accounts').where({ id }).update(patch).returning<AccountRow[]>('*');
+    const [row] = await this.#db('accounts').where({ id }).update(patch).returning<AccountRow[]>('*');
     return row && toAccount(row);
   }
 

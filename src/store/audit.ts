@@ -49,9 +49,9 @@ export class AuditLog {
     this.#db = db;
   }
 
-  /** Records a change inside `trx`, so the entry exists exactly when the change does. */
-  async record(entry: AuditEntry, trx: Knex = this.#db): Promise<void> {
-    await trx('audit_log').insert({
+  /** Records a change; on a transaction's audit log (`tx.audit`) the entry exists exactly when the change does. */
+  async record(entry: AuditEntry): Promise<void> {
+    await this.#db('audit_log').insert({
       actor: entry.actor,
       action: entry.action,
       resource_type: entry.resourceType,

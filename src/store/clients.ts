@@ -60,14 +60,14 @@ export class ClientRepository {
   }
 
   /** One client, or undefined. */
-  async get(clientId: string, trx: Knex = this.#db): Promise<StoredClient | undefined> {
-    const row = await trx('clients').where({ client_id: clientId }).first<ClientRow | undefined>();
+  async get(clientId: string): Promise<StoredClient | undefined> {
+    const row = await this.#db('clients').where({ client_id: clientId }).first<ClientRow | undefined>();
     return row && toStored(row);
   }
 
-  /** One client with its row locked until `trx` ends, so a conditional write sees no concurrent change. */
-  async lock(clientId: string, trx: Knex): Promise<StoredClient | undefined> {
-    const row = await trx('clients').where({ client_id: clientId }).forUpdate().first<ClientRow | undefined>();
+  /** One client with its row locked until the transaction this repository runs on (`tx.clients`) ends, so a conditional write sees no concurrent change. */
+  async lock(clientId: string): Promise<StoredClient | undefined> {
+    const row = await this.#db('clients').where({ client_id: clientId }).forUpdate().first<ClientRow | undefined>();
     return row && toStored(row);
   }
 
@@ -76,6 +76,16 @@ export class ClientRepository {
     if (!clientIds.length) return new Map();
     const rows = await this.#db('clients').whereIn('client_id', [...clientIds]).select<{ client_id: string; metadata: ClientMetadata }[]>('client_id', 'metadata');
     return new Map(rows.map((r) => [r.client_id, typeof r.metadata.client_name === 'string' && r.metadata.client_name ? r.metadata.client_name : r.client_id]));
+  }
+
+  /** The client_ids among `clientIds` that registered a back-channel logout URI, sorted. */
+  async withBackchannelLogout(clientIds: readonly string[]): Promise<string[]> {
+    if (!clientIds.length) return [];
+    const rows = await this.#db('clients')
+      .whereIn('client_id', clientIds)
+      .whereRaw("coalesce(metadata->>'backchannel_logout_uri', '') <> ''")
+      .select<{ client_id: string }[]>('client_id');
+    return rows.map((r) => r.client_id).sort();
   }
 
   /** A page of clients ordered by id, after `afterId` when given. */
@@ -89,22 +99,22 @@ export class ClientRepository {
    * Creates the client, or replaces it when it exists (version bumped). `secret` undefined keeps
    * the stored secret, null removes it.
    */
-  async save(metadata: ClientMetadata, secret: string | null | undefined, trx: Knex = this.#db): Promise<StoredClient> {
+  async save(metadata: ClientMetadata, secret: string | null | undefined): Promise<StoredClient> {
     const { client_secret: _ignored, ...clean } = metadata;
     const sealed = secret === undefined ? undefined : secret === null ? null : this.#sealer.seal(secret);
     const insert = { client_id: metadata.client_id, metadata: JSON.stringify(clean), sealed_secret: sealed ?? null };
     const merge: Record<string, unknown> = {
       metadata: JSON.stringify(clean),
-      version: trx.raw('clients.version + 1'),
-      updated_at: trx.fn.now(),
+      version: this.#db.raw('clients.version + 1'),
+      updated_at: this.#db.fn.now(),
     };
     if (sealed !== undefined) merge.sealed_secret = sealed;
-    const [row] = await trx('clients').insert(insert).onConflict('client_id').merge(merge).returning<ClientRow[]>('*');
+    const [row] = await this.#db('clients').insert(insert).onConflict('client_id').merge(merge).returning<ClientRow[]>('*');
     return toStored(row!);
   }
 
   /** Deletes a client; true when it existed. */
-  async delete(clientId: string, trx: Knex = this.#db): Promise<boolean> {
-    return (await trx('clients').where({ client_id: clientId }).delete()) > 0;
+  async delete(clientId: string): Promise<boolean> {
+    return (await this.#db('clients').where({ client_id: clientId }).delete()) > 0;
   }
 }

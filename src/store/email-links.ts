@@ -71,9 +71,9 @@ export class EmailLinkRepository {
   }
 
   /** Stores a new link and returns its token (the only copy: it goes into the mail). */
-  async create(link: NewEmailLink, trx: Knex = this.#db): Promise<string> {
+  async create(link: NewEmailLink): Promise<string> {
     const token = crypto.randomBytes(32).toString('base64url');
-    await trx('email_links').insert({
+    await this.#db('email_links').insert({
       token_hash: this.#hash(token),
       purpose: link.purpose,
       email: link.email,
@@ -97,9 +97,9 @@ export class EmailLinkRepository {
   }
 
   /** Uses the link with this token: undefined when it is unknown, used or expired (then nothing changes). */
-  async take(purpose: EmailLinkPurpose, token: string, trx: Knex = this.#db): Promise<EmailLink | undefined> {
+  async take(purpose: EmailLinkPurpose, token: string): Promise<EmailLink | undefined> {
     if (!token) return undefined;
-    const [row] = await trx('email_links')
+    const [row] = await this.#db('email_links')
       .where({ token_hash: this.#hash(token), purpose })
       .whereNull('used_at')
       .where('expires_at', '>', new Date())

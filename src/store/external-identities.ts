@@ -42,31 +42,31 @@ export class ExternalIdentityRepository {
   }
 
   /** Every upstream identity linked to an account, by provider alias then subject. */
-  async listForAccount(accountId: string, trx: Knex = this.#db): Promise<LinkedIdentity[]> {
-    const rows = await trx('external_identities').where({ account_id: accountId }).orderBy(['provider_alias', 'subject']).select<ExternalIdentityRow[]>();
+  async listForAccount(accountId: string): Promise<LinkedIdentity[]> {
+    const rows = await this.#db('external_identities').where({ account_id: accountId }).orderBy(['provider_alias', 'subject']).select<ExternalIdentityRow[]>();
     return rows.map((row) => ({ ...toIdentity(row), createdAt: row.created_at, lastLoginAt: row.last_login_at }));
   }
 
   /** The link for an upstream subject, if any. */
-  async find(providerAlias: string, subject: string, trx: Knex = this.#db): Promise<ExternalIdentity | undefined> {
-    const row = await trx('external_identities').where({ provider_alias: providerAlias, subject }).first<ExternalIdentityRow | undefined>();
+  async find(providerAlias: string, subject: string): Promise<ExternalIdentity | undefined> {
+    const row = await this.#db('external_identities').where({ provider_alias: providerAlias, subject }).first<ExternalIdentityRow | undefined>();
     return row && toIdentity(row);
   }
 
-  /** The aliases and subjects linked to an account, locked for update inside `trx` (to count sign-in methods before an unlink). */
-  async listForAccountForUpdate(accountId: string, trx: Knex = this.#db): Promise<ExternalIdentity[]> {
-    const rows = await trx('external_identities').where({ account_id: accountId }).orderBy(['provider_alias', 'subject']).forUpdate().select<ExternalIdentityRow[]>();
+  /** The aliases and subjects linked to an account, locked for update until the transaction this repository runs on ends (to count sign-in methods before an unlink). */
+  async listForAccountForUpdate(accountId: string): Promise<ExternalIdentity[]> {
+    const rows = await this.#db('external_identities').where({ account_id: accountId }).orderBy(['provider_alias', 'subject']).forUpdate().select<ExternalIdentityRow[]>();
     return rows.map(toIdentity);
   }
 
   /** Removes a link; true when there was one for that account. */
-  async unlink(accountId: string, providerAlias: string, subject: string, trx: Knex = this.#db): Promise<boolean> {
-    return (await trx('external_identities').where({ account_id: accountId, provider_alias: providerAlias, subject }).delete()) > 0;
+  async unlink(accountId: string, providerAlias: string, subject: string): Promise<boolean> {
+    return (await this.#db('external_identities').where({ account_id: accountId, provider_alias: providerAlias, subject }).delete()) > 0;
   }
 
-  /** The link for an upstream subject, locked for update inside `trx`. */
-  async findForUpdate(providerAlias: string, subject: string, trx: Knex = this.#db): Promise<ExternalIdentity | undefined> {
-    const row = await trx('external_identities')
+  /** The link for an upstream subject, locked for update until the transaction this repository runs on ends. */
+  async findForUpdate(providerAlias: string, subject: string): Promise<ExternalIdentity | undefined> {
+    const row = await this.#db('external_identities')
       .where({ provider_alias: providerAlias, subject })
       .forUpdate()
       .first<ExternalIdentityRow | undefined>();
@@ -74,14 +74,14 @@ export class ExternalIdentityRepository {
   }
 
   /** Links an upstream subject to an account; a concurrent link of the same subject fails with 23505. */
-  async link(identity: ExternalIdentity, trx: Knex = this.#db): Promise<void> {
-    await trx('external_identities').insert({
+  async link(identity: ExternalIdentity): Promise<void> {
+    await this.#db('external_identities').insert({
       provider_alias: identity.providerAlias,
       subject: identity.subject,
       account_id: identity.accountId,
       email: identity.email,
       claims: JSON.stringify(identity.claims),
-      last_login_at: trx.fn.now(),
+      last_login_at: this.#db.fn.now(),
     });
   }
 
@@ -90,11 +90,10 @@ export class ExternalIdentityRepository {
     providerAlias: string,
     subject: string,
     update: { email: string | null; claims: Record<string, unknown> },
-    trx: Knex = this.#db,
     accountId?: string,
   ): Promise<boolean> {
-    const q = trx('external_identities').where({ provider_alias: providerAlias, subject });
+    const q = this.#db('external_identities').where({ provider_alias: providerAlias, subject });
     if (accountId) q.andWhere({ account_id: accountId });
-    return (await q.update({ email: update.email, claims: JSON.stringify(update.claims), last_login_at: trx.fn.now() })) > 0;
+    return (await q.update({ email: update.email, claims: JSON.stringify(update.claims), last_login_at: this.#db.fn.now() })) > 0;
   }
 }

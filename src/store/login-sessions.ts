@@ -1,5 +1,5 @@
 import type { Knex } from 'knex';
-import type { UpstreamSession } from '../../providers/types.ts';
+import type { UpstreamLogoutMatch, UpstreamSession } from '../../providers/types.ts';
 import type { Sealer } from './seal.ts';
 import { TTL } from '../token-server/ttl.ts';
 
@@ -175,8 +175,38 @@ export class LoginSessionRepository {
   }
 
   /** Forgets how a session signed in (the session is ending); true when a row went. */
-  async delete(sessionUid: string, trx: Knex = this.#db): Promise<boolean> {
-    return (await trx('login_sessions').where({ session_uid: sessionUid }).delete()) > 0;
+  async delete(sessionUid: string): Promise<boolean> {
+    return (await this.#db('login_sessions').where({ session_uid: sessionUid }).delete()) > 0;
+  }
+
+  /** Forgets how every session of `accountId` signed in (its sessions are ending); returns how many rows went. */
+  async deleteForAccount(accountId: string): Promise<number> {
+    return this.#db('login_sessions').where({ account_id: accountId }).delete();
+  }
+
+  /**
+   * The uids of the signed-in sessions of provider `alias` that an upstream logout `match` names,
+   * in uid order; an empty match names nothing. Only sessions the engine still has count.
+   */
+  async matchingUpstream(alias: string, match: UpstreamLogoutMatch): Promise<string[]> {
+    if (!match.sessionId && !match.subject && !match.nameId) return [];
+    const db = this.#db;
+    const q = db('login_sessions')
+      .where({ idp: alias, upstream_issuer: match.issuer })
+      .whereExists((s) => s.select(db.raw('1')).from('oidc_payloads').where('oidc_payloads.model', 'Session').whereRaw('oidc_payloads.uid = login_sessions.session_uid'));
+    if (match.sessionId) q.where('upstream_session_id', match.sessionId);
+    if (match.subject) q.where('upstream_subject', match.subject);
+    if (match.nameId) {
+      const { value, format, nameQualifier, spNameQualifier } = match.nameId;
+      q.where('name_id', value);
+      // Absent attributes match absent ones only (SAML core §3.7.3.2: the NameID must be identical).
+      for (const [column, v] of [['name_id_format', format], ['name_qualifier', nameQualifier], ['sp_name_qualifier', spNameQualifier]] as const) {
+        if (v === undefined) q.whereNull(column);
+        else q.where(column, v);
+      }
+    }
+    if (match.sessionIndexes?.length) q.whereIn('session_index', match.sessionIndexes);
+    return (await q.orderBy('session_uid').select<{ session_uid: string }[]>('session_uid')).map((r) => r.session_uid);
   }
 
   /** Deletes rows past their lifetime. */

@@ -3,6 +3,7 @@ import type { Knex } from 'knex';
 import type { LinkingPolicy, UpstreamSession } from '../../providers/types.ts';
 import type { MappedProfile } from '../accounts/claim-mapping.ts';
 import type { Sealer } from './seal.ts';
+import { SealedTransactionTable } from './sealed-transactions.ts';
 
 /** How long a browser may take at the upstream IdP before its login transaction expires. */
 export const LOGIN_TRANSACTION_TTL_SECONDS = 600;
@@ -52,24 +53,15 @@ export type LoginTransaction = UpstreamTransaction | CompletedTransaction;
 /** Why `take` found nothing usable; only for the log. */
 export type TakeFailure = 'missing' | 'expired' | 'wrong_kind' | 'wrong_provider';
 
-interface Row {
-  id: string;
-  provider_alias: string;
-  sealed_payload: string;
-  expires_at: Date;
-}
-
 /**
  * Login transactions in the shared database, sealed: any node can finish a login another began,
  * and each transaction is used once (taking it deletes it).
  */
 export class LoginTransactionStore {
-  readonly #db: Knex;
-  readonly #sealer: Sealer;
+  readonly #table: SealedTransactionTable<LoginTransaction>;
 
   constructor(db: Knex, sealer: Sealer) {
-    this.#db = db;
-    this.#sealer = sealer;
+    this.#table = new SealedTransactionTable(db, sealer);
   }
 
   /** An unguessable transaction id (256 bits, base64url). */
@@ -84,12 +76,7 @@ export class LoginTransactionStore {
 
   /** Stores a transaction under `id` for `ttlSeconds`. */
   async save(id: string, transaction: LoginTransaction, ttlSeconds = LOGIN_TRANSACTION_TTL_SECONDS): Promise<void> {
-    await this.#db('login_transactions').insert({
-      id,
-      provider_alias: transaction.alias,
-      sealed_payload: this.#sealer.seal(JSON.stringify(transaction)),
-      expires_at: new Date(Date.now() + ttlSeconds * 1000),
-    });
+    await this.#table.save(id, transaction, ttlSeconds);
   }
 
   /**
@@ -102,12 +89,16 @@ export class LoginTransactionStore {
     alias: string,
   ): Promise<{ ok: true; transaction: Extract<LoginTransaction, { kind: K }> } | { ok: false; reason: TakeFailure }> {
     if (!/^[\w-]{16,128}$/.test(id)) return { ok: false, reason: 'missing' };
-    const [row] = await this.#db('login_transactions').where({ id }).delete().returning<Row[]>('*');
-    if (!row) return { ok: false, reason: 'missing' };
-    if (new Date(row.expires_at).getTime() <= Date.now()) return { ok: false, reason: 'expired' };
-    const transaction = JSON.parse(this.#sealer.open(row.sealed_payload)) as LoginTransaction;
+    const taken = await this.#table.take(id);
+    if (!taken.ok) return taken;
+    const transaction = taken.value;
     if (transaction.kind !== kind) return { ok: false, reason: 'wrong_kind' };
-    if (transaction.alias !== alias || row.provider_alias !== alias) return { ok: false, reason: 'wrong_provider' };
+    if (transaction.alias !== alias || taken.alias !== alias) return { ok: false, reason: 'wrong_provider' };
     return { ok: true, transaction: transaction as Extract<LoginTransaction, { kind: K }> };
+  }
+
+  /** Deletes expired rows of the table, sign-outs' included (they share it); returns how many. */
+  purgeExpired(): Promise<number> {
+    return this.#table.purgeExpired();
   }
 }

@@ -87,8 +87,8 @@ export class MfaFactorRepository {
   }
 
   /** The account's factors, confirmed ones only unless `withPending`, oldest first. */
-  async list(accountId: string, options: { withPending?: boolean; kind?: FactorKind } = {}, trx: Knex = this.#db): Promise<MfaFactor[]> {
-    const query = trx('mfa_factors').where({ account_id: accountId }).orderBy('created_at').orderBy('id');
+  async list(accountId: string, options: { withPending?: boolean; kind?: FactorKind } = {}): Promise<MfaFactor[]> {
+    const query = this.#db('mfa_factors').where({ account_id: accountId }).orderBy('created_at').orderBy('id');
     if (options.kind) query.where({ kind: options.kind });
     if (!options.withPending) query.whereNotNull('confirmed_at');
     return (await query.select<FactorRow[]>()).map(toFactor);
@@ -127,34 +127,34 @@ export class MfaFactorRepository {
    * Records that `timeStep` of the factor was accepted (confirming a pending factor): only when no
    * later or equal step was accepted before. False when another request used it first.
    */
-  async useTimeStep(factorId: string, timeStep: number, trx: Knex = this.#db): Promise<boolean> {
-    const updated = await trx('mfa_factors')
+  async useTimeStep(factorId: string, timeStep: number): Promise<boolean> {
+    const updated = await this.#db('mfa_factors')
       .where({ id: factorId })
       .where((q) => q.whereNull('last_time_step').orWhere('last_time_step', '<', timeStep))
-      .update({ last_time_step: timeStep, last_used_at: trx.fn.now(), confirmed_at: trx.raw('coalesce(confirmed_at, now())') });
+      .update({ last_time_step: timeStep, last_used_at: this.#db.fn.now(), confirmed_at: this.#db.raw('coalesce(confirmed_at, now())') });
     return updated === 1;
   }
 
   /** Names one confirmed factor of the account anew; false when it has no such factor. */
-  async rename(accountId: string, factorId: string, label: string, trx: Knex = this.#db): Promise<boolean> {
-    return (await trx('mfa_factors').where({ account_id: accountId, id: factorId }).whereNotNull('confirmed_at').update({ label })) === 1;
+  async rename(accountId: string, factorId: string, label: string): Promise<boolean> {
+    return (await this.#db('mfa_factors').where({ account_id: accountId, id: factorId }).whereNotNull('confirmed_at').update({ label })) === 1;
   }
 
   /** Deletes one factor of the account; false when it has no such factor. */
-  async remove(accountId: string, factorId: string, trx: Knex = this.#db): Promise<boolean> {
-    return (await trx('mfa_factors').where({ account_id: accountId, id: factorId }).delete()) === 1;
-  }
-
-  /** Deletes the account's recovery codes (its last factor went). */
-  async removeRecoveryCodes(accountId: string, trx: Knex = this.#db): Promise<void> {
-    await trx('mfa_recovery_codes').where({ account_id: accountId }).delete();
+  async remove(accountId: string, factorId: string): Promise<boolean> {
+    return (await this.#db('mfa_factors').where({ account_id: accountId, id: factorId }).delete()) === 1;
   }
 
   /** Deletes every factor and recovery code of the account; answers how many factors went. */
-  async removeAll(accountId: string, trx: Knex = this.#db): Promise<number> {
-    await trx('mfa_recovery_codes').where({ account_id: accountId }).delete();
-    await trx('accounts').where({ id: accountId }).update({ mfa_required_at: null });
-    return trx('mfa_factors').where({ account_id: accountId }).delete();
+  async removeAll(accountId: string): Promise<number> {
+    await this.#db('mfa_recovery_codes').where({ account_id: accountId }).delete();
+    await this.#db('accounts').where({ id: accountId }).update({ mfa_required_at: null });
+    return this.#db('mfa_factors').where({ account_id: accountId }).delete();
+  }
+
+  /** Deletes the account's recovery codes (its last factor went); its factors stay as they are. */
+  async removeRecoveryCodes(accountId: string): Promise<void> {
+    await this.#db('mfa_recovery_codes').where({ account_id: accountId }).delete();
   }
 
   /** Records that the account signed in to a client requiring a second factor (first time kept). */
@@ -172,9 +172,9 @@ export class MfaFactorRepository {
   }
 
   /** Replaces the account's recovery codes with `codes` (stored as keyed hashes). */
-  async replaceRecoveryCodes(accountId: string, codes: readonly string[], trx: Knex = this.#db): Promise<void> {
-    await trx('mfa_recovery_codes').where({ account_id: accountId }).delete();
-    await trx('mfa_recovery_codes').insert(codes.map((code) => ({ account_id: accountId, code_hash: this.#hash(code) })));
+  async replaceRecoveryCodes(accountId: string, codes: readonly string[]): Promise<void> {
+    await this.#db('mfa_recovery_codes').where({ account_id: accountId }).delete();
+    await this.#db('mfa_recovery_codes').insert(codes.map((code) => ({ account_id: accountId, code_hash: this.#hash(code) })));
   }
 
   /** Uses one recovery code: true once, when it is one of the account's unused codes. */

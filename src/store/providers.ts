@@ -77,12 +77,12 @@ export class ProviderRepository {
    * configuration the refresh job last loaded; undefined when absent. With
    * `forUpdate` (inside a transaction) the row stays locked until the transaction ends.
    */
-  async load(alias: string, trx: Knex = this.#db, options: { forUpdate?: boolean } = {}): Promise<(StoredProvider & { upstreamDigest?: string | undefined }) | undefined> {
-    const query = trx('identity_providers').where({ alias });
+  async load(alias: string, options: { forUpdate?: boolean } = {}): Promise<(StoredProvider & { upstreamDigest?: string | undefined }) | undefined> {
+    const query = this.#db('identity_providers').where({ alias });
     if (options.forUpdate) query.forUpdate();
     const row = await query.first<ProviderRow | undefined>();
     if (!row) return undefined;
-    const domains = await this.#domainsOf(trx, [alias]);
+    const domains = await this.#domainsOf(this.#db, [alias]);
     return {
       alias: row.alias,
       kind: row.kind,
@@ -107,10 +107,10 @@ export class ProviderRepository {
   }
 
   /** One provider without secret values. */
-  async get(alias: string, trx: Knex = this.#db): Promise<ProviderRecord | undefined> {
-    const row = await trx('identity_providers').where({ alias }).first<ProviderRow | undefined>();
+  async get(alias: string): Promise<ProviderRecord | undefined> {
+    const row = await this.#db('identity_providers').where({ alias }).first<ProviderRow | undefined>();
     if (!row) return undefined;
-    return this.#toRecord(row, (await this.#domainsOf(trx, [alias])).get(alias) ?? []);
+    return this.#toRecord(row, (await this.#domainsOf(this.#db, [alias])).get(alias) ?? []);
   }
 
   /** A page of providers ordered by alias, filtered by kind, enabled flag or domain. */
@@ -148,11 +148,14 @@ export class ProviderRepository {
     return row?.provider_alias;
   }
 
-  /** Creates a provider at version 1. Throws `provider_conflict` for a taken alias or domain. */
-  async create(input: ProviderInput, trx: Knex): Promise<ProviderRecord> {
+  /**
+   * Creates a provider at version 1. Throws `provider_conflict` for a taken alias or domain.
+   * Several statements: run it on a transaction's repository (`tx.providers`).
+   */
+  async create(input: ProviderInput): Promise<ProviderRecord> {
     const secrets = Object.fromEntries(Object.entries(input.secrets ?? {}).filter((e): e is [string, string] => e[1] !== null));
     try {
-      await trx('identity_providers').insert({
+      await this.#db('identity_providers').insert({
         alias: input.alias,
         kind: input.kind,
         display_name: input.displayName,
@@ -168,16 +171,17 @@ export class ProviderRepository {
       if ((error as { code?: string }).code === '23505') throw providerConflict('alias', `A provider with alias "${input.alias}" already exists.`);
       throw error;
     }
-    await this.#replaceDomains(trx, input.alias, input.domains);
-    return (await this.get(input.alias, trx))!;
+    await this.#replaceDomains(this.#db, input.alias, input.domains);
+    return (await this.get(input.alias))!;
   }
 
   /**
    * Replaces a provider's fields (the alias and kind are permanent) and bumps its version.
-   * With `expectedVersion`, a concurrent change makes it throw `StaleVersionError`.
+   * With `expectedVersion`, a concurrent change makes it throw `StaleVersionError`. Several
+   * statements: run it on a transaction's repository (`tx.providers`).
    */
-  async update(input: ProviderInput, trx: Knex, expectedVersion?: number): Promise<ProviderRecord | undefined> {
-    const current = await trx('identity_providers').where({ alias: input.alias }).forUpdate().first<ProviderRow | undefined>();
+  async update(input: ProviderInput, expectedVersion?: number): Promise<ProviderRecord | undefined> {
+    const current = await this.#db('identity_providers').where({ alias: input.alias }).forUpdate().first<ProviderRow | undefined>();
     if (!current) return undefined;
     if (expectedVersion !== undefined && current.version !== expectedVersion) throw new StaleVersionError(current.version);
     const secrets = this.#openSecrets(current);
@@ -185,7 +189,7 @@ export class ProviderRepository {
       if (value === null) delete secrets[name];
       else secrets[name] = value;
     }
-    await trx('identity_providers')
+    await this.#db('identity_providers')
       .where({ alias: input.alias })
       .update({
         display_name: input.displayName,
@@ -196,28 +200,28 @@ export class ProviderRepository {
         ...policyColumns(input.linkingPolicy),
         require_local_mfa: input.requireLocalMfa ?? false,
         version: current.version + 1,
-        updated_at: trx.fn.now(),
+        updated_at: this.#db.fn.now(),
       });
-    await this.#replaceDomains(trx, input.alias, input.domains);
-    return this.get(input.alias, trx);
+    await this.#replaceDomains(this.#db, input.alias, input.domains);
+    return this.get(input.alias);
   }
 
   /** Records an operational status (refresh results, certificate expiry) and bumps the version when asked. */
-  async setStatus(alias: string, status: Record<string, unknown>, options: { bumpVersion: boolean }, trx: Knex = this.#db): Promise<void> {
-    await trx('identity_providers')
+  async setStatus(alias: string, status: Record<string, unknown>, options: { bumpVersion: boolean }): Promise<void> {
+    await this.#db('identity_providers')
       .where({ alias })
       .update({
         status: JSON.stringify(status),
-        ...(options.bumpVersion ? { version: trx.raw('version + 1'), updated_at: trx.fn.now() } : {}),
+        ...(options.bumpVersion ? { version: this.#db.raw('version + 1'), updated_at: this.#db.fn.now() } : {}),
       });
   }
 
-  /** Deletes a provider (its domains go with it); false when absent. */
-  async delete(alias: string, trx: Knex, expectedVersion?: number): Promise<boolean> {
-    const current = await trx('identity_providers').where({ alias }).forUpdate().first<ProviderRow | undefined>();
+  /** Deletes a provider (its domains go with it); false when absent. Locks first: run it on a transaction's repository (`tx.providers`). */
+  async delete(alias: string, expectedVersion?: number): Promise<boolean> {
+    const current = await this.#db('identity_providers').where({ alias }).forUpdate().first<ProviderRow | undefined>();
     if (!current) return false;
     if (expectedVersion !== undefined && current.version !== expectedVersion) throw new StaleVersionError(current.version);
-    await trx('identity_providers').where({ alias }).delete();
+    await this.#db('identity_providers').where({ alias }).delete();
     return true;
   }
 

@@ -90,6 +90,14 @@ export class SigningKeyStore {
       .orderBy([{ column: 'retired_at', order: 'desc', nulls: 'first' }, { column: 'created_at', order: 'desc' }]);
   }
 
+  /** Every stored key, newest first, without its private part: what `keys list` shows. */
+  async list(): Promise<{ kid: string; alg: string; createdAt: Date; retiredAt: Date | null; removeAfter: Date | null }[]> {
+    const rows = await this.#db('signing_keys')
+      .orderBy('created_at', 'desc')
+      .select<{ kid: string; alg: string; created_at: Date; retired_at: Date | null; remove_after: Date | null }[]>('kid', 'alg', 'created_at', 'retired_at', 'remove_after');
+    return rows.map((r) => ({ kid: r.kid, alg: r.alg, createdAt: r.created_at, retiredAt: r.retired_at, removeAfter: r.remove_after }));
+  }
+
   /** Deletes retired keys past `remove_after`. */
   async purgeRemoved(): Promise<number> {
     return this.#db('signing_keys').where('remove_after', '<', this.#db.fn.now()).delete();

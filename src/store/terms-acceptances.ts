@@ -39,8 +39,8 @@ export class TermsAcceptanceRepository {
   }
 
   /** Records an acceptance; accepting the same version again keeps the first time. */
-  async accept(accountId: string, terms: { termsUri: string; termsVersion: string; clientId: string }, trx: Knex = this.#db): Promise<void> {
-    await trx('terms_acceptances')
+  async accept(accountId: string, terms: { termsUri: string; termsVersion: string; clientId: string }): Promise<void> {
+    await this.#db('terms_acceptances')
       .insert({ account_id: accountId, terms_uri: terms.termsUri, terms_version: terms.termsVersion, client_id: terms.clientId })
       .onConflict(['account_id', 'terms_uri', 'terms_version'])
       .ignore();

@@ -46,8 +46,8 @@ export class WebauthnCredentialRepository {
   }
 
   /** Adds a confirmed passkey factor for the account; undefined when the credential id is already stored (on any account). */
-  async add(accountId: string, label: string, credential: NewCredential, trx: Knex = this.#db): Promise<MfaFactor | undefined> {
-    const rows = await trx('mfa_factors')
+  async add(accountId: string, label: string, credential: NewCredential): Promise<MfaFactor | undefined> {
+    const rows = await this.#db('mfa_factors')
       .insert({
         id: crypto.randomUUID(),
         account_id: accountId,
@@ -60,7 +60,7 @@ export class WebauthnCredentialRepository {
         transports: JSON.stringify(credential.transports),
         backed_up: credential.backedUp,
         device_type: credential.deviceType,
-        confirmed_at: trx.fn.now(),
+        confirmed_at: this.#db.fn.now(),
       })
       .onConflict('credential_id')
       .ignore()

@@ -8,10 +8,8 @@ import { RealmgateError, newReference } from '../errors.ts';
 import { logFailure } from '../errors/handler.ts';
 import { errorPageHtml } from '../errors/render.ts';
 import type { Views } from '../interaction/views.ts';
-import type { ClientRepository } from '../store/clients.ts';
-import { knexAdapter } from '../store/oidc-adapter.ts';
+import type { AdapterFactory } from '../store/oidc-adapter.ts';
 import type { ResourceServerRepository } from '../store/resource-servers.ts';
-import type { Knex } from 'knex';
 import type { SigningKeyStore, KeySet } from '../store/signing-keys.ts';
 import type { LoginSessionRepository } from '../store/login-sessions.ts';
 import { pinToIssuer } from './issuer-origin.ts';
@@ -22,7 +20,7 @@ import type { MfaFactorRepository } from '../store/mfa-factors.ts';
 import type { TermsAcceptanceRepository } from '../store/terms-acceptances.ts';
 import { ACR_MFA, ACR_SINGLE_FACTOR } from '../interaction/steps/mfa.ts';
 import { routeEngineLogoutThroughOutbox, sessionTtl } from '../logout/engine-hooks.ts';
-import type { LogoutOutbox } from '../logout/outbox.ts';
+import type { Store } from '../store/store.ts';
 
 /** Custom client metadata Realmgate understands, beside the standard OpenID Connect fields. */
 export const EXTRA_CLIENT_METADATA = [
@@ -62,9 +60,8 @@ export interface EngineDeps {
   allowPrivateNetwork: boolean;
   /** Operator-chosen local claims released with the `profile` scope besides the standard ones. */
   extraClaims: readonly string[];
-  db: Knex;
-  /** Client metadata for the engine (the version-checked client cache). */
-  clients: Pick<ClientRepository, 'findForEngine'>;
+  /** The engine's own storage (`oidc_payloads`), reading clients through the version-checked client cache. */
+  adapter: AdapterFactory;
   keys: SigningKeyStore;
   accounts: AccountRepository;
   /** Terms each account accepted (the login prompt asks signed-in browsers for pending steps). */
@@ -73,8 +70,8 @@ export interface EngineDeps {
   /** Second factors: a signed-in session without one still passes the MFA step a client asks for. */
   mfaFactors: Pick<MfaFactorRepository, 'hasFactor'>;
   resourceServers: ResourceServerRepository;
-  /** The logout outbox: every ended session queues its back-channel notices there. */
-  outbox: LogoutOutbox;
+  /** The store: an ended session, its revoked grants and its back-channel notices share one of its transactions. */
+  store: Store;
   /** Session lifetime from sign-in, and inactivity timeout. */
   session: { lifetimeSeconds: number; idleTimeoutSeconds: number };
   cookieKeys: Buffer[];
@@ -161,7 +158,7 @@ function interactionPolicyWithAccountSelection(deps: Pick<EngineDeps, 'accounts'
 function configuration(deps: EngineDeps, keySet: KeySet): Configuration {
   const { accounts, loginSessions, resourceServers, views, logger } = deps;
   return {
-    adapter: knexAdapter(deps.db, deps.clients),
+    adapter: deps.adapter,
     jwks: { keys: keySet.keys as NonNullable<Configuration['jwks']>['keys'] },
     cookies: {
       keys: deps.cookieKeys,
@@ -399,7 +396,7 @@ export class TokenEngine {
     provider.on('server_error', (_ctx: KoaContextWithOIDC, err: Error) => {
       deps.logger.error({ err }, 'token engine server error');
     });
-    routeEngineLogoutThroughOutbox(provider, { db: deps.db, outbox: deps.outbox });
+    routeEngineLogoutThroughOutbox(provider, { store: deps.store });
     return provider;
   }
 }

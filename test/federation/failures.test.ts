@@ -200,7 +200,7 @@ describe('a callback that belongs to no login', () => {
   it('is refused for a provider deleted while the user was upstream', async () => {
     await addOidcProvider(server.node, server.url, idp, { alias: 'fleeting', displayName: 'Fleeting' });
     const { browser, callback } = await upstreamCallback('fleeting');
-    await database.db.transaction((trx) => server.node.services.providers.delete('fleeting', trx));
+    await server.node.services.store.transaction((tx) => tx.providers.delete('fleeting'));
     await createsNothing(async () => {
       expectErrorPage(await browser.follow(callback), 404, /provider does not exist/);
     });

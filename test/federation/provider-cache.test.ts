@@ -3,7 +3,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ProviderInput } from '../../src/store/providers.ts';
 import { ProviderCache } from '../../src/federation/provider-cache.ts';
 import { createOpenContext } from '../../src/federation/upstream-fetch.ts';
-import { ProviderRepository } from '../../src/store/providers.ts';
+import type { ProviderRepository } from '../../src/store/providers.ts';
+import { Store } from '../../src/store/store.ts';
 import { Sealer } from '../../src/store/seal.ts';
 import { createTestDatabase, type TestDatabase } from '../support/database.ts';
 import { startUpstreamIdp, type UpstreamIdp } from '../support/upstream-idp.ts';
@@ -13,6 +14,7 @@ const DISCOVERY = '/.well-known/openid-configuration';
 let database: TestDatabase;
 let idp: UpstreamIdp;
 let providers: ProviderRepository;
+let store: Store;
 const context = () => createOpenContext({ issuer: 'http://127.0.0.1:9', allowPrivateNetwork: true, upstreamTimeoutMs: 5000 });
 const logger = pino({ level: 'silent' });
 
@@ -30,9 +32,10 @@ const input = (alias: string, settings: Record<string, unknown> = {}): ProviderI
 beforeAll(async () => {
   database = await createTestDatabase();
   idp = await startUpstreamIdp();
-  providers = new ProviderRepository(database.db, new Sealer(Buffer.alloc(32, 7)));
-  for (const alias of ['one', 'two', 'three']) await database.db.transaction((trx) => providers.create(input(alias), trx));
-  await database.db.transaction((trx) => providers.create(input('broken', { issuer: `${idp.issuer}/missing` }), trx));
+  store = new Store(database.db, { sealer: new Sealer(Buffer.alloc(32, 7)), logoutRetryPeriodSeconds: 60 });
+  providers = store.providers;
+  for (const alias of ['one', 'two', 'three']) await store.transaction((tx) => tx.providers.create(input(alias)));
+  await store.transaction((tx) => tx.providers.create(input('broken', { issuer: `${idp.issuer}/missing` })));
 });
 
 afterAll(async () => {
@@ -52,12 +55,12 @@ describe('the provider cache', () => {
   });
 
   it('keeps the opened provider across a cosmetic change (display name, domains), without a new discovery or JWKS fetch', async () => {
-    await database.db.transaction((trx) => providers.create(input('cosmetic'), trx));
+    await store.transaction((tx) => tx.providers.create(input('cosmetic')));
     const cache = new ProviderCache({ providers, context: context(), logger });
     const first = await cache.get('cosmetic');
     const discoveries = idp.hits.get(DISCOVERY) ?? 0;
     const jwks = idp.hits.get('/jwks') ?? 0;
-    await database.db.transaction((trx) => providers.update({ ...input('cosmetic'), displayName: 'Cosmetic, renamed', domains: ['cosmetic.example'] }, trx));
+    await store.transaction((tx) => tx.providers.update({ ...input('cosmetic'), displayName: 'Cosmetic, renamed', domains: ['cosmetic.example'] }));
     const second = await cache.get('cosmetic');
     expect(second.opened).toBe(first.opened);
     expect(second).toMatchObject({ version: first.version + 1, displayName: 'Cosmetic, renamed', domains: ['cosmetic.example'] });
@@ -65,7 +68,7 @@ describe('the provider cache', () => {
     expect(idp.hits.get(DISCOVERY) ?? 0).toBe(discoveries);
     expect(idp.hits.get('/jwks') ?? 0).toBe(jwks);
     // A change opening depends on still reopens it.
-    await database.db.transaction((trx) => providers.update({ ...input('cosmetic', { scopes: ['openid'] }), displayName: 'Cosmetic, renamed' }, trx));
+    await store.transaction((tx) => tx.providers.update({ ...input('cosmetic', { scopes: ['openid'] }), displayName: 'Cosmetic, renamed' }));
     const third = await cache.get('cosmetic');
     expect(third.opened).not.toBe(first.opened);
     expect(idp.hits.get(DISCOVERY)).toBe(discoveries + 1);
@@ -74,7 +77,7 @@ describe('the provider cache', () => {
   it('reopens a provider after its version changes', async () => {
     const cache = new ProviderCache({ providers, context: context(), logger });
     const first = await cache.get('two');
-    await database.db.transaction((trx) => providers.update({ ...input('two', { scopes: ['openid'] }), displayName: 'Two, renamed' }, trx));
+    await store.transaction((tx) => tx.providers.update({ ...input('two', { scopes: ['openid'] }), displayName: 'Two, renamed' }));
     const second = await cache.get('two');
     expect(second.opened).not.toBe(first.opened);
     expect(second.version).toBe(first.version + 1);
@@ -97,18 +100,18 @@ describe('the provider cache', () => {
 
   it('reopens a failed provider at once when it is fixed', async () => {
     const cache = new ProviderCache({ providers, context: context(), logger, retryAfterMs: 3_600_000 });
-    await database.db.transaction((trx) => providers.create(input('fixable', { issuer: `${idp.issuer}/wrong` }), trx));
+    await store.transaction((tx) => tx.providers.create(input('fixable', { issuer: `${idp.issuer}/wrong` })));
     await expect(cache.get('fixable')).rejects.toMatchObject({ code: 'unavailable' });
-    await database.db.transaction((trx) => providers.update(input('fixable'), trx));
+    await store.transaction((tx) => tx.providers.update(input('fixable')));
     await expect(cache.get('fixable')).resolves.toMatchObject({ alias: 'fixable', version: 2 });
   });
 
   it('refuses disabled providers and forgets deleted ones', async () => {
     const cache = new ProviderCache({ providers, context: context(), logger });
-    await database.db.transaction((trx) => providers.create({ ...input('off'), enabled: false }, trx));
+    await store.transaction((tx) => tx.providers.create({ ...input('off'), enabled: false }));
     await expect(cache.get('off')).rejects.toMatchObject({ code: 'unavailable', message: 'the provider is disabled' });
     await cache.get('three');
-    await database.db.transaction((trx) => providers.delete('three', trx));
+    await store.transaction((tx) => tx.providers.delete('three'));
     await expect(cache.get('three')).rejects.toMatchObject({ code: 'provider_unknown', status: 404 });
   });
 

@@ -3,7 +3,6 @@
  * a real upstream of that protocol (oidc-provider for OIDC, signed responses for SAML, oidc-provider
  * as a plain OAuth 2.0 server with a GitHub-shaped API for OAuth 2.0).
  */
-import type { Knex } from 'knex';
 import * as oidc from 'openid-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestDatabase, type TestDatabase } from '../support/database.ts';
@@ -66,8 +65,8 @@ for (const driver of [oidcDriver(), samlDriver(), oauth2Driver()]) {
     /** Sets the provider's linking policy and domains. */
     async function setPolicy(linkingPolicy: Partial<LinkingPolicy>, domains = [domain]): Promise<void> {
       const stored = (await server.node.services.providers.load(alias))!;
-      await database.db.transaction((trx: Knex) =>
-        server.node.services.providers.update({ ...stored, domains, linkingPolicy: { ...stored.linkingPolicy, ...linkingPolicy }, secrets: undefined }, trx),
+      await server.node.services.store.transaction((tx) =>
+        tx.providers.update({ ...stored, domains, linkingPolicy: { ...stored.linkingPolicy, ...linkingPolicy }, secrets: undefined }),
       );
     }
 
@@ -146,7 +145,7 @@ for (const driver of [oidcDriver(), samlDriver(), oauth2Driver()]) {
 
     async function setEnabled(enabled: boolean): Promise<void> {
       const stored = (await server.node.services.providers.load(alias))!;
-      await database.db.transaction((trx: Knex) => server.node.services.providers.update({ ...stored, enabled, secrets: undefined }, trx));
+      await server.node.services.store.transaction((tx) => tx.providers.update({ ...stored, enabled, secrets: undefined }));
     }
 
     it('signs a user in with idp and amr, links the upstream subject and keeps the upstream session', async () => {

@@ -329,7 +329,7 @@ describe('a passkey as the second factor', () => {
     expect(await factorRows(user.id)).toEqual(after);
 
     // The authenticator's counter moves on to 5; then an answer saying 3 (a cloned key) is refused.
-    await server.node.services.db('mfa_factors').where({ id: after[0].id }).update({ sign_count: 5 });
+    await server.node.db('mfa_factors').where({ id: after[0].id }).update({ sign_count: 5 });
     const regressed = await submitAssertion(app, second.browser, wrongRp, authenticator.get(optionsOn(wrongRp), { counter: 3 }));
     expect(regressed.status).toBe(401);
     expect(lastRefusal()).toBe('counter');

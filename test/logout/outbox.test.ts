@@ -42,7 +42,7 @@ async function signInToBoth(server: TestServer, email: string, scopes: { mail?: 
   expect(sso.page.status).toBe(0);
   const second = await oidc.authorizationCodeGrant(calendar, sso.page.url, { pkceCodeVerifier: sso.codeVerifier, expectedState: sso.state, expectedNonce: sso.nonce });
   const sub = first.tokens.claims()!.sub;
-  const [row] = await server.node.services.db('login_sessions').where({ account_id: sub }).orderBy('created_at', 'desc').select('session_uid');
+  const [row] = await server.node.db('login_sessions').where({ account_id: sub }).orderBy('created_at', 'desc').select('session_uid');
   return { sessionUid: (row as { session_uid: string }).session_uid, mail: { config: mail, tokens: first.tokens }, calendar: { config: calendar, tokens: second }, sub };
 }
 

@@ -55,7 +55,7 @@ export async function addOidcProvider(
     claimMappings: input.claimMappings ?? {},
     linkingPolicy: input.linkingPolicy,
   };
-  await node.services.db.transaction((trx: Knex) => node.services.providers.create(provider, trx));
+  await node.services.store.transaction((tx) => tx.providers.create(provider));
 }
 
 /** An application registered at Realmgate, driven by openid-client. */

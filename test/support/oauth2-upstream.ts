@@ -1,5 +1,4 @@
 import express from 'express';
-import type { Knex } from 'knex';
 import type { Realmgate } from '../../src/app.ts';
 import type { ProviderInput } from '../../src/store/providers.ts';
 import { upstreamClientFor } from './federation.ts';
@@ -124,5 +123,5 @@ export async function addOAuth2Provider(
     claimMappings: {},
     linkingPolicy: input.linkingPolicy,
   };
-  await node.services.db.transaction((trx: Knex) => node.services.providers.create(provider, trx));
+  await node.services.store.transaction((tx) => tx.providers.create(provider));
 }

@@ -1,5 +1,4 @@
 import * as oidc from 'openid-client';
-import type { Knex } from 'knex';
 import { samlProviderType } from '../../providers/saml.ts';
 import type { Realmgate } from '../../src/app.ts';
 import type { TestApp } from './federation.ts';
@@ -14,8 +13,8 @@ export async function addSamlProvider(
 ): Promise<void> {
   const settings = input.settings?.metadata_url || input.settings?.sso_url ? { ...input.settings } : { metadata_xml: idp.metadataXml(), ...input.settings };
   const prepared = await samlProviderType.prepare!({ alias: input.alias, settings, secrets: {} });
-  await node.services.db.transaction((trx: Knex) =>
-    node.services.providers.create(
+  await node.services.store.transaction((tx) =>
+    tx.providers.create(
       {
         alias: input.alias,
         kind: 'saml',
@@ -26,7 +25,6 @@ export async function addSamlProvider(
         secrets: prepared.secrets,
         claimMappings: input.claimMappings ?? {},
       },
-      trx,
     ),
   );
 }

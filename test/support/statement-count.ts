@@ -9,7 +9,7 @@ import type { UpstreamIdp, UpstreamUser } from './upstream-idp.ts';
  * The statement counter of a node's database with the node's periodic jobs stopped, so that
  * what it counts during a flow is that flow's own statements.
  */
-export async function quietCounter(node: Realmgate, db: Knex = node.services.db): Promise<QueryCounter> {
+export async function quietCounter(node: Realmgate, db: Knex = node.db): Promise<QueryCounter> {
   await node.jobs.stop();
   return QueryCounter.attach(db);
 }
