@@ -20,12 +20,22 @@ import { startRealmgate, type RealmgateNode, type StoreKind } from './realmgate.
 import { printFigures, printTargets, row, type TargetRow } from './report.ts';
 import { BENCH_API, SERVICE_CLIENT, setUpHrdNode, setUpMainNode, upstreamClientOf } from './setup.ts';
 
-const { values: args } = parseArgs({ options: { quick: { type: 'boolean' }, json: { type: 'string' } } });
+const { values: args } = parseArgs({ options: { quick: { type: 'boolean' }, json: { type: 'string' }, only: { type: 'string' } } });
 const quick = Boolean(args.quick);
+const SCENARIOS = ['token', 'logins', 'hrd'] as const;
+/** `--only token,hrd`: run just those scenarios (for working on one target); the others print as not measured. */
+const only = new Set(args.only ? args.only.split(',').map((s) => s.trim()) : SCENARIOS);
+for (const name of only) {
+  if (!(SCENARIOS as readonly string[]).includes(name)) {
+    console.error(`--only: unknown scenario "${name}"; choose from ${SCENARIOS.join(', ')}`);
+    process.exit(2);
+  }
+}
+const runs = (scenario: (typeof SCENARIOS)[number]) => only.has(scenario);
 /** How much each scenario does per round; the default fits 10 minutes on a 2-core machine. */
 const plan = quick
-  ? { rounds: 1, tokenMs: 1500, logins: { 1: 3, 4: 8, 16: 16 }, hrdSamples: 3, samlValidations: 50 }
-  : { rounds: 3, tokenMs: 3000, logins: { 1: 6, 4: 12, 16: 32 }, hrdSamples: 8, samlValidations: 200 };
+  ? { rounds: 1, tokenMs: 1500, logins: { 1: 3, 4: 8, 16: 16 }, hrdSamples: 3, hrdWarmUp: 10, samlValidations: 50 }
+  : { rounds: 3, tokenMs: 3000, logins: { 1: 6, 4: 12, 16: 32 }, hrdSamples: 8, hrdWarmUp: 30, samlValidations: 200 };
 const CONCURRENCIES = [1, 4, 16] as const;
 const HRD_SIZES = [10, 1000, 10_000] as const;
 const TOKEN_CONCURRENCY = 10;
@@ -65,8 +75,10 @@ try {
     children.push(node);
     main.set(store, node);
   }
-  const hrdNodes = new Map<number, RealmgateNode>([[10, main.get(hrdStore)!]]);
-  for (const size of HRD_SIZES.slice(1)) {
+  // Every size gets a node of its own, set up alike, so only the number of providers differs
+  // (the main node at 10 would compare a node warmed by every other scenario with cold ones).
+  const hrdNodes = new Map<number, RealmgateNode>();
+  for (const size of HRD_SIZES) {
     log(`starting Realmgate on ${hrdStore} for ${size} providers`);
     const node = await startRealmgate(`realmgate-${hrdStore}-hrd-${size}`, hrdStore);
     children.push(node);
@@ -97,7 +109,6 @@ try {
     await setUpMainNode(node, upstreamIssuer, samlIdp);
   }
   for (const [size, node] of hrdNodes) {
-    if (size === 10) continue;
     log(`seeding ${size} providers into ${node.name} and restarting it`);
     await setUpHrdNode(node, upstreamIssuer, size);
   }
@@ -132,9 +143,12 @@ try {
   const hrdPageBytes = new Map<number, number>();
 
   log('warming up every target');
-  for (const t of tokenTargets) for (const body of Object.values(tokenKinds)) await tokenLoad(tally(), t.server().pid, t.origin, { clientId: SERVICE_CLIENT.id, clientSecret: SERVICE_CLIENT.secret, body }, TOKEN_CONCURRENCY, 1000);
-  for (const t of loginTargets) for (let i = 0; i < 3; i++) await t.login();
-  for (const step of Object.values(hrdScenarios)) for (const size of HRD_SIZES) await step(hrdAt(size), (bytes) => hrdPageBytes.set(size, bytes));
+  if (runs('token')) for (const t of tokenTargets) for (const body of Object.values(tokenKinds)) await tokenLoad(tally(), t.server().pid, t.origin, { clientId: SERVICE_CLIENT.id, clientSecret: SERVICE_CLIENT.secret, body }, TOKEN_CONCURRENCY, 1000);
+  if (runs('logins')) for (const t of loginTargets) for (let i = 0; i < 3; i++) await t.login();
+  // The HRD nodes serve nothing else, so each is warmed alike until its code paths are compiled.
+  for (let i = 0; runs('hrd') && i < plan.hrdWarmUp; i++) {
+    for (const step of Object.values(hrdScenarios)) for (const size of HRD_SIZES) await step(hrdAt(size), (bytes) => hrdPageBytes.set(size, bytes));
+  }
 
   // 4. Rounds: every scenario on every target, the order reversed every other round.
   const tokenTallies = new Map<string, Tally>();
@@ -143,9 +157,9 @@ try {
   const get = (map: Map<string, Tally>, key: string) => map.get(key) ?? (map.set(key, tally()), map.get(key)!);
   const ordered = <T>(items: readonly T[], round: number) => (round % 2 ? [...items].reverse() : [...items]);
   for (let round = 0; round < plan.rounds; round++) {
-    log(`round ${round + 1}/${plan.rounds}: token endpoint`);
+    if (runs('token')) log(`round ${round + 1}/${plan.rounds}: token endpoint`);
     // Short slices alternating between the targets, so a burst of load elsewhere hits them alike.
-    for (let slice = 0; slice < TOKEN_SLICES; slice++) {
+    for (let slice = 0; runs('token') && slice < TOKEN_SLICES; slice++) {
       for (const [kind, body] of Object.entries(tokenKinds)) {
         for (const t of ordered(tokenTargets, round + slice)) {
           const request: TokenRequest = { clientId: SERVICE_CLIENT.id, clientSecret: SERVICE_CLIENT.secret, body };
@@ -153,8 +167,8 @@ try {
         }
       }
     }
-    log(`round ${round + 1}/${plan.rounds}: federated logins`);
-    for (const c of CONCURRENCIES) {
+    if (runs('logins')) log(`round ${round + 1}/${plan.rounds}: federated logins`);
+    for (const c of runs('logins') ? CONCURRENCIES : []) {
       for (const t of ordered(loginTargets, round)) {
         const into = get(loginTallies, `${t.name}|${c}`);
         const before = t.node ? await t.node.statements() : 0;
@@ -162,8 +176,8 @@ try {
         if (t.node) into.statements += (await t.node.statements()) - before;
       }
     }
-    log(`round ${round + 1}/${plan.rounds}: home-realm discovery`);
-    for (const [name, step] of Object.entries(hrdScenarios)) {
+    if (runs('hrd')) log(`round ${round + 1}/${plan.rounds}: home-realm discovery`);
+    for (const [name, step] of runs('hrd') ? Object.entries(hrdScenarios) : []) {
       for (let i = 0; i < plan.hrdSamples; i++) {
         for (const size of ordered(HRD_SIZES, round + i)) {
           await timed(get(hrdTallies, `${name}|${size}`), hrdNodes.get(size)!.server.pid, () => step(hrdAt(size), (bytes) => hrdPageBytes.set(size, bytes)));
@@ -179,7 +193,7 @@ try {
     ['bare oidc-provider', rssMb(bare.pid)],
     ['ideal chain gateway', rssMb(ideal.pid)],
     ...[...main.values()].map((n) => [n.name, rssMb(n.server.pid)] as const),
-    ...[...hrdNodes].filter(([size]) => size !== 10).map(([, n]) => [n.name, rssMb(n.server.pid)] as const),
+    ...[...hrdNodes.values()].map((n) => [n.name, rssMb(n.server.pid)] as const),
   ]);
 
   // A second restart of each main node on its used store: start to ready is the better of the two.
