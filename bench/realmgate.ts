@@ -64,6 +64,9 @@ async function freshDatabase(base: string): Promise<{ url: string; drop(): Promi
   };
 }
 
+/** Extra Node.js flags for every Realmgate node (`BENCH_NODE_FLAGS`, space-separated): for trying a V8 setting side by side. */
+const nodeFlags = () => (process.env.BENCH_NODE_FLAGS ?? '').split(' ').filter(Boolean);
+
 /** Starts a Realmgate node on a fresh store: PostgreSQL needs `DATABASE_URL`. */
 export async function startRealmgate(name: string, store: StoreKind): Promise<RealmgateNode> {
   const port = await freePort();
@@ -89,7 +92,7 @@ export async function startRealmgate(name: string, store: StoreKind): Promise<Re
     ...(database ? { DATABASE_URL: database.url, REALMGATE_MASTER_KEY: crypto.randomBytes(32).toString('base64') } : {}),
   };
   const spawnServer = () =>
-    startChild({ name, args: ['--import', './bench/query-counter.mjs', 'dist/main.js'], env, readyUrl: `${url}/readyz`, ipc: true, readyTimeoutMs: 180_000 });
+    startChild({ name, args: [...nodeFlags(), '--import', './bench/query-counter.mjs', 'dist/main.js'], env, readyUrl: `${url}/readyz`, ipc: true, readyTimeoutMs: 180_000 });
 
   let server = await spawnServer();
   let token: Promise<string> | undefined;

@@ -31,6 +31,16 @@ for (const name of only) {
     process.exit(2);
   }
 }
+/** A node's V8 heap (used / total) and external memory in MB, as its `/metrics` reports them. */
+async function heapFigures(url: string): Promise<string> {
+  const text = await (await fetch(`${url}/metrics`)).text();
+  const mb = (name: string) => {
+    const values = [...text.matchAll(new RegExp(`^${name}(?:\\{[^}]*\\})? ([0-9.e+]+)$`, 'gm'))].map((m) => Number(m[1]));
+    return values.length ? (values.reduce((a, b) => a + b, 0) / 2 ** 20).toFixed(0) : '?';
+  };
+  return `${mb('nodejs_heap_size_used_bytes')} / ${mb('nodejs_heap_size_total_bytes')}, ${mb('nodejs_external_memory_bytes')}`;
+}
+
 const runs = (scenario: (typeof SCENARIOS)[number]) => only.has(scenario);
 /** How much each scenario does per round; the default fits 10 minutes on a 2-core machine. */
 const plan = quick
@@ -196,6 +206,10 @@ try {
     ...[...hrdNodes.values()].map((n) => [n.name, rssMb(n.server.pid)] as const),
   ]);
 
+  // Where a Realmgate node's memory is: its V8 heap and the memory outside it, from its own /metrics.
+  const heaps = new Map<string, string>();
+  for (const node of [...main.values(), ...hrdNodes.values()]) heaps.set(node.name, await heapFigures(node.url));
+
   // A second restart of each main node on its used store: start to ready is the better of the two.
   for (const node of main.values()) {
     log(`restarting ${node.name} once more`);
@@ -274,10 +288,10 @@ try {
     HRD_SIZES.map((size) => [name, size, hrdMedian(name, size), perOp(hrdTallies.get(`${name}|${size}`)), hrdMedian(name, size) / hrdMedian(name, 10)]),
   );
   printFigures(`Home-realm discovery (${hrdStore}; 5 domains per provider; choice page ${HRD_SIZES.map((s) => `${((hrdPageBytes.get(s) ?? 0) / 1024).toFixed(0)} KB`).join(' / ')})`, ['step', 'providers', 'p50 ms', 'server CPU ms', 'vs 10'], hrdLines);
-  printFigures('Processes', ['server', 'RSS MB after the bench', 'first start to ready s', 'restarts to ready s'], [
+  printFigures('Processes', ['server', 'RSS MB after the bench', 'V8 heap used / total, external MB', 'first start to ready s', 'restarts to ready s'], [
     ...[...rss].map(([name, mb]) => {
       const node = [...main.values(), ...hrdNodes.values()].find((n) => n.name === name);
-      return [name, mb, node ? node.firstStartMs / 1000 : Number.NaN, node?.restartsMs.map((ms) => (ms / 1000).toFixed(2)).join(', ') || '—'];
+      return [name, mb, heaps.get(name) ?? '—', node ? node.firstStartMs / 1000 : Number.NaN, node?.restartsMs.map((ms) => (ms / 1000).toFixed(2)).join(', ') || '—'];
     }),
   ]);
 
