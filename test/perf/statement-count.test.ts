@@ -15,7 +15,7 @@ import { startUpstreamIdp, UPSTREAM_USERS, type UpstreamIdp } from '../support/u
  */
 const MAX_STATEMENTS = {
   firstFederatedLogin: 31,
-  federatedLogin: 24,
+  federatedLogin: 23,
   passwordLogin: 22,
 };
 
