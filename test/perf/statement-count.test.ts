@@ -14,8 +14,8 @@ import { startUpstreamIdp, UPSTREAM_USERS, type UpstreamIdp } from '../support/u
  * lookups (the session's and the account's factors under the default `if_enrolled`) add one or two.
  */
 const MAX_STATEMENTS = {
-  firstFederatedLogin: 31,
-  federatedLogin: 23,
+  firstFederatedLogin: 29,
+  federatedLogin: 21,
   passwordLogin: 22,
 };
 
