@@ -43,6 +43,8 @@ const keyOf = (model: string, id: string) => `${model}\u0000${id}`;
 export class PayloadBatch {
   readonly #db: Knex;
   readonly #held = new Map<string, HeldWrite>();
+  /** Writes of other tables that describe what the held payloads describe, sent in the same statement. */
+  #alongside: StatementPart[] = [];
   /** The flush in flight: reads wait for it, so they never see the database before it lands. */
   #flushing: Promise<void> | undefined;
 
@@ -94,13 +96,24 @@ export class PayloadBatch {
     return held !== undefined && held.op !== 'consume';
   }
 
+  /**
+   * Holds a write of another table (one data-modifying statement, e.g. the session's login
+   * record) to be sent with the held payloads, in the same statement: both land, or neither. Only
+   * for writes nothing later in the unit reads.
+   */
+  alongside(write: Knex.Sql): void {
+    this.#alongside.push({ sql: write.sql, bindings: [...write.bindings] });
+  }
+
   /** Sends every held write as one statement; nothing is held afterwards. Rejects when the database refuses it. */
   flush(): Promise<void> {
     const writes = [...this.#held.values()];
+    const alongside = this.#alongside;
     this.#held.clear();
+    this.#alongside = [];
     const sending = (this.#flushing ?? Promise.resolve()).then(async () => {
-      if (!writes.length) return;
-      const { sql, bindings } = flushStatement(writes);
+      if (!writes.length && !alongside.length) return;
+      const { sql, bindings } = flushStatement(writes, alongside);
       await this.#db.raw(sql, bindings);
     });
     // Readers wait for the flush to land, and must not see its failure: the caller of flush does.
@@ -115,16 +128,23 @@ function withConsumed(held: HeldUpsert): AdapterPayload {
   return held.consumed ? { ...payload, consumed: payload.consumed ?? Math.floor(Date.now() / 1000) } : payload;
 }
 
+/** One data-modifying statement of a flush, with `?` placeholders. */
+interface StatementPart {
+  sql: string;
+  bindings: Knex.RawBinding[];
+}
+
 const COLUMNS = 'model, id, payload, grant_id, user_code, uid, expires_at, consumed_at';
 const SET_FROM_EXCLUDED = 'payload = excluded.payload, grant_id = excluded.grant_id, user_code = excluded.user_code, uid = excluded.uid, expires_at = excluded.expires_at';
 
 /**
- * One statement for a batch: each group of writes (saves keeping a stored `consumed_at`, saves
- * replacing a deleted row, consumes, deletes) is one data-modifying part, all but the last as
- * CTEs. A key appears in one group only, so no row is modified twice by the statement.
+ * One statement for a batch: the writes held alongside, then each group of payload writes (saves
+ * keeping a stored `consumed_at`, saves replacing a deleted row, consumes, deletes) is one
+ * data-modifying part, all but the last as CTEs. A key appears in one group only, so no row is
+ * modified twice by the statement.
  */
-function flushStatement(writes: readonly HeldWrite[]): { sql: string; bindings: Knex.RawBinding[] } {
-  const parts: { sql: string; bindings: Knex.RawBinding[] }[] = [];
+function flushStatement(writes: readonly HeldWrite[], alongside: readonly StatementPart[]): StatementPart {
+  const parts: StatementPart[] = [...alongside];
   const upserts = writes.filter((w): w is HeldUpsert => w.op === 'upsert');
   for (const replaces of [false, true]) {
     const group = upserts.filter((w) => w.replaces === replaces);

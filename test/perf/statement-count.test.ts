@@ -14,9 +14,9 @@ import { startUpstreamIdp, UPSTREAM_USERS, type UpstreamIdp } from '../support/u
  * lookups (the session's and the account's factors under the default `if_enrolled`) add one or two.
  */
 const MAX_STATEMENTS = {
-  firstFederatedLogin: 29,
-  federatedLogin: 21,
-  passwordLogin: 22,
+  firstFederatedLogin: 28,
+  federatedLogin: 20,
+  passwordLogin: 21,
 };
 
 const [alice] = UPSTREAM_USERS as [(typeof UPSTREAM_USERS)[number]];

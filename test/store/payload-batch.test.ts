@@ -87,6 +87,27 @@ describe(`the engine's held writes on ${process.env.DATABASE_URL ? 'PostgreSQL' 
     expect(await stored('AccessToken', 'token-4')).toBeUndefined();
   });
 
+  it("sends a session's login record with the engine's writes of that request, in the same statement: both land or neither", async () => {
+    const sessions = adapter('Session');
+    const accountId = crypto.randomUUID();
+    const login = (sessionUid: string) => ({ sessionUid, accountId, idp: 'acme', amr: ['fed'] });
+    const recorded = async (sessionUid: string) => Number(((await database.db('login_sessions').where({ session_uid: sessionUid }).count<{ n: string | number }[]>({ n: '*' }))[0]!).n);
+    const tally = await counter.during(() =>
+      store.holdEngineWrites(async () => {
+        await sessions.upsert('session-1', { uid: 'uid-s1', accountId }, 60);
+        await store.loginSessions.save(login('uid-s1'));
+      }),
+    );
+    expect(tally.count).toBe(1);
+    expect(await recorded('uid-s1')).toBe(1);
+    await expect(store.holdEngineWrites(async () => {
+      await sessions.upsert('session-2', { uid: 'uid-s2', accountId, note: 'nul \u0000 here' }, 60);
+      await store.loginSessions.save(login('uid-s2'));
+    })).rejects.toThrow();
+    expect(await recorded('uid-s2')).toBe(0);
+    expect(await stored('Session', 'session-2')).toBeUndefined();
+  });
+
   it('keeps what the engine wrote before it threw', async () => {
     const tokens = adapter('AccessToken');
     const failure = new Error('the engine failed after a write');
