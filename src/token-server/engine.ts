@@ -388,15 +388,17 @@ export class TokenEngine {
    * middleware chain resolves). When they cannot be written the request answers 500, never the
    * redirect or token that relied on them.
    */
-  readonly #holdWritesUntilResponse = async (ctx: Parameters<Parameters<Provider['use']>[0]>[0], next: () => Promise<unknown>): Promise<void> => {
+  readonly #holdWritesUntilResponse = async (ctx: KoaContextWithOIDC, next: () => Promise<void>): Promise<void> => {
     try {
-      await this.holdWrites(() => next() as Promise<void>);
+      await this.holdWrites(next);
     } catch (error) {
       const ref = newReference();
       const failure = new RealmgateError('internal', { detail: `token engine: ${(error as Error).message}`, cause: error });
       const log = (ctx.res as { locals?: { log?: Logger } }).locals?.log ?? this.#deps.logger;
       logFailure(log, failure, ref, { path: ctx.path }, 'token engine request failed after it was handled; nothing it answered was sent');
-      for (const name of ctx.res.getHeaderNames()) ctx.res.removeHeader(name);
+      // The redirect and the cookies named what was not stored; the security headers stay.
+      ctx.remove('location');
+      ctx.remove('set-cookie');
       ctx.status = 500;
       if (ctx.accepts('html', 'json') === 'html') {
         ctx.type = 'html';
