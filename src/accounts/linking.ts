@@ -122,15 +122,16 @@ export async function resolveFederatedIdentity(deps: LinkingDeps, identity: Fede
 
 /**
  * The common case without a transaction: an identity already linked to an enabled account whose
- * profile it would not change. One read finds the account, one update records the sign-in (and
- * proves the link still stands); anything else returns undefined for the transaction to decide.
+ * profile it would not change. One statement finds the account and records the sign-in on the
+ * link; anything else returns undefined for the transaction to decide (which records the sign-in
+ * again, with the same values, when the profile follows the upstream).
  */
 async function signInReturningIdentity(deps: LinkingDeps, identity: FederatedIdentity): Promise<FederatedDecision | undefined> {
-  const account = await deps.store.accounts.getByIdentity(identity.providerAlias, identity.subject);
-  if (!account) return undefined;
+  const found = await deps.store.accounts.getByIdentityRecordingLogin(identity.providerAlias, identity.subject, { email: identity.profile.email, claims: identity.upstreamClaims });
+  if (!found) return undefined;
+  const { account, recorded } = found;
   if (account.disabled) throw disabledError(account);
   if (!account.hasPassword && profileChanges(account, upstreamRefresh(account, identity.profile))) return undefined;
-  const recorded = await deps.store.identities.recordLogin(identity.providerAlias, identity.subject, { email: identity.profile.email, claims: identity.upstreamClaims }, account.id);
   return recorded ? { type: 'account', account, rule: 'existing_link' } : undefined;
 }
 

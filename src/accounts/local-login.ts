@@ -18,7 +18,7 @@ export async function signInWithPassword(
   input: { email: string; password: string; ip: string },
 ): Promise<LocalLoginResult> {
   const keys = LoginThrottle.keysFor(input.email, input.ip);
-  const retryAfterSeconds = await deps.throttle.retryAfterSeconds(keys);
+  const { retryAfterSeconds, counted } = await deps.throttle.standing(keys);
   if (retryAfterSeconds > 0) return { outcome: 'throttled', retryAfterSeconds };
 
   const found = await deps.accounts.findLocalByEmail(input.email.trim());
@@ -27,8 +27,8 @@ export async function signInWithPassword(
     await deps.throttle.recordFailure(keys);
     return { outcome: 'failure' };
   }
-  // The account's own keys; the address keeps its count (it may be guessing at other accounts).
-  await deps.throttle.reset(keys.filter((k) => !k.startsWith('ip:')));
+  // The account's own keys that have failures counted; the address keeps its count (it may be guessing at other accounts).
+  await deps.throttle.reset(counted.filter((k) => !k.startsWith('ip:')));
   await deps.accounts.touchLogin(found.account.id);
   return { outcome: 'success', account: found.account };
 }

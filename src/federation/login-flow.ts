@@ -99,8 +99,9 @@ async function beginUpstream(deps: FederationDeps, owner: { uid: string; purpose
 
 /**
  * Handles the upstream's answer at `/federation/<alias>/...`: takes the login transaction (once),
- * lets the provider validate the answer, and stores the outcome for the interaction. Returns
- * the interaction URL the browser goes to next; nothing is signed in until it gets there.
+ * lets the provider validate the answer, and hands the outcome over to the interaction (sealed in
+ * the URL, or stored when large). Returns the interaction URL the browser goes to next; nothing
+ * is signed in until it gets there, in the browser that holds that interaction's cookie.
  */
 export async function acceptUpstreamAnswer(deps: FederationDeps, alias: string, transactionId: string | undefined, input: CallbackInput): Promise<string> {
   return countingFailures(deps, alias, async () => {
@@ -111,11 +112,10 @@ export async function acceptUpstreamAnswer(deps: FederationDeps, alias: string, 
     }
     const { uid, data, purpose } = taken.transaction;
     const outcome = await validate(provider, input, data);
-    const completionId = LoginTransactionStore.newId();
-    await deps.transactions.save(completionId, { kind: 'completed', alias, uid, purpose, outcome });
+    const completion = encodeURIComponent(await deps.transactions.handOver({ kind: 'completed', alias, uid, purpose, outcome }));
     return purpose === 'link'
-      ? `/account/linked/${encodeURIComponent(alias)}/${completionId}`
-      : `/interaction/${encodeURIComponent(uid)}/federated/${encodeURIComponent(alias)}/${completionId}`;
+      ? `/account/linked/${encodeURIComponent(alias)}/${completion}`
+      : `/interaction/${encodeURIComponent(uid)}/federated/${encodeURIComponent(alias)}/${completion}`;
   });
 }
 
@@ -146,8 +146,8 @@ async function validate(provider: ReadyProvider, input: CallbackInput, data: Rec
 }
 
 /**
- * Takes the completed login the browser came back with to interaction `uid` (once: taking it
- * deletes it). It must belong to that interaction and provider; the identity it holds is mapped
+ * Takes the completed login the browser came back with to interaction `uid` (a stored one once:
+ * taking it deletes it). It must belong to that interaction and provider; the identity it holds is mapped
  * and its email judged under the provider's `email_trust`, ready for the interaction machine.
  */
 export async function takeCompletedLogin(
@@ -157,7 +157,7 @@ export async function takeCompletedLogin(
   completionId: string,
   purpose: LoginPurpose = 'login',
 ): Promise<CompletedTransaction['outcome']> {
-  const taken = await deps.transactions.take(completionId, 'completed', alias);
+  const taken = await deps.transactions.takeCompleted(completionId, alias);
   if (!taken.ok || taken.transaction.uid !== uid || (taken.transaction.purpose ?? 'login') !== purpose) {
     throw new ProviderError('transaction_invalid', { alias, detail: `completed login ${taken.ok ? 'belongs to another interaction' : taken.reason}` });
   }

@@ -89,6 +89,8 @@ export class InteractionService {
    * it too: a uid alone (leaked in a link, planted in another browser) loads nothing.
    */
   async load(req: Request, res: Response): Promise<Interaction> {
+    // Read with the engine's interaction in one statement; used only once the cookie check below passed.
+    const stored = typeof req.params.uid === 'string' ? await this.#states.getWithEngineInteraction(req.params.uid) : undefined;
     let details: Details;
     try {
       details = await this.#engine.provider.interactionDetails(req, res);
@@ -98,7 +100,6 @@ export class InteractionService {
     }
     const client = await this.#engine.provider.Client.find(String(details.params.client_id));
     if (!client) throw new RealmgateError('bad_request', { detail: `client ${String(details.params.client_id)} no longer exists` });
-    const stored = await this.#states.get(details.uid);
     const interaction: Interaction = {
       uid: details.uid,
       details,
@@ -139,26 +140,28 @@ export class InteractionService {
   /** Finishes the login at the engine for the decided account; the application gets its code. */
   async finishLogin(req: Request, res: Response, interaction: Interaction, login: DecidedLogin): Promise<void> {
     await this.#forget(interaction);
-    const selectAccount = interaction.prompt === 'select_account' || String(interaction.params.prompt ?? '').split(' ').includes('select_account');
-    const grantId = await this.#consentWithoutAsking(interaction, login.accountId);
-    await this.#engine.provider.interactionFinished(
-      req,
-      res,
-      {
-        login: {
-          accountId: login.accountId,
-          amr: login.result.amr,
-          acr: acrOf(login.result.amr),
-          remember: true,
-          // A session only taken through steps (terms, claims) keeps the time its person signed in.
-          ...(login.authTime !== undefined && login.secondFactor === undefined ? { ts: login.authTime } : {}),
+    await this.#finish(res, async () => {
+      const selectAccount = interaction.prompt === 'select_account' || String(interaction.params.prompt ?? '').split(' ').includes('select_account');
+      const grantId = await this.#consentWithoutAsking(interaction, login.accountId);
+      return this.#engine.provider.interactionResult(
+        req,
+        res,
+        {
+          login: {
+            accountId: login.accountId,
+            amr: login.result.amr,
+            acr: acrOf(login.result.amr),
+            remember: true,
+            // A session only taken through steps (terms, claims) keeps the time its person signed in.
+            ...(login.authTime !== undefined && login.secondFactor === undefined ? { ts: login.authTime } : {}),
+          },
+          realmgate: login.result,
+          ...(selectAccount ? { select_account: {} } : {}),
+          ...(grantId ? { consent: { grantId } } : {}),
         },
-        realmgate: login.result,
-        ...(selectAccount ? { select_account: {} } : {}),
-        ...(grantId ? { consent: { grantId } } : {}),
-      },
-      { mergeWithLastSubmission: false },
-    );
+        { mergeWithLastSubmission: false },
+      );
+    });
   }
 
   /**
@@ -188,12 +191,25 @@ export class InteractionService {
 
   /** Finishes a non-login prompt (consent) with its result. */
   async finishPrompt(req: Request, res: Response, result: Record<string, unknown>): Promise<void> {
-    await this.#engine.provider.interactionFinished(req, res, result, { mergeWithLastSubmission: true });
+    await this.#finish(res, () => this.#engine.provider.interactionResult(req, res, result, { mergeWithLastSubmission: true }));
   }
 
   /** Ends the interaction with an OAuth error for the application (`access_denied` when the person cancelled). */
   async abort(req: Request, res: Response, interaction: Pick<Interaction, 'uid'>, error: string, description: string): Promise<void> {
     await this.#forget(interaction);
-    await this.#engine.provider.interactionFinished(req, res, { error, error_description: description }, { mergeWithLastSubmission: false });
+    await this.#finish(res, () => this.#engine.provider.interactionResult(req, res, { error, error_description: description }, { mergeWithLastSubmission: false }));
+  }
+
+  /**
+   * Runs `record` (the engine's writes that finish an interaction: its result, a grant) with the
+   * writes held and sent together, then sends the browser back to the engine, as oidc-provider's
+   * `interactionFinished` does, only once they are stored.
+   */
+  async #finish(res: Response, record: () => Promise<string>): Promise<void> {
+    const returnTo = await this.#engine.holdWrites(record);
+    res.statusCode = 303;
+    res.setHeader('Location', returnTo);
+    res.setHeader('Content-Length', '0');
+    res.end();
   }
 }

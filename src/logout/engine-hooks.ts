@@ -5,9 +5,11 @@
  * in one transaction. When the user signs out of one application only (on the confirmation page,
  * "stay signed in"), the engine ends that application's part and asks its Client model to deliver:
  * that delivery goes through `endApplicationSession` instead. oidc-provider has no hook for either,
- * so both are set on the models of each provider instance the engine builds.
+ * so both are set on the models of each provider instance the engine builds. Both write the
+ * engine's rows outside its adapter, so they first flush the request's held engine writes.
  */
 import Provider, { type KoaContextWithOIDC } from 'oidc-provider';
+import { flushPayloadWrites } from '../store/payload-batch.ts';
 import type { Store } from '../store/store.ts';
 import { endApplicationSession, endSession, type EndingSession } from './session-end.ts';
 
@@ -30,10 +32,14 @@ export function routeEngineLogoutThroughOutbox(provider: Provider, deps: { store
     // Signing out of this application only: the session stays; this application's part ends now.
     const session = oidc.session as unknown as EndingSession | undefined;
     if (!session?.uid) return;
+    // The session's held save lands before its application's part is cut from the stored row.
+    await flushPayloadWrites();
     await endApplicationSession(deps.store, { sessionUid: session.uid, accountId: sub, clientId: this.clientId, authorization: session.authorizations?.[this.clientId] }, 'rp_logout');
   };
   const sessionPrototype = provider.Session.prototype as unknown as { destroy(): Promise<void> };
   sessionPrototype.destroy = async function destroy(this: SessionModel): Promise<void> {
+    // What this request saved so far lands first: ending the session must be the last word on its rows.
+    await flushPayloadWrites();
     await endSession(deps.store, { uid: this.uid, accountId: this.accountId, authorizations: this.authorizations }, 'rp_logout');
     this.destroyed = true;
   };

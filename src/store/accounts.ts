@@ -143,13 +143,31 @@ export class AccountRepository {
     return (await q.select<AccountRow[]>()).map(toAccount);
   }
 
-  /** The account an upstream identity is linked to (one join on both primary keys), or undefined when it is not linked. */
-  async getByIdentity(providerAlias: string, subject: string): Promise<Account | undefined> {
-    const row = await this.#db('accounts')
-      .join('external_identities', 'external_identities.account_id', 'accounts.id')
-      .where({ 'external_identities.provider_alias': providerAlias, 'external_identities.subject': subject })
-      .first<AccountRow | undefined>('accounts.*');
-    return row && toAccount(row);
+  /**
+   * The account an upstream identity is linked to, and, in the same statement, the sign-in
+   * recorded on the link (the email and claims the upstream sent, `last_login_at`) when that
+   * account is enabled. Undefined when the identity is not linked; `recorded` false when the
+   * account is disabled (nothing is written then).
+   */
+  async getByIdentityRecordingLogin(
+    providerAlias: string,
+    subject: string,
+    update: { email: string | null; claims: Record<string, unknown> },
+  ): Promise<{ account: Account; recorded: boolean } | undefined> {
+    const { rows } = await this.#db.raw<{ rows: (AccountRow & { login_recorded: boolean })[] }>(
+      `with linked as (
+         select "accounts".* from "accounts" join "external_identities" on "external_identities"."account_id" = "accounts"."id"
+         where "external_identities"."provider_alias" = ? and "external_identities"."subject" = ?
+       ), recorded as (
+         update "external_identities" set "email" = ?, "claims" = ?::jsonb, "last_login_at" = CURRENT_TIMESTAMP
+         where "provider_alias" = ? and "subject" = ? and "account_id" in (select "id" from linked where not "disabled")
+         returning "account_id"
+       )
+       select linked.*, exists (select 1 from recorded) as login_recorded from linked`,
+      [providerAlias, subject, update.email, JSON.stringify(update.claims), providerAlias, subject],
+    );
+    const row = rows[0];
+    return row && { account: toAccount(row), recorded: row.login_recorded };
   }
 
   /**

@@ -1,4 +1,6 @@
 import type { Knex } from 'knex';
+import { payloadKey, payloadOfRow, type PayloadRow } from './oidc-adapter.ts';
+import { primeInRequest } from './request-scope.ts';
 import type { Sealer } from './seal.ts';
 
 interface Row {
@@ -27,6 +29,23 @@ export class InteractionStateRepository<State extends object> {
   async get(uid: string): Promise<State | undefined> {
     const row = await this.#db('interaction_states').where({ uid }).where('expires_at', '>', this.#db.fn.now()).first<Row | undefined>();
     return row ? (JSON.parse(this.#sealer.open(row.sealed_state)) as State) : undefined;
+  }
+
+  /**
+   * The state of interaction `uid` read together with the engine's `Interaction` of that uid,
+   * which is left in this request's memo for the engine's adapter: an interaction page needs
+   * both, and they come in one statement. The caller checks the interaction is bound to its
+   * browser (the engine's interaction cookie) before it uses the state.
+   */
+  async getWithEngineInteraction(uid: string): Promise<State | undefined> {
+    const db = this.#db;
+    const row = await db('oidc_payloads as p')
+      .leftJoin('interaction_states as s', (on) => on.on('s.uid', 'p.id').andOn(db.raw('s.expires_at > CURRENT_TIMESTAMP')))
+      .where({ 'p.model': 'Interaction', 'p.id': uid })
+      .andWhere((q) => q.whereNull('p.expires_at').orWhere('p.expires_at', '>', db.fn.now()))
+      .first<(Pick<PayloadRow, 'payload' | 'consumed_at'> & { sealed_state: string | null }) | undefined>('p.payload', 'p.consumed_at', 's.sealed_state');
+    primeInRequest(payloadKey('Interaction', uid), row && payloadOfRow(row));
+    return row?.sealed_state ? (JSON.parse(this.#sealer.open(row.sealed_state)) as State) : undefined;
   }
 
   /** Stores (or replaces) the state of interaction `uid` until `expiresAt`. */

@@ -1,5 +1,6 @@
 import type { Knex } from 'knex';
 import type { UpstreamLogoutMatch, UpstreamSession } from '../../providers/types.ts';
+import { currentPayloadBatch } from './payload-batch.ts';
 import type { Sealer } from './seal.ts';
 import { TTL } from '../token-server/ttl.ts';
 
@@ -117,7 +118,12 @@ export class LoginSessionRepository {
       created_at: this.#db.fn.now(),
       expires_at: new Date(Date.now() + Math.max(TTL.session, TTL.refreshToken) * 1000),
     };
-    await this.#db('login_sessions').insert(row).onConflict('session_uid').merge();
+    const upsert = this.#db('login_sessions').insert(row).onConflict('session_uid').merge();
+    // Saved as the engine finishes the request that signed the session in: sent with the
+    // engine's own writes of that session (a transaction's writes stay in the transaction).
+    const batch = this.#db.isTransaction ? undefined : currentPayloadBatch();
+    if (batch) return batch.alongside(upsert.toSQL());
+    await upsert;
   }
 
   /** How a session signed in, if known, with the upstream ID token opened. */

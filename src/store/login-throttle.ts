@@ -39,13 +39,20 @@ export class LoginThrottle {
 
   /** Seconds until any of `keys` may try again, or 0 when none is blocked. */
   async retryAfterSeconds(keys: string[]): Promise<number> {
+    return (await this.standing(keys)).retryAfterSeconds;
+  }
+
+  /**
+   * Where `keys` stand, in one read: seconds until any of them may try again (0 when none is
+   * blocked), and which of them have failures counted in their window (what a success resets).
+   */
+  async standing(keys: string[]): Promise<{ retryAfterSeconds: number; counted: string[] }> {
     const rows = await this.#db('login_throttle')
       .whereIn('key', keys)
       .where('expires_at', '>', this.#db.fn.now())
-      .where('blocked_until', '>', this.#db.fn.now())
-      .select<{ blocked_until: Date }[]>('blocked_until');
-    const latest = Math.max(0, ...rows.map((r) => new Date(r.blocked_until).getTime()));
-    return latest ? Math.max(1, Math.ceil((latest - Date.now()) / 1000)) : 0;
+      .select<{ key: string; blocked_until: Date | null; blocked: boolean }[]>('key', 'blocked_until', this.#db.raw('coalesce(blocked_until > now(), false) as blocked'));
+    const latest = Math.max(0, ...rows.filter((r) => r.blocked).map((r) => new Date(r.blocked_until!).getTime()));
+    return { retryAfterSeconds: latest ? Math.max(1, Math.ceil((latest - Date.now()) / 1000)) : 0, counted: rows.map((r) => r.key) };
   }
 
   /** Counts one failure against each key (a window starts with the first) and blocks the keys over their allowance. */
@@ -81,8 +88,9 @@ export class LoginThrottle {
     return Math.min(2 ** Math.min(failures - this.#limits.account, 30), this.#maxDelaySeconds);
   }
 
-  /** Forgets failures for `keys` after a successful sign-in. */
+  /** Forgets failures for `keys` after a successful sign-in (no statement when there are none). */
   async reset(keys: string[]): Promise<void> {
+    if (!keys.length) return;
     await this.#db('login_throttle').whereIn('key', keys).delete();
   }
 

@@ -1,9 +1,13 @@
 import type { Knex } from 'knex';
 import type { Adapter, AdapterPayload } from 'oidc-provider';
 import type { ClientRepository } from './clients.ts';
-import { forgetAllInRequest, forgetInRequest, requestScoped } from './request-scope.ts';
+import { currentPayloadBatch, flushPayloadWrites } from './payload-batch.ts';
+import { forgetAllInRequest, forgetInRequest, primeInRequest, requestScoped } from './request-scope.ts';
 
-interface PayloadRow {
+/** A stored payload as the adapter reads it. */
+export interface PayloadRow {
+  model: string;
+  id: string;
   payload: AdapterPayload;
   consumed_at: Date | null;
 }
@@ -11,11 +15,38 @@ interface PayloadRow {
 /** A constructor oidc-provider calls once per model name. */
 export type AdapterFactory = new (model: string) => Adapter;
 
+/** The payload of a stored row as the engine expects it: `consumed` (seconds) once it was consumed. */
+export function payloadOfRow(row: Pick<PayloadRow, 'payload' | 'consumed_at'>): AdapterPayload {
+  return row.consumed_at ? { ...row.payload, consumed: Math.floor(new Date(row.consumed_at).getTime() / 1000) } : row.payload;
+}
+
+/** The request-memo key of a payload found by id. */
+export function payloadKey(model: string, id: string): string {
+  return `payload:${model}:${id}`;
+}
+
+/** The request-memo key of a payload found by uid (the engine finds sessions by uid). */
+const uidKey = (model: string, uid: string) => `payload-uid:${model}:${uid}`;
+
+/** SQL condition: the row `alias` has not expired. */
+const live = (alias: string) => `(${alias}.expires_at is null or ${alias}.expires_at > CURRENT_TIMESTAMP)`;
+
+/**
+ * Models whose payload names a grant (`grantId`) and a session (`sessionUid`) the engine reads
+ * right after it: finding one reads those two in the same statement. An interaction names the
+ * grant its consent made (`result.consent.grantId`), which the resume reads.
+ */
+const GRANT_BEARING = new Set(['AuthorizationCode', 'RefreshToken', 'AccessToken', 'DeviceCode', 'BackchannelAuthenticationRequest', 'Interaction']);
+
 /**
  * Builds oidc-provider's adapter on knex: every model in `oidc_payloads`, except `Client`,
- * which reads the `clients` table so client secrets stay sealed at rest. Within one request a
- * payload found by id is read once (the engine looks an interaction up twice to finish it); any
- * write to it in that request forgets the memo.
+ * which reads the `clients` table so client secrets stay sealed at rest.
+ *
+ * Within one request: a payload found by id is read once (the engine looks an interaction up
+ * twice to finish it); finding a code, token or interaction also reads the grant and session it
+ * names, which the engine asks for next; and inside a payload batch (`holdPayloadWrites`, around
+ * every engine request) writes are held and sent together at the end, reads answered from what
+ * is held. Any write forgets what the memo knew of the payload.
  */
 export function knexAdapter(db: Knex, clients: Pick<ClientRepository, 'findForEngine'>): AdapterFactory {
   return class KnexAdapter implements Adapter {
@@ -27,8 +58,10 @@ export function knexAdapter(db: Knex, clients: Pick<ClientRepository, 'findForEn
 
     async upsert(id: string, payload: AdapterPayload, expiresIn: number): Promise<void> {
       if (this.#model === 'Client') throw new Error('clients are managed through the admin API and CLI');
-      forgetInRequest(this.#key(id));
+      this.#forget(id);
       const expiresAt = expiresIn ? new Date(Date.now() + expiresIn * 1000) : null;
+      const batch = currentPayloadBatch();
+      if (batch) return batch.upsert(this.#model, id, payload, expiresAt);
       await db('oidc_payloads')
         .insert({
           model: this.#model,
@@ -45,48 +78,110 @@ export function knexAdapter(db: Knex, clients: Pick<ClientRepository, 'findForEn
 
     async find(id: string): Promise<AdapterPayload | undefined> {
       if (this.#model === 'Client') return clients.findForEngine(id);
-      const found = await requestScoped(this.#key(id), () => this.#findWhere({ id }));
+      const held = await currentPayloadBatch()?.state(this.#model, id);
+      if (held?.known) return held.payload;
+      const found = await requestScoped(payloadKey(this.#model, id), () => this.#findById(id));
+      if (!found) return undefined;
       // Each caller gets its own copy: the engine builds mutable models from it.
-      return found && structuredClone(found);
+      const copy = structuredClone(found);
+      return held?.consumed ? { ...copy, consumed: copy.consumed ?? Math.floor(Date.now() / 1000) } : copy;
     }
 
     async findByUserCode(userCode: string): Promise<AdapterPayload | undefined> {
-      return this.#findWhere({ user_code: userCode });
+      return this.#findBy('user_code', userCode, (p) => p.userCode === userCode);
     }
 
     async findByUid(uid: string): Promise<AdapterPayload | undefined> {
-      return this.#findWhere({ uid });
+      return this.#findBy('uid', uid, (p) => p.uid === uid);
     }
 
     async consume(id: string): Promise<void> {
-      forgetInRequest(this.#key(id));
+      this.#forget(id);
+      const batch = currentPayloadBatch();
+      if (batch) return batch.consume(this.#model, id);
       await db('oidc_payloads').where({ model: this.#model, id }).update({ consumed_at: db.fn.now() });
     }
 
     async destroy(id: string): Promise<void> {
-      forgetInRequest(this.#key(id));
+      this.#forget(id);
+      const batch = currentPayloadBatch();
+      if (batch) return batch.destroy(this.#model, id);
       await db('oidc_payloads').where({ model: this.#model, id }).delete();
     }
 
     async revokeByGrantId(grantId: string): Promise<void> {
+      // Held saves of this grant's tokens land first, so the delete reaches them too.
+      await flushPayloadWrites();
       forgetAllInRequest('payload:');
+      forgetAllInRequest('payload-uid:');
       await db('oidc_payloads').where({ grant_id: grantId }).delete();
     }
 
-    #key(id: string): string {
-      return `payload:${this.#model}:${id}`;
+    #forget(id: string): void {
+      forgetInRequest(payloadKey(this.#model, id));
+      forgetAllInRequest(uidKey(this.#model, ''));
     }
 
-    async #findWhere(where: Record<string, string>): Promise<AdapterPayload | undefined> {
-      const row = await db('oidc_payloads')
-        .select('payload', 'consumed_at')
-        .where({ model: this.#model, ...where })
-        .andWhere((q) => q.whereNull('expires_at').orWhere('expires_at', '>', db.fn.now()))
-        .first<PayloadRow | undefined>();
-      if (!row) return undefined;
-      return row.consumed_at ? { ...row.payload, consumed: Math.floor(row.consumed_at.getTime() / 1000) } : row.payload;
+    /** The payload `id` and, for a grant-bearing model, the grant and session it names, in one statement. */
+    async #findById(id: string): Promise<AdapterPayload | undefined> {
+      if (!GRANT_BEARING.has(this.#model)) {
+        const row = await db('oidc_payloads as p')
+          .select('p.model', 'p.id', 'p.payload', 'p.consumed_at')
+          .where({ 'p.model': this.#model, 'p.id': id })
+          .whereRaw(live('p'))
+          .first<PayloadRow | undefined>();
+        return row && payloadOfRow(row);
+      }
+      const grantId = "coalesce(t.payload->>'grantId', t.payload#>>'{result,consent,grantId}')";
+      const { rows } = await db.raw<{ rows: (PayloadRow & { related: boolean })[] }>(
+        `select t.model, t.id, t.payload, t.consumed_at, false as related from "oidc_payloads" t where t.model = ? and t.id = ? and ${live('t')}
+         union all
+         select r.model, r.id, r.payload, r.consumed_at, true as related from "oidc_payloads" t join "oidc_payloads" r
+           on (r.model = 'Grant' and r.id = ${grantId}) or (r.model = 'Session' and r.uid = t.payload->>'sessionUid')
+         where t.model = ? and t.id = ? and ${live('t')} and ${live('r')}`,
+        [this.#model, id, this.#model, id],
+      );
+      const target = rows.find((row) => !row.related);
+      if (!target) return undefined;
+      primeRelated(target.payload, rows.filter((row) => row.related));
+      return payloadOfRow(target);
+    }
+
+    /** A payload found by a secondary column: held saves first, then the database unless a held write supersedes its row. */
+    async #findBy(column: 'uid' | 'user_code', value: string, matches: (payload: AdapterPayload) => boolean): Promise<AdapterPayload | undefined> {
+      const batch = currentPayloadBatch();
+      const held = await batch?.find(this.#model, matches);
+      if (held) return held;
+      const load = async () => {
+        const row = await db('oidc_payloads as p')
+          .select('p.model', 'p.id', 'p.payload', 'p.consumed_at')
+          .where({ 'p.model': this.#model, [`p.${column}`]: value })
+          .whereRaw(live('p'))
+          .first<PayloadRow | undefined>();
+        return row && { id: row.id, payload: payloadOfRow(row) };
+      };
+      const found = column === 'uid' ? await requestScoped(uidKey(this.#model, value), load) : await load();
+      if (!found || batch?.overrides(this.#model, found.id)) return undefined;
+      return structuredClone(found.payload);
     }
   };
+}
+
+/**
+ * Records in the request memo the grant and session a payload names, as the statement that
+ * found it read them (absent ones too: in that statement they did not exist).
+ */
+function primeRelated(payload: AdapterPayload, related: readonly PayloadRow[]): void {
+  const result = (payload as { result?: { consent?: { grantId?: string } } }).result;
+  const grantId = payload.grantId ?? result?.consent?.grantId;
+  const sessionUid = (payload as { sessionUid?: string }).sessionUid;
+  const grant = related.find((row) => row.model === 'Grant');
+  const session = related.find((row) => row.model === 'Session');
+  if (grantId) primeInRequest(payloadKey('Grant', grantId), grant && payloadOfRow(grant));
+  if (sessionUid) {
+    primeInRequest(uidKey('Session', sessionUid), session && { id: session.id, payload: payloadOfRow(session) });
+    if (session) primeInRequest(payloadKey('Session', session.id), payloadOfRow(session));
+  }
 }
 
 /**

@@ -18,6 +18,7 @@ import { LogoutTransactionStore } from './logout-transactions.ts';
 import { migrationsCurrent } from './migrate.ts';
 import { MfaFactorRepository } from './mfa-factors.ts';
 import { knexAdapter, type AdapterFactory } from './oidc-adapter.ts';
+import { holdPayloadWrites } from './payload-batch.ts';
 import { ProviderRepository } from './providers.ts';
 import { RateLimitCounters } from './rate-limit-counters.ts';
 import { ReplayGuardRepository } from './replay-guard.ts';
@@ -153,6 +154,15 @@ export class Store implements Repositories {
   /** The token engine's storage adapter (`oidc_payloads`), reading client metadata through `clients` (the client cache). */
   engineAdapter(clients: Pick<ClientRepository, 'findForEngine'>): AdapterFactory {
     return knexAdapter(this.#db, clients);
+  }
+
+  /**
+   * Runs `work` (one engine request, or an interaction page finishing at the engine) with the
+   * engine adapter's writes held and sent in one statement when it ends; rejects when they could
+   * not be written, so the request fails rather than answering for writes that were lost.
+   */
+  holdEngineWrites<T>(work: () => Promise<T>): Promise<T> {
+    return holdPayloadWrites(this.#db, work);
   }
 
   /** Runs `work` as one unit: its repositories share a transaction, committed when `work` resolves, rolled back when it throws. */

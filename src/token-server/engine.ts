@@ -147,11 +147,21 @@ function interactionPolicyWithAccountSelection(deps: Pick<EngineDeps, 'accounts'
       if (accountId === undefined || client === undefined) return false;
       if (await accountStepsPending(deps, client, accountId)) return true;
       const sessionUid = ctx.oidc.session?.uid;
-      const login = sessionUid ? await deps.loginSessions.get(sessionUid) : undefined;
+      const login = loginOfThisResume(ctx, accountId) ?? (sessionUid ? await deps.loginSessions.get(sessionUid) : undefined);
       return secondFactorPending(deps, { client, params: ctx.oidc.params as Record<string, unknown> }, accountId, login);
     }),
   );
   return policy;
+}
+
+/**
+ * How the session signs in when this request is the resume of a login that just finished for
+ * `accountId`: what the session's login record is about to say (it is saved after the engine is
+ * done), so the policy need not read the record it has not written yet.
+ */
+function loginOfThisResume(ctx: KoaContextWithOIDC, accountId: string): RealmgateLoginResult | undefined {
+  const result = ctx.oidc.result as { login?: { accountId: string }; realmgate?: RealmgateLoginResult } | undefined;
+  return result?.login?.accountId === accountId ? result.realmgate : undefined;
 }
 
 /** Builds oidc-provider's configuration from Realmgate's parts. */
@@ -367,6 +377,38 @@ export class TokenEngine {
     ctx.body = next.body;
   }
 
+  /** Runs `work` with the engine's storage writes held and sent in one statement at its end (see `Store.holdEngineWrites`). */
+  holdWrites<T>(work: () => Promise<T>): Promise<T> {
+    return this.#deps.store.holdEngineWrites(work);
+  }
+
+  /**
+   * Koa middleware around every engine request: its storage writes are held and sent in one
+   * statement once the engine is done, before Koa writes the response (it does so only after the
+   * middleware chain resolves). When they cannot be written the request answers 500, never the
+   * redirect or token that relied on them.
+   */
+  readonly #holdWritesUntilResponse = async (ctx: KoaContextWithOIDC, next: () => Promise<void>): Promise<void> => {
+    try {
+      await this.holdWrites(next);
+    } catch (error) {
+      const ref = newReference();
+      const failure = new RealmgateError('internal', { detail: `token engine: ${(error as Error).message}`, cause: error });
+      const log = (ctx.res as { locals?: { log?: Logger } }).locals?.log ?? this.#deps.logger;
+      logFailure(log, failure, ref, { path: ctx.path }, 'token engine request failed after it was handled; nothing it answered was sent');
+      // The redirect and the cookies named what was not stored; the security headers stay.
+      ctx.remove('location');
+      ctx.remove('set-cookie');
+      ctx.status = 500;
+      if (ctx.accepts('html', 'json') === 'html') {
+        ctx.type = 'html';
+        ctx.body = errorPageHtml(this.#deps.views, failure, ref);
+      } else {
+        ctx.body = { error: 'server_error', error_description: `The request could not be completed (ref ${ref}).` };
+      }
+    }
+  };
+
   #build(keySet: KeySet): Provider {
     const deps = this.#deps;
     const provider = new Provider(deps.issuer, configuration(deps, keySet));
@@ -374,6 +416,7 @@ export class TokenEngine {
     // URLs never come from the request.
     provider.proxy = deps.trustProxy;
     provider.use(pinToIssuer(deps.issuer));
+    provider.use(this.#holdWritesUntilResponse);
     provider.use(async (ctx, next) => {
       await next();
       await this.#continueLogout(ctx as unknown as KoaContextWithOIDC);
