@@ -35,6 +35,7 @@ import { createLogger, type Logger } from './logger.ts';
 import type { LogoutDeliveryRepository } from './store/logout-deliveries.ts';
 import { createMetrics, type Metrics } from './metrics.ts';
 import { operationsRoutes } from './operations.ts';
+import { ChangeNotices, listenerConnection } from './store/change-notices.ts';
 import { ClientCache } from './store/client-cache.ts';
 import type { ClientRepository } from './store/clients.ts';
 import { runInRequestScope } from './store/request-scope.ts';
@@ -93,6 +94,8 @@ export interface Services {
   /** Sends mail over the operator's SMTP server; undefined when none is configured. */
   mailer: Mailer | undefined;
   engine: TokenEngine;
+  /** Change notices for the version caches; a server node starts listening, the CLI never does (its caches read versions). */
+  changes: ChangeNotices;
 }
 
 /** Options for tests and tools: an existing database, a logger. */
@@ -145,12 +148,13 @@ export async function openServices(config: Config, options: StartOptions = {}): 
       maxDelaySeconds: config.loginMaxDelaySeconds,
     });
     const mailer = config.mail ? createMailer(config.mail, logger) : undefined;
+    const changes = new ChangeNotices({ connect: listenerConnection(db), logger });
     const engine = await TokenEngine.create({
       issuer: config.issuer,
       trustProxy: config.trustProxy !== false,
       allowPrivateNetwork: config.allowPrivateNetwork,
       extraClaims: config.extraClaims,
-      adapter: store.engineAdapter(new ClientCache({ clients, maxEntries: config.clientCacheSize })),
+      adapter: store.engineAdapter(new ClientCache({ clients, changes: changes.watch('clients'), maxEntries: config.clientCacheSize })),
       keys,
       accounts,
       termsAcceptances,
@@ -167,7 +171,7 @@ export async function openServices(config: Config, options: StartOptions = {}): 
     const services: Services = {
       config, store, logger, metrics, sealer, views, csrf, clients, accounts, identities, audit, interactionStates,
       throttle, keys, loginSessions, resourceServers, providers, directory, outbox, termsAcceptances, emailLinks, mfaFactors,
-      webauthnCredentials, webauthnChallenges, mailer, engine,
+      webauthnCredentials, webauthnChallenges, mailer, engine, changes,
     };
     return { services, db, ownsDb };
   } catch (error) {
@@ -325,6 +329,8 @@ export async function createRealmgate(
 
   const jobs = nodeJobs(services, federation);
   jobs.start();
+  // In the background: until the listener is connected the caches read versions, and readiness never waits for it.
+  void services.changes.start();
 
   let server: DrainingServer | undefined;
   return {
@@ -339,6 +345,7 @@ export async function createRealmgate(
     async close() {
       await jobs.stop();
       await server?.close();
+      await services.changes.close();
       if (ownsDb) await closeDatabase(db);
     },
   };
