@@ -30,6 +30,7 @@ import { createViews, type Views } from './interaction/views.ts';
 import type { Jobs } from './jobs/index.ts';
 import { nodeJobs } from './jobs/node-jobs.ts';
 import { installDir } from './install-dir.ts';
+import { securityHeaders } from './security-headers.ts';
 import { errorHandler } from './errors/handler.ts';
 import { createLogger, type Logger } from './logger.ts';
 import type { LogoutDeliveryRepository } from './store/logout-deliveries.ts';
@@ -205,25 +206,42 @@ async function ensureAccountClient(services: Services): Promise<void> {
   await saveClient(services, accountClientMetadata(services.config.issuer), null);
 }
 
-/** Adds a request id, a child logger and request metrics to every request. */
+/**
+ * Adds a request id, a child logger and request metrics to every request. The child logger is
+ * made when something first logs (`res.locals.log`): most requests never do, and making one per
+ * request showed in the token endpoint's profile.
+ */
 function requestContext(logger: Logger, metrics: Metrics): express.RequestHandler {
+  const logsRequests = logger.isLevelEnabled('debug');
   return (req, res, next) => {
-    const incoming = req.get('x-request-id');
-    const id = incoming && /^[\w.-]{1,64}$/.test(incoming) ? incoming : crypto.randomUUID();
-    res.set('x-request-id', id);
+    const incoming = req.headers['x-request-id'];
+    const id = typeof incoming === 'string' && /^[\w.-]{1,64}$/.test(incoming) ? incoming : crypto.randomUUID();
+    res.setHeader('x-request-id', id);
     res.locals.requestId = id;
-    res.locals.log = logger.child({ request_id: id });
+    let log: Logger | undefined;
+    Object.defineProperty(res.locals, 'log', {
+      configurable: true,
+      enumerable: true,
+      get: () => (log ??= logger.child({ request_id: id })),
+      set: (value: Logger) => void (log = value),
+    });
     const started = process.hrtime.bigint();
     res.on('finish', () => {
       const route = routeLabel(req.path);
       const seconds = Number(process.hrtime.bigint() - started) / 1e9;
       metrics.httpRequests.inc({ method: req.method, route, status: String(res.statusCode) });
       metrics.httpDuration.observe({ method: req.method, route }, seconds);
-      (res.locals.log as Logger).debug({ method: req.method, path: req.path, status: res.statusCode, ms: Math.round(seconds * 1000) }, 'request');
+      if (logsRequests) (res.locals.log as Logger).debug({ method: req.method, path: req.path, status: res.statusCode, ms: Math.round(seconds * 1000) }, 'request');
     });
     next();
   };
 }
+
+/**
+ * Paths only the token engine serves: once their rate limit (if any) has run they go straight to
+ * it instead of through every router mounted before the engine, none of which matches them.
+ */
+const ENGINE_ONLY_PATHS = new Set(['/token', '/token/introspection', '/token/revocation', '/jwks', '/me', '/request', '/.well-known/openid-configuration']);
 
 /** A low-cardinality label for a path: ids and aliases replaced. */
 function routeLabel(p: string): string {
@@ -268,7 +286,7 @@ export async function createRealmgate(
   // One memo per request, so version reads several steps of a request need are sent once.
   app.use((_req, _res, next) => runInRequestScope(next));
   app.use(requestContext(logger, metrics));
-  app.use(helmet({ contentSecurityPolicy: false, crossOriginEmbedderPolicy: false }));
+  app.use(securityHeaders({ contentSecurityPolicy: false, crossOriginEmbedderPolicy: false }));
   app.use('/assets', express.static(publicDir, { maxAge: '1h', index: false }));
   app.use(operationsRoutes(services));
 
@@ -287,6 +305,7 @@ export async function createRealmgate(
   app.get('/interaction/:uid/start/:alias', limits.federationStart);
   app.use('/admin/api', limits.admin);
   app.post(['/interaction/:uid/register', '/interaction/:uid/forgot-password'], limits.mail);
+  app.use((req, res, next) => (ENGINE_ONLY_PATHS.has(req.path) ? engine.handle(req, res) : next()));
   const federation = createFederation(services);
   app.use('/admin/api', adminRoutes(services, { openContext: federation.context }));
   const interactions = new InteractionService({ engine, states: services.interactionStates });
