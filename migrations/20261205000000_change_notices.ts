@@ -1,16 +1,18 @@
 import type { Knex } from 'knex';
 
 /**
- * Change notices: every insert, update and delete of a row a node caches by version (`clients`,
- * `identity_providers`) sends `pg_notify('realmgate_changes', '<table>:<key>:<version>')`, so the
+ * Change notices: every insert, update and delete of a row a node caches (`clients` and
+ * `identity_providers` by version, `resource_servers`, which has no version: 0) sends
+ * `pg_notify('realmgate_changes', '<table>:<key>:<version>')`, so the
  * caches of every node listening (`src/store/change-notices.ts`) drop the entry at once instead of
  * reading its version on each request. PostgreSQL delivers a notice when the writing transaction
  * commits, and never for one rolled back. A delete names the version the row had.
  */
 const CHANNEL = 'realmgate_changes';
 const TABLES = [
-  { table: 'clients', key: 'client_id' },
-  { table: 'identity_providers', key: 'alias' },
+  { table: 'clients', key: 'client_id', version: 'version' },
+  { table: 'identity_providers', key: 'alias', version: 'version' },
+  { table: 'resource_servers', key: 'identifier', version: undefined },
 ] as const;
 
 function functionName(table: string): string {
@@ -18,17 +20,18 @@ function functionName(table: string): string {
 }
 
 export async function up(knex: Knex): Promise<void> {
-  for (const { table, key } of TABLES) {
+  for (const { table, key, version } of TABLES) {
+    const versionOf = (row: string) => (version ? `${row}.${version}` : `'0'`);
     await knex.raw(`
       create function ${functionName(table)}() returns trigger language plpgsql as $$
       declare
         changed record;
       begin
         if tg_op = 'DELETE' then changed := old; else changed := new; end if;
-        perform pg_notify('${CHANNEL}', '${table}:' || changed.${key} || ':' || changed.version);
+        perform pg_notify('${CHANNEL}', '${table}:' || changed.${key} || ':' || ${versionOf('changed')});
         -- A key changed in place (never done today) must reach the caches under its old name too.
         if tg_op = 'UPDATE' and old.${key} is distinct from new.${key} then
-          perform pg_notify('${CHANNEL}', '${table}:' || old.${key} || ':' || old.version);
+          perform pg_notify('${CHANNEL}', '${table}:' || old.${key} || ':' || ${versionOf('old')});
         end if;
         return null;
       end;

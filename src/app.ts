@@ -38,6 +38,7 @@ import { createMetrics, type Metrics } from './metrics.ts';
 import { operationsRoutes } from './operations.ts';
 import { ChangeNotices, listenerConnection } from './store/change-notices.ts';
 import { ClientCache } from './store/client-cache.ts';
+import { ResourceServerCache } from './store/resource-server-cache.ts';
 import type { ClientRepository } from './store/clients.ts';
 import { runInRequestScope } from './store/request-scope.ts';
 import { closeDatabase, databaseLocation, openDatabase } from './store/database.ts';
@@ -161,7 +162,7 @@ export async function openServices(config: Config, options: StartOptions = {}): 
       termsAcceptances,
       loginSessions,
       mfaFactors,
-      resourceServers,
+      resourceServers: new ResourceServerCache({ resourceServers, changes: changes.watch('resource_servers'), maxEntries: 1_000 }),
       store,
       session: { lifetimeSeconds: config.sessionLifetimeSeconds, idleTimeoutSeconds: config.sessionIdleTimeoutSeconds },
       cookieKeys: [sealer.deriveKey('cookies')],

@@ -1,7 +1,7 @@
 /**
  * Change notices: the triggers of migration `20261205000000_change_notices` send
- * `'<table>:<key>:<version>'` on channel `realmgate_changes` whenever a row a node caches by
- * version changes (on any node), and one dedicated `LISTEN` connection per node hears them. The
+ * `'<table>:<key>:<version>'` on channel `realmgate_changes` whenever a row a node caches
+ * changes (on any node), and one dedicated `LISTEN` connection per node hears them. The
  * caches then trust what they hold instead of reading its version on each request.
  *
  * The rules that keep a trusted entry correct:
@@ -24,7 +24,7 @@ import type { Logger } from '../logger.ts';
 export const CHANGE_CHANNEL = 'realmgate_changes';
 
 /** The tables whose rows a node caches by version, each named by its table. */
-export type WatchedTable = 'clients' | 'identity_providers';
+export type WatchedTable = 'clients' | 'identity_providers' | 'resource_servers';
 
 /** One change as a trigger announced it. */
 export interface ChangeNotice {

@@ -3,6 +3,8 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { ChangeNotices, listenerConnection, parseChangeNotice } from '../../src/store/change-notices.ts';
 import { ClientCache } from '../../src/store/client-cache.ts';
 import { QueryCounter } from '../../src/store/query-counter.ts';
+import { ResourceServerCache } from '../../src/store/resource-server-cache.ts';
+import { ResourceServerRepository } from '../../src/store/resource-servers.ts';
 import { Sealer } from '../../src/store/seal.ts';
 import { Store } from '../../src/store/store.ts';
 import { createTestDatabase, type TestDatabase } from '../support/database.ts';
@@ -166,5 +168,20 @@ describe('the client cache with change notices', () => {
     // Notices may have been missed while it was away: one version read, then trusted again.
     expect(await statementsOf(() => cache.findForEngine('reconnected'))).toBe(1);
     expect(await statementsOf(() => cache.findForEngine('reconnected'))).toBe(0);
+  });
+});
+
+describe('the resource-server cache with change notices', () => {
+  it('serves a resource server without a statement while listening, the changed one after a notice, and none once deleted', async () => {
+    const repository = new ResourceServerRepository(database.db);
+    await repository.save({ identifier: 'https://api.example', scopes: ['read'], accessTokenTtlSeconds: 600 });
+    const notices = await listening();
+    const cache = new ResourceServerCache({ resourceServers: repository, changes: notices.watch('resource_servers'), maxEntries: 10 });
+    expect((await cache.get('https://api.example'))?.scopes).toEqual(['read']);
+    expect(await statementsOf(() => cache.get('https://api.example'))).toBe(0);
+    await repository.save({ identifier: 'https://api.example', scopes: ['read', 'write'], accessTokenTtlSeconds: 600 });
+    await eventually(async () => (await cache.get('https://api.example'))?.scopes.length === 2, 'the cache to serve the changed resource server');
+    await repository.delete('https://api.example');
+    await eventually(async () => (await cache.get('https://api.example')) === undefined, 'the cache to forget the resource server');
   });
 });
