@@ -133,10 +133,14 @@ export interface ChangeNoticesOptions {
   maxRetryDelayMs?: number;
 }
 
-/** The pg client settings of the listening connection: the pool's own, as a separate connection. */
+/**
+ * The listening connection: the pool's own settings, as a separate connection, with TCP
+ * keep-alive (so a connection a network device dropped is noticed) and a connect timeout.
+ */
 export function listenerConnection(db: Knex): () => pg.Client {
   const settings = (db.client as { connectionSettings: string | pg.ClientConfig }).connectionSettings;
-  return () => new pg.Client(settings);
+  const base = typeof settings === 'string' ? { connectionString: settings } : settings;
+  return () => new pg.Client({ ...base, keepAlive: true, connectionTimeoutMillis: 10_000 });
 }
 
 /** One node's listening connection, feeding a `ChangeWatch` per table. */
@@ -144,6 +148,8 @@ export class ChangeNotices {
   readonly #options: Required<ChangeNoticesOptions>;
   readonly #watches = new Map<string, ChangeWatch>();
   #client: pg.Client | undefined;
+  /** The connection being opened, if any (so `close` can end it). */
+  #opening: pg.Client | undefined;
   #retry: NodeJS.Timeout | undefined;
   #failures = 0;
   #closed = false;
@@ -179,10 +185,10 @@ export class ChangeNotices {
   async close(): Promise<void> {
     this.#closed = true;
     clearTimeout(this.#retry);
-    await this.#connecting;
-    const client = this.#client;
+    const clients = [this.#opening, this.#client].filter((c): c is pg.Client => c !== undefined);
     this.#lost();
-    await client?.end().catch(() => {});
+    await Promise.all(clients.map((c) => c.end().catch(() => {})));
+    await this.#connecting;
   }
 
   async #connect(): Promise<void> {
@@ -190,12 +196,15 @@ export class ChangeNotices {
     let client: pg.Client | undefined;
     try {
       client = this.#listeningClient();
+      this.#opening = client;
       await client.connect();
       await client.query(`LISTEN ${CHANGE_CHANNEL}`);
     } catch (error) {
       await client?.end().catch(() => {});
       this.#scheduleRetry(error as Error);
       return;
+    } finally {
+      this.#opening = undefined;
     }
     if (this.#closed) {
       await client.end().catch(() => {});
