@@ -30,12 +30,15 @@ import { createViews, type Views } from './interaction/views.ts';
 import type { Jobs } from './jobs/index.ts';
 import { nodeJobs } from './jobs/node-jobs.ts';
 import { installDir } from './install-dir.ts';
+import { securityHeaders } from './security-headers.ts';
 import { errorHandler } from './errors/handler.ts';
 import { createLogger, type Logger } from './logger.ts';
 import type { LogoutDeliveryRepository } from './store/logout-deliveries.ts';
 import { createMetrics, type Metrics } from './metrics.ts';
 import { operationsRoutes } from './operations.ts';
+import { ChangeNotices, listenerConnection } from './store/change-notices.ts';
 import { ClientCache } from './store/client-cache.ts';
+import { ResourceServerCache } from './store/resource-server-cache.ts';
 import type { ClientRepository } from './store/clients.ts';
 import { runInRequestScope } from './store/request-scope.ts';
 import { closeDatabase, databaseLocation, openDatabase } from './store/database.ts';
@@ -93,6 +96,8 @@ export interface Services {
   /** Sends mail over the operator's SMTP server; undefined when none is configured. */
   mailer: Mailer | undefined;
   engine: TokenEngine;
+  /** Change notices for the version caches; a server node starts listening, the CLI never does (its caches read versions). */
+  changes: ChangeNotices;
 }
 
 /** Options for tests and tools: an existing database, a logger. */
@@ -145,18 +150,19 @@ export async function openServices(config: Config, options: StartOptions = {}): 
       maxDelaySeconds: config.loginMaxDelaySeconds,
     });
     const mailer = config.mail ? createMailer(config.mail, logger) : undefined;
+    const changes = new ChangeNotices({ connect: listenerConnection(db), logger });
     const engine = await TokenEngine.create({
       issuer: config.issuer,
       trustProxy: config.trustProxy !== false,
       allowPrivateNetwork: config.allowPrivateNetwork,
       extraClaims: config.extraClaims,
-      adapter: store.engineAdapter(new ClientCache({ clients, maxEntries: config.clientCacheSize })),
+      adapter: store.engineAdapter(new ClientCache({ clients, changes: changes.watch('clients'), maxEntries: config.clientCacheSize })),
       keys,
       accounts,
       termsAcceptances,
       loginSessions,
       mfaFactors,
-      resourceServers,
+      resourceServers: new ResourceServerCache({ resourceServers, changes: changes.watch('resource_servers'), maxEntries: 1_000 }),
       store,
       session: { lifetimeSeconds: config.sessionLifetimeSeconds, idleTimeoutSeconds: config.sessionIdleTimeoutSeconds },
       cookieKeys: [sealer.deriveKey('cookies')],
@@ -167,7 +173,7 @@ export async function openServices(config: Config, options: StartOptions = {}): 
     const services: Services = {
       config, store, logger, metrics, sealer, views, csrf, clients, accounts, identities, audit, interactionStates,
       throttle, keys, loginSessions, resourceServers, providers, directory, outbox, termsAcceptances, emailLinks, mfaFactors,
-      webauthnCredentials, webauthnChallenges, mailer, engine,
+      webauthnCredentials, webauthnChallenges, mailer, engine, changes,
     };
     return { services, db, ownsDb };
   } catch (error) {
@@ -201,25 +207,42 @@ async function ensureAccountClient(services: Services): Promise<void> {
   await saveClient(services, accountClientMetadata(services.config.issuer), null);
 }
 
-/** Adds a request id, a child logger and request metrics to every request. */
+/**
+ * Adds a request id, a child logger and request metrics to every request. The child logger is
+ * made when something first logs (`res.locals.log`): most requests never do, and making one per
+ * request showed in the token endpoint's profile.
+ */
 function requestContext(logger: Logger, metrics: Metrics): express.RequestHandler {
+  const logsRequests = logger.isLevelEnabled('debug');
   return (req, res, next) => {
-    const incoming = req.get('x-request-id');
-    const id = incoming && /^[\w.-]{1,64}$/.test(incoming) ? incoming : crypto.randomUUID();
-    res.set('x-request-id', id);
+    const incoming = req.headers['x-request-id'];
+    const id = typeof incoming === 'string' && /^[\w.-]{1,64}$/.test(incoming) ? incoming : crypto.randomUUID();
+    res.setHeader('x-request-id', id);
     res.locals.requestId = id;
-    res.locals.log = logger.child({ request_id: id });
+    let log: Logger | undefined;
+    Object.defineProperty(res.locals, 'log', {
+      configurable: true,
+      enumerable: true,
+      get: () => (log ??= logger.child({ request_id: id })),
+      set: (value: Logger) => void (log = value),
+    });
     const started = process.hrtime.bigint();
     res.on('finish', () => {
       const route = routeLabel(req.path);
       const seconds = Number(process.hrtime.bigint() - started) / 1e9;
       metrics.httpRequests.inc({ method: req.method, route, status: String(res.statusCode) });
       metrics.httpDuration.observe({ method: req.method, route }, seconds);
-      (res.locals.log as Logger).debug({ method: req.method, path: req.path, status: res.statusCode, ms: Math.round(seconds * 1000) }, 'request');
+      if (logsRequests) (res.locals.log as Logger).debug({ method: req.method, path: req.path, status: res.statusCode, ms: Math.round(seconds * 1000) }, 'request');
     });
     next();
   };
 }
+
+/**
+ * Paths only the token engine serves: once their rate limit (if any) has run they go straight to
+ * it instead of through every router mounted before the engine, none of which matches them.
+ */
+const ENGINE_ONLY_PATHS = new Set(['/token', '/token/introspection', '/token/revocation', '/jwks', '/me', '/request', '/.well-known/openid-configuration']);
 
 /** A low-cardinality label for a path: ids and aliases replaced. */
 function routeLabel(p: string): string {
@@ -264,7 +287,7 @@ export async function createRealmgate(
   // One memo per request, so version reads several steps of a request need are sent once.
   app.use((_req, _res, next) => runInRequestScope(next));
   app.use(requestContext(logger, metrics));
-  app.use(helmet({ contentSecurityPolicy: false, crossOriginEmbedderPolicy: false }));
+  app.use(securityHeaders({ contentSecurityPolicy: false, crossOriginEmbedderPolicy: false }));
   app.use('/assets', express.static(publicDir, { maxAge: '1h', index: false }));
   app.use(operationsRoutes(services));
 
@@ -283,6 +306,7 @@ export async function createRealmgate(
   app.get('/interaction/:uid/start/:alias', limits.federationStart);
   app.use('/admin/api', limits.admin);
   app.post(['/interaction/:uid/register', '/interaction/:uid/forgot-password'], limits.mail);
+  app.use((req, res, next) => (ENGINE_ONLY_PATHS.has(req.path) ? engine.handle(req, res) : next()));
   const federation = createFederation(services);
   app.use('/admin/api', adminRoutes(services, { openContext: federation.context }));
   const interactions = new InteractionService({ engine, states: services.interactionStates });
@@ -325,6 +349,8 @@ export async function createRealmgate(
 
   const jobs = nodeJobs(services, federation);
   jobs.start();
+  // In the background: until the listener is connected the caches read versions, and readiness never waits for it.
+  void services.changes.start();
 
   let server: DrainingServer | undefined;
   return {
@@ -339,6 +365,7 @@ export async function createRealmgate(
     async close() {
       await jobs.stop();
       await server?.close();
+      await services.changes.close();
       if (ownsDb) await closeDatabase(db);
     },
   };

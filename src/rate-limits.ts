@@ -9,14 +9,17 @@
  * PostgreSQL and PGlite alike, through the store's `RateLimitCounters`): with several nodes behind a load balancer, a limit
  * counted in each node's memory would be N times the configured one. If the database cannot
  * count (it is down), an in-memory limiter per node takes over rather than failing the request.
+ * A node reserves points in blocks (`rate-limit-lease.ts`): one statement per block, not per
+ * request, and still never more admitted across the nodes than the limit.
  * An answer over the limit is a 429 with `Retry-After`, in the endpoint's own format.
  */
 import type { Request, RequestHandler, Response } from 'express';
-import { RateLimiterMemory, RateLimiterPostgres, RateLimiterRes } from 'rate-limiter-flexible';
+import { RateLimiterMemory, RateLimiterPostgres } from 'rate-limiter-flexible';
 import { RealmgateError, newReference } from './errors.ts';
 import { sendErrorPage, sendProblem } from './errors/render.ts';
 import type { Views } from './interaction/views.ts';
 import type { Logger } from './logger.ts';
+import { LeasedLimiter } from './rate-limit-lease.ts';
 import { RATE_LIMIT_TABLE, type RateLimitCounters } from './store/rate-limit-counters.ts';
 
 /** Requests allowed per minute for each limited endpoint; 0 turns that limit off. */
@@ -61,8 +64,8 @@ function basicClientId(req: Request): string | undefined {
 type Refusal = (req: Request, res: Response, retryAfterSeconds: number) => void;
 
 /**
- * Builds the limiters. `views` renders the page refusals; `logger` gets one warn line when a key
- * first goes over its limit in a window (not one per refused request, which an attacker controls).
+ * Builds the limiters. `views` renders the page refusals; `logger` gets one warn line when a node
+ * first refuses a key in a window (not one per refused request, which an attacker controls).
  */
 export function createRateLimits(deps: { rateLimitCounters: RateLimitCounters; views: Views; logger: Logger }, settings: RateLimitSettings): RateLimits {
   const storeClient = deps.rateLimitCounters.client();
@@ -98,19 +101,19 @@ export function createRateLimits(deps: { rateLimitCounters: RateLimitCounters; v
   const middleware = (name: string, perMinute: number, keyOf: (req: Request) => string, refuse: Refusal): RequestHandler => {
     const limiter = build(name, perMinute);
     if (!limiter) return (_req, _res, next) => next();
+    const leased = new LeasedLimiter(limiter, perMinute);
     return (req, res, next) => {
       const key = keyOf(req);
-      limiter.consume(key).then(
-        () => next(),
-        (rejection: unknown) => {
-          if (!(rejection instanceof RateLimiterRes)) return next(rejection);
-          const retryAfter = Math.max(1, Math.ceil(rejection.msBeforeNext / 1000));
-          if (rejection.consumedPoints === perMinute + 1) {
+      leased.consume(key).then(
+        (decision) => {
+          if (decision.allowed) return next();
+          if (decision.first) {
             const log = (res.locals.log as Logger | undefined) ?? deps.logger;
-            log.warn({ limit: name, key, per_minute: perMinute, retry_after: retryAfter }, 'rate limit reached');
+            log.warn({ limit: name, key, per_minute: perMinute, retry_after: decision.retryAfterSeconds }, 'rate limit reached');
           }
-          refuse(req, res, retryAfter);
+          refuse(req, res, decision.retryAfterSeconds);
         },
+        (error: unknown) => next(error),
       );
     };
   };

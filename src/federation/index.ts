@@ -30,6 +30,7 @@ export function createFederation(services: Services, options: { context?: Partia
   const context = createOpenContext(services.config, { replay: services.store.replayGuard, ...options.context });
   const cache = new ProviderCache({
     providers: services.providers,
+    changes: services.changes.watch('identity_providers'),
     context,
     logger: services.logger,
     maxEntries: services.config.providerCacheSize,

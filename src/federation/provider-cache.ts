@@ -2,6 +2,7 @@ import { providerTypeFor } from '../../providers/index.ts';
 import { ProviderError, type LinkingPolicy, type OpenContext, type OpenedProvider, type StoredProvider } from '../../providers/types.ts';
 import { RealmgateError } from '../errors.ts';
 import type { Logger } from '../logger.ts';
+import { ChangeWatch } from '../store/change-notices.ts';
 import type { ProviderRepository } from '../store/providers.ts';
 import { providerVersionKey, requestScoped } from '../store/request-scope.ts';
 
@@ -35,14 +36,21 @@ function openingFingerprint(stored: StoredProvider & { upstreamDigest?: string |
 
 type Ready = ReadyProvider & { fingerprint: string };
 
-type Entry =
+/**
+ * `verifiedEpoch`: the epoch of change notices in which the entry's version was last confirmed
+ * current (undefined: read the version before using it).
+ */
+type Entry = { verifiedEpoch?: number | undefined } & (
   | { state: 'opening'; version: number; promise: Promise<ReadyProvider>; previous: Ready | undefined }
   | { state: 'ready'; version: number; ready: Ready }
-  | { state: 'failed'; version: number; error: ProviderError; displayName: string; retryAt: number };
+  | { state: 'failed'; version: number; error: ProviderError; displayName: string; retryAt: number }
+);
 
 /** Options of the provider cache; defaults suit a production node. */
 export interface ProviderCacheOptions {
   providers: Pick<ProviderRepository, 'versionOf' | 'load'>;
+  /** Change notices of the `identity_providers` table (`ChangeNotices.watch('identity_providers')`); absent: none, a version read on each use. */
+  changes?: ChangeWatch;
   context: OpenContext;
   logger: Logger;
   /** Opened providers kept at most (`REALMGATE_PROVIDER_CACHE_SIZE`); the least recently used is closed first. */
@@ -52,9 +60,11 @@ export interface ProviderCacheOptions {
 }
 
 /**
- * Opened providers by `(alias, version)`. Each use asks the database for the current version
- * (one indexed read, once per request) and reloads the stored provider when it changed, so an
- * admin change reaches every node on its next login. Only a change to what opening depends on
+ * Opened providers by `(alias, version)`. While change notices arrive (`store/change-notices.ts`)
+ * an entry whose version was confirmed is used without asking the database, and a notice for the
+ * alias makes the next use confirm it again; without a listener each use asks the database for
+ * the current version (one indexed read, once per request). A changed version reloads the stored
+ * provider, so an admin change reaches every node on its next login. Only a change to what opening depends on
  * (kind, settings, secrets) reopens it (discovery, JWKS, certificates); a cosmetic change
  * (display name, domains, claim mappings, linking policy) keeps the opened provider. A provider
  * that cannot be opened is unavailable on its own, retried after a short backoff, and never
@@ -65,18 +75,22 @@ export class ProviderCache {
   readonly #entries = new Map<string, Entry>();
 
   constructor(options: ProviderCacheOptions) {
-    this.#options = { ...options, maxEntries: options.maxEntries ?? 10_000, retryAfterMs: options.retryAfterMs ?? 10_000 };
+    this.#options = { ...options, changes: options.changes ?? new ChangeWatch(), maxEntries: options.maxEntries ?? 10_000, retryAfterMs: options.retryAfterMs ?? 10_000 };
+    this.#options.changes.subscribe({ changed: (alias) => this.#unconfirm(alias) });
   }
 
   /** The current version of `alias`, opened. Throws `provider_unknown` or `ProviderError('unavailable')`. */
   async get(alias: string): Promise<ReadyProvider> {
-    const version = await requestScoped(providerVersionKey(alias), () => this.#options.providers.versionOf(alias));
+    const known = this.#entries.get(alias);
+    const trusted = known && this.#options.changes.trusts(known.verifiedEpoch);
+    const { version, verifiedEpoch } = trusted ? { version: known.version, verifiedEpoch: known.verifiedEpoch } : await this.#currentVersion(alias);
     if (version === undefined) {
       this.#evict(alias);
       throw unknownProvider(alias);
     }
     const entry = this.#entries.get(alias);
     if (entry && entry.version === version) {
+      entry.verifiedEpoch = verifiedEpoch;
       this.#set(alias, entry);
       if (entry.state === 'ready') return entry.ready;
       if (entry.state === 'opening') return entry.promise;
@@ -85,8 +99,26 @@ export class ProviderCache {
     // Registered before the first await, so concurrent logins share one open.
     const previous = entry?.state === 'ready' ? entry.ready : entry?.state === 'opening' ? entry.previous : undefined;
     const promise = this.#open(alias, version);
-    this.#set(alias, { state: 'opening', version, promise, previous });
+    this.#set(alias, { state: 'opening', version, promise, previous, verifiedEpoch });
     return promise;
+  }
+
+  /**
+   * The stored version of `alias` and the epoch it is confirmed in. With a listener the read goes
+   * to the database (a version another step of the request read may predate a notice); without
+   * one, once per request as before notices.
+   */
+  async #currentVersion(alias: string): Promise<{ version: number | undefined; verifiedEpoch: number | undefined }> {
+    const { changes, providers } = this.#options;
+    if (!changes.connected) return { version: await requestScoped(providerVersionKey(alias), () => providers.versionOf(alias)), verifiedEpoch: undefined };
+    const { value, verifiedEpoch } = await changes.read(alias, () => providers.versionOf(alias));
+    return { version: value, verifiedEpoch };
+  }
+
+  /** A notice for the alias: its entry's version is confirmed again (one read) on next use. */
+  #unconfirm(alias: string): void {
+    const entry = this.#entries.get(alias);
+    if (entry) entry.verifiedEpoch = undefined;
   }
 
   /** The display name last seen for `alias`, for error pages. */
@@ -180,7 +212,8 @@ export class ProviderCache {
       return;
     }
     current.previous?.opened.close?.();
-    this.#set(alias, next);
+    // Confirmed as the open's version read was, unless a notice came since (which unconfirmed `current`).
+    this.#set(alias, { ...next, verifiedEpoch: current.verifiedEpoch });
   }
 
   /** Stores an entry as the most recently used and evicts the least recently used beyond `maxEntries`. */

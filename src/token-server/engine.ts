@@ -69,7 +69,8 @@ export interface EngineDeps {
   loginSessions: LoginSessionRepository;
   /** Second factors: a signed-in session without one still passes the MFA step a client asks for. */
   mfaFactors: Pick<MfaFactorRepository, 'hasFactor'>;
-  resourceServers: ResourceServerRepository;
+  /** Read on each JWT access token: the cache by change notice (`ResourceServerCache`). */
+  resourceServers: Pick<ResourceServerRepository, 'get'>;
   /** The store: an ended session, its revoked grants and its back-channel notices share one of its transactions. */
   store: Store;
   /** Session lifetime from sign-in, and inactivity timeout. */

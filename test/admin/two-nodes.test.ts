@@ -105,6 +105,23 @@ describe.skipIf(!process.env.DATABASE_URL)('two nodes on one PostgreSQL (skipped
     expect((await federatedLogin(appOnB, idp, alice, { params: { idp_hint: 'initech' } })).claims.idp).toBe('initech');
   });
 
+  it('takes a client secret rotated through node A on node B, which trusts its cached client until told of the change', async () => {
+    const token = (secret: string) =>
+      fetch(`${nodeB.url}/token`, {
+        method: 'POST',
+        headers: { authorization: `Basic ${Buffer.from(`batch:${secret}`).toString('base64')}`, 'content-type': 'application/x-www-form-urlencoded' },
+        body: 'grant_type=client_credentials',
+      }).then((r) => r.status);
+    const client = { client_id: 'batch', grant_types: ['client_credentials'], response_types: [], redirect_uris: [], token_endpoint_auth_method: 'client_secret_basic' };
+    expect((await apiA.post('/clients', { ...client, client_secret: 'batch-secret-one-0123456789' })).status).toBe(201);
+    expect(await token('batch-secret-one-0123456789')).toBe(200);
+    expect((await apiA.patch('/clients/batch', { client_secret: 'batch-secret-two-0123456789' })).status).toBe(200);
+    // The notice reaches node B asynchronously: poll what node B answers.
+    for (let i = 0; i < 200 && (await token('batch-secret-two-0123456789')) !== 200; i++) await new Promise((r) => setTimeout(r, 50));
+    expect(await token('batch-secret-two-0123456789')).toBe(200);
+    expect(await token('batch-secret-one-0123456789')).toBe(401);
+  });
+
   it('stops node B accepting a provider disabled through node A', async () => {
     expect((await apiA.post('/providers/initech/disable')).status).toBe(200);
     const { url } = await appOnB.authorizationUrl({ idp_hint: 'initech' });

@@ -5,6 +5,8 @@ import { ProviderCache } from '../../src/federation/provider-cache.ts';
 import { createOpenContext } from '../../src/federation/upstream-fetch.ts';
 import type { ProviderRepository } from '../../src/store/providers.ts';
 import { Store } from '../../src/store/store.ts';
+import { ChangeNotices, listenerConnection } from '../../src/store/change-notices.ts';
+import { QueryCounter } from '../../src/store/query-counter.ts';
 import { Sealer } from '../../src/store/seal.ts';
 import { createTestDatabase, type TestDatabase } from '../support/database.ts';
 import { startUpstreamIdp, type UpstreamIdp } from '../support/upstream-idp.ts';
@@ -128,5 +130,30 @@ describe('the provider cache', () => {
     await cache.get('two');
     await cache.get('one');
     expect(idp.hits.get(DISCOVERY)).toBe(before + 3);
+  });
+
+  it('uses a confirmed provider without a statement while change notices arrive, and reopens it after a change it hears of', async () => {
+    const notices = new ChangeNotices({ connect: listenerConnection(database.db), logger });
+    await notices.start();
+    try {
+      const cache = new ProviderCache({ providers, changes: notices.watch('identity_providers'), context: context(), logger });
+      const counter = QueryCounter.attach(database.db);
+      let created = false;
+      notices.watch('identity_providers').subscribe({ changed: (alias) => void (created ||= alias === 'heard') });
+      await store.transaction((tx) => tx.providers.create(input('heard')));
+      // A read the creation's notice overtakes is confirmed again on next use: let the notice land first.
+      for (let i = 0; i < 200 && !created; i++) await new Promise((r) => setTimeout(r, 20));
+      const first = await cache.get('heard');
+      expect((await counter.during(() => cache.get('heard'))).count).toBe(0);
+      await store.transaction((tx) => tx.providers.update(input('heard', { scopes: ['openid', 'email'] })));
+      // The notice is asynchronous: poll until the cache serves the new version.
+      for (let i = 0; i < 200 && (await cache.get('heard')).version === first.version; i++) await new Promise((r) => setTimeout(r, 20));
+      const reopened = await cache.get('heard');
+      expect(reopened.version).toBe(2);
+      expect(reopened.opened).not.toBe(first.opened);
+      expect((await counter.during(() => cache.get('heard'))).count).toBe(0);
+    } finally {
+      await notices.close();
+    }
   });
 });

@@ -3,6 +3,10 @@
  * loop, and serves PostgreSQL wire-protocol sessions that arrive as MessagePorts (one per `pg`
  * connection, see `host.ts`). PGlite is one backend: sessions share it one message batch at a
  * time, and while one session is inside a transaction no other session's batch runs.
+ *
+ * LISTEN/NOTIFY: PGlite's one backend answers a notification (NotificationResponse) in the reply
+ * to whichever batch committed it. As PostgreSQL does, this worker hands it to the sessions that
+ * asked for it: each session that sent a simple-query `LISTEN` gets a copy, and the others none.
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import v8 from 'node:v8';
@@ -20,6 +24,8 @@ export interface WorkerOptions {
 }
 
 const TERMINATE = 0x58; // 'X': a client ending its session; PGlite's backend must outlive it.
+const SIMPLE_QUERY = 0x51; // 'Q'
+const NOTIFICATION = 0x41; // 'A': NotificationResponse
 const PROTOCOL_3 = 0x0003_0000;
 
 const host = parentPort!;
@@ -37,6 +43,8 @@ interface Batch {
   bytes: Uint8Array;
 }
 const queue: Batch[] = [];
+/** Every open session, for notifications. */
+const sessions = new Set<Session>();
 let running = false;
 /** The session whose statements opened the transaction PGlite is in, if any. */
 let owner: Session | undefined;
@@ -46,6 +54,8 @@ class Session {
   private buffered = new Uint8Array(0);
   private started = false;
   closed = false;
+  /** True once the session sent a `LISTEN`: it then receives every notification the backend raises. */
+  listening = false;
 
   constructor(readonly port: MessagePort) {}
 
@@ -73,10 +83,45 @@ class Session {
         terminate = true;
         break;
       }
+      if (bytes[end] === SIMPLE_QUERY && isListen(bytes.subarray(end + 5, end + length))) this.listening = true;
       end += length;
     }
     this.buffered = terminate ? new Uint8Array(0) : bytes.slice(end);
     return { messages: end > 0 ? bytes.subarray(0, end) : undefined, terminate };
+  }
+}
+
+/** True for a simple query that starts with `LISTEN` (any case, after white space). */
+function isListen(text: Uint8Array): boolean {
+  const start = Buffer.from(text.buffer, text.byteOffset, Math.min(text.byteLength, 64)).toString('latin1');
+  return /^\s*listen\s/i.test(start);
+}
+
+/**
+ * Splits a backend reply into its notifications and everything else (the whole reply, untouched,
+ * when it carries none: the common case costs one scan of the message headers).
+ */
+function splitNotifications(reply: Uint8Array<ArrayBuffer>): { rest: Uint8Array<ArrayBuffer>; notifications: Uint8Array<ArrayBuffer> | undefined } {
+  const view = new DataView(reply.buffer, reply.byteOffset, reply.byteLength);
+  const kept: Uint8Array<ArrayBuffer>[] = [];
+  const notices: Uint8Array<ArrayBuffer>[] = [];
+  let offset = 0;
+  while (offset + 5 <= reply.length) {
+    const length = 1 + view.getInt32(offset + 1);
+    const message = reply.subarray(offset, offset + length);
+    (reply[offset] === NOTIFICATION ? notices : kept).push(message);
+    offset += length;
+  }
+  if (!notices.length) return { rest: reply, notifications: undefined };
+  return { rest: concat(...kept), notifications: concat(...notices) };
+}
+
+/** Sends the notifications a batch raised to every listening session. */
+function deliverNotifications(notifications: Uint8Array<ArrayBuffer>): void {
+  for (const session of sessions) {
+    if (!session.listening || session.closed) continue;
+    const copy = notifications.slice();
+    session.port.postMessage(copy, [copy.buffer]);
   }
 }
 
@@ -112,12 +157,15 @@ async function drain(): Promise<void> {
         // PGlite itself failed (not an SQL error, which is an answer): the session cannot go on.
         session.port.postMessage({ error: (error as Error).message });
         session.closed = true;
+        sessions.delete(session);
         session.port.close();
         await rollBack(session);
         continue;
       }
-      const reply = answer.length === 1 ? answer[0]! : concat(...answer);
+      const whole = answer.length === 1 ? answer[0]! : concat(...answer);
+      const { rest: reply, notifications } = splitNotifications(whole);
       if (reply.length && !session.closed) session.port.postMessage(reply, [reply.buffer]);
+      if (notifications) deliverNotifications(notifications);
       owner = db.isInTransaction() ? session : undefined;
     }
   } finally {
@@ -136,6 +184,7 @@ async function rollBack(session: Session): Promise<void> {
 async function endSession(session: Session): Promise<void> {
   if (session.closed) return;
   session.closed = true;
+  sessions.delete(session);
   session.port.close();
   while (running) await new Promise((resolve) => setImmediate(resolve));
   running = true;
@@ -149,6 +198,7 @@ async function endSession(session: Session): Promise<void> {
 
 function openSession(port: MessagePort): void {
   const session = new Session(port);
+  sessions.add(session);
   port.on('message', (chunk: Uint8Array) => {
     let taken;
     try {
