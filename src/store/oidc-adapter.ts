@@ -95,11 +95,34 @@ export function knexAdapter(db: Knex, clients: Pick<ClientRepository, 'findForEn
       return this.#findBy('uid', uid, (p) => p.uid === uid);
     }
 
+    /**
+     * Marks a code, refresh token or pushed request used, at once and only if nobody has: of two
+     * requests redeeming the same one at the same moment (both found it unused), exactly one goes
+     * on. The other is refused as a replay, and the grant revoked with everything issued under
+     * it, as oidc-provider does when it sees a replay itself. A payload saved earlier in this same
+     * batch is not in the database yet: its consume is held with its save.
+     */
     async consume(id: string): Promise<void> {
       this.#forget(id);
       const batch = currentPayloadBatch();
-      if (batch) return batch.consume(this.#model, id);
-      await db('oidc_payloads').where({ model: this.#model, id }).update({ consumed_at: db.fn.now() });
+      if (batch?.overrides(this.#model, id)) return batch.consume(this.#model, id);
+      const [row] = (
+        await db.raw<{ rows: { won: boolean; grant_id: string | null }[] }>(
+          `with used as (update "oidc_payloads" set consumed_at = CURRENT_TIMESTAMP where model = ? and id = ? and consumed_at is null returning 1)
+           select exists (select 1 from used) as won, (select grant_id from "oidc_payloads" where model = ? and id = ?) as grant_id`,
+          [this.#model, id, this.#model, id],
+        )
+      ).rows;
+      if (row?.won) return;
+      if (row?.grant_id) {
+        await this.revokeByGrantId(row.grant_id);
+        await db('oidc_payloads').where({ model: 'Grant', id: row.grant_id }).delete();
+      }
+      // Loaded here, not with the module: the CLI opens the store without the token engine.
+      const { errors } = await import('oidc-provider');
+      throw this.#model === 'PushedAuthorizationRequest'
+        ? new errors.InvalidRequest('request_uri was already used')
+        : new errors.InvalidGrant(`${this.#model === 'RefreshToken' ? 'refresh token' : 'grant'} already used`);
     }
 
     async destroy(id: string): Promise<void> {

@@ -90,4 +90,20 @@ describe('authorization code with PKCE for a local account', () => {
     // Replaying a code revokes what it issued.
     expect(await oidc.tokenIntrospection(config, tokens.access_token)).toMatchObject({ active: false });
   });
+
+  it('lets exactly one of several simultaneous redemptions of a code through, and revokes the grant', async () => {
+    const config = await discover();
+    const { page, browser, codeVerifier, state, nonce } = await startLogin(config, { redirectUri: APP });
+    const callback = await submitPassword(browser, page, 'ada@example.com', 'correct horse battery', APP);
+    const checks = { pkceCodeVerifier: codeVerifier, expectedState: state, expectedNonce: nonce };
+    // All found the code unused before any marked it: the consume itself decides.
+    const results = await Promise.allSettled(Array.from({ length: 6 }, () => oidc.authorizationCodeGrant(config, callback.url, checks)));
+    const issued = results.filter((r) => r.status === 'fulfilled');
+    expect(issued).toHaveLength(1);
+    for (const r of results) if (r.status === 'rejected') expect(r.reason).toMatchObject({ error: 'invalid_grant' });
+    // A redemption was refused as a replay, so what the one that went through got is revoked.
+    const { value: tokens } = issued[0] as PromiseFulfilledResult<oidc.TokenEndpointResponse>;
+    expect(await oidc.tokenIntrospection(config, tokens.access_token)).toMatchObject({ active: false });
+    await expect(oidc.fetchUserInfo(config, tokens.access_token, accountId)).rejects.toBeTruthy();
+  });
 });
