@@ -12,16 +12,26 @@
  * 3. A read that started before a notice for its key, or in an earlier epoch, does not make an
  *    entry trusted: its answer may predate the change (see `ChangeWatch.read`).
  *
+ * 4. A connection that accepted `LISTEN` is trusted only once it has heard its own probe notice,
+ *    and it keeps proving it (a probe every `probeIntervalMs`); one that stops hearing is
+ *    dropped. A connection pooler in transaction mode (PgBouncer's default) accepts `LISTEN` but
+ *    delivers nothing, and a connection can go quiet without an error: neither is trusted for
+ *    longer than one probe interval.
+ *
  * Works on PostgreSQL and on the embedded store, whose worker hands notifications to the
  * sessions that listen (`embedded/worker.ts`). Readiness does not depend on it: a node without
  * its listener is only slower.
  */
+import crypto from 'node:crypto';
 import type { Knex } from 'knex';
 import pg from 'pg';
 import type { Logger } from '../logger.ts';
 
 /** The channel the change triggers notify on. */
 export const CHANGE_CHANNEL = 'realmgate_changes';
+
+/** How the listening connection names itself to PostgreSQL (`pg_stat_activity.application_name`). */
+export const LISTENER_APPLICATION_NAME = 'realmgate change notices';
 
 /** The tables whose rows a node caches by version, each named by its table. */
 export type WatchedTable = 'clients' | 'identity_providers' | 'resource_servers';
@@ -131,7 +141,14 @@ export interface ChangeNoticesOptions {
   /** The wait before reconnecting after a failure; doubles up to `maxRetryDelayMs`. */
   retryDelayMs?: number;
   maxRetryDelayMs?: number;
+  /** How often the listener proves, with a probe notice to itself, that notices still arrive. */
+  probeIntervalMs?: number;
+  /** How long a probe may take to come back before the connection counts as deaf. */
+  probeTimeoutMs?: number;
 }
+
+/** Payloads starting with this are the listener's own probes, not changes. */
+const PROBE_PREFIX = 'probe:';
 
 /**
  * The listening connection: the pool's own settings, as a separate connection, with TCP
@@ -140,7 +157,7 @@ export interface ChangeNoticesOptions {
 export function listenerConnection(db: Knex): () => pg.Client {
   const settings = (db.client as { connectionSettings: string | pg.ClientConfig }).connectionSettings;
   const base = typeof settings === 'string' ? { connectionString: settings } : settings;
-  return () => new pg.Client({ ...base, keepAlive: true, connectionTimeoutMillis: 10_000 });
+  return () => new pg.Client({ ...base, application_name: LISTENER_APPLICATION_NAME, keepAlive: true, connectionTimeoutMillis: 10_000 });
 }
 
 /** One node's listening connection, feeding a `ChangeWatch` per table. */
@@ -154,9 +171,12 @@ export class ChangeNotices {
   #failures = 0;
   #closed = false;
   #connecting: Promise<void> | undefined;
+  /** Probes sent and not yet heard, by payload. */
+  readonly #probes = new Map<string, () => void>();
+  #probeTimer: NodeJS.Timeout | undefined;
 
   constructor(options: ChangeNoticesOptions) {
-    this.#options = { retryDelayMs: 200, maxRetryDelayMs: 10_000, ...options };
+    this.#options = { retryDelayMs: 200, maxRetryDelayMs: 10_000, probeIntervalMs: 30_000, probeTimeoutMs: 5_000, ...options };
   }
 
   /** The watch of one table (the same object each time). */
@@ -185,6 +205,7 @@ export class ChangeNotices {
   async close(): Promise<void> {
     this.#closed = true;
     clearTimeout(this.#retry);
+    clearInterval(this.#probeTimer);
     const clients = [this.#opening, this.#client].filter((c): c is pg.Client => c !== undefined);
     this.#lost();
     await Promise.all(clients.map((c) => c.end().catch(() => {})));
@@ -199,6 +220,7 @@ export class ChangeNotices {
       this.#opening = client;
       await client.connect();
       await client.query(`LISTEN ${CHANGE_CHANNEL}`);
+      await this.#probe(client);
     } catch (error) {
       await client?.end().catch(() => {});
       this.#scheduleRetry(error as Error);
@@ -213,7 +235,32 @@ export class ChangeNotices {
     this.#client = client;
     this.#failures = 0;
     for (const watch of this.#watches.values()) watch.setConnected(true);
+    this.#probeTimer = setInterval(() => {
+      this.#probe(client).catch((error: Error) => this.#dropped(client, error));
+    }, this.#options.probeIntervalMs);
+    this.#probeTimer.unref();
     this.#options.logger.debug({ channel: CHANGE_CHANNEL }, 'listening for change notices');
+  }
+
+  /**
+   * Sends a notice on the channel from the listening connection itself and waits until that
+   * connection hears it; rejects after `probeTimeoutMs`. The statement goes on the listener's own
+   * connection, not the pool, so it never counts among a request's statements.
+   */
+  async #probe(client: pg.Client): Promise<void> {
+    const payload = `${PROBE_PREFIX}${crypto.randomUUID()}`;
+    let timer: NodeJS.Timeout | undefined;
+    const heard = new Promise<void>((resolve, reject) => {
+      this.#probes.set(payload, resolve);
+      timer = setTimeout(() => reject(new Error(`no change notice arrives on this connection (a probe was not heard within ${this.#options.probeTimeoutMs} ms); a connection pooler in transaction mode cannot carry LISTEN`)), this.#options.probeTimeoutMs);
+    });
+    try {
+      await client.query('select pg_notify($1, $2)', [CHANGE_CHANNEL, payload]);
+      await heard;
+    } finally {
+      clearTimeout(timer);
+      this.#probes.delete(payload);
+    }
   }
 
   /** A new listening connection, its events wired (not yet connected). */
@@ -228,6 +275,11 @@ export class ChangeNotices {
   }
 
   #deliver(payload: string): void {
+    if (payload.startsWith(PROBE_PREFIX)) {
+      // Another node's probe is nobody's business here.
+      this.#probes.get(payload)?.();
+      return;
+    }
     const notice = parseChangeNotice(payload);
     if (!notice) {
       this.#options.logger.warn({ payload }, 'ignored a change notice that names no table, key and version');
@@ -246,6 +298,7 @@ export class ChangeNotices {
   }
 
   #lost(): void {
+    clearInterval(this.#probeTimer);
     if (!this.#client) return;
     this.#client = undefined;
     for (const watch of this.#watches.values()) watch.setConnected(false);

@@ -1,6 +1,6 @@
 import { pino } from 'pino';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { ChangeNotices, listenerConnection, parseChangeNotice } from '../../src/store/change-notices.ts';
+import { ChangeNotices, LISTENER_APPLICATION_NAME, listenerConnection, parseChangeNotice } from '../../src/store/change-notices.ts';
 import { ClientCache } from '../../src/store/client-cache.ts';
 import { QueryCounter } from '../../src/store/query-counter.ts';
 import { ResourceServerCache } from '../../src/store/resource-server-cache.ts';
@@ -92,6 +92,52 @@ describe('change notices', () => {
   });
 });
 
+/** Listening connections that accept `LISTEN` and hear nothing, as through a pooler in transaction mode; `deafen` makes an open one so. */
+function deafConnections() {
+  const clients: import('pg').Client[] = [];
+  let deafFromStart = true;
+  const connect = () => {
+    const client = listenerConnection(database.db)();
+    const query = client.query.bind(client) as (...args: unknown[]) => Promise<unknown>;
+    (client as { query: unknown }).query = (text: unknown, ...rest: unknown[]) =>
+      query(deafFromStart && typeof text === 'string' && text.startsWith('LISTEN') ? 'select 1' : text, ...rest);
+    clients.push(client);
+    return client;
+  };
+  return {
+    connect,
+    hearing: () => void (deafFromStart = false),
+    deafen: async () => Promise.all(clients.map((c) => c.query('UNLISTEN *').catch(() => {}))),
+  };
+}
+
+describe('a listener that cannot hear', () => {
+  it('is not trusted when its connection accepts LISTEN but delivers no notice', async () => {
+    const deaf = deafConnections();
+    const notices = new ChangeNotices({ connect: deaf.connect, logger, retryDelayMs: 1_000, probeTimeoutMs: 200 });
+    opened.push(notices);
+    const watch = notices.watch('clients');
+    await notices.start();
+    expect(notices.connected).toBe(false);
+    expect(watch.trusts(watch.epoch)).toBe(false);
+  });
+
+  it('is dropped when its connection stops hearing, and trusted again once a new one hears its probe', async () => {
+    const deaf = deafConnections();
+    deaf.hearing();
+    const notices = new ChangeNotices({ connect: deaf.connect, logger, retryDelayMs: 20, probeIntervalMs: 100, probeTimeoutMs: 200 });
+    opened.push(notices);
+    const watch = notices.watch('clients');
+    await notices.start();
+    expect(notices.connected).toBe(true);
+    const verified = watch.epoch;
+    await deaf.deafen();
+    await eventually(() => !watch.trusts(verified), 'the deaf connection to lose trust');
+    await eventually(() => notices.connected && watch.trusts(watch.epoch), 'a new connection to be trusted');
+    expect(watch.epoch).toBeGreaterThan(verified);
+  });
+});
+
 describe('the client cache with change notices', () => {
   it('reads the client\'s version on each use while nothing listens', async () => {
     await saveClient('unheard', 'one');
@@ -161,7 +207,7 @@ describe('the client cache with change notices', () => {
     const cache = new ClientCache({ clients: store.clients, changes: notices.watch('clients'), maxEntries: 10 });
     await cache.findForEngine('reconnected');
     expect(await statementsOf(() => cache.findForEngine('reconnected'))).toBe(0);
-    await database.db.raw("select pg_terminate_backend(pid) from pg_stat_activity where datname = current_database() and query ilike 'listen%'");
+    await database.db.raw('select pg_terminate_backend(pid) from pg_stat_activity where datname = current_database() and application_name = ?', [LISTENER_APPLICATION_NAME]);
     await eventually(() => !notices.connected, 'the listener to notice it was cut off');
     expect(await statementsOf(() => cache.findForEngine('reconnected'))).toBe(1);
     await eventually(() => notices.connected, 'the listener to reconnect');
