@@ -135,7 +135,8 @@ export async function openServices(config: Config, options: StartOptions = {}): 
     const metrics = createMetrics();
     const views = createViews({ templatesDir: config.templatesDir });
     const csrf = new CsrfTokens(sealer.deriveKey('csrf'));
-    const store = new Store(db, { sealer, logoutRetryPeriodSeconds: config.logoutRetryPeriodSeconds });
+    const changes = new ChangeNotices({ connect: listenerConnection(db), logger });
+    const store = new Store(db, { sealer, logoutRetryPeriodSeconds: config.logoutRetryPeriodSeconds, changes });
     const { accounts, identities, audit, termsAcceptances, emailLinks, clients, providers, mfaFactors, webauthnCredentials, webauthnChallenges, loginSessions } = store;
     const outbox = store.logoutDeliveries;
     const interactionStates = new InteractionStateRepository<MachineState>(db, sealer);
@@ -150,7 +151,6 @@ export async function openServices(config: Config, options: StartOptions = {}): 
       maxDelaySeconds: config.loginMaxDelaySeconds,
     });
     const mailer = config.mail ? createMailer(config.mail, logger) : undefined;
-    const changes = new ChangeNotices({ connect: listenerConnection(db), logger });
     const engine = await TokenEngine.create({
       issuer: config.issuer,
       trustProxy: config.trustProxy !== false,

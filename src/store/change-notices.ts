@@ -36,6 +36,9 @@ export const LISTENER_APPLICATION_NAME = 'realmgate change notices';
 /** The tables whose rows a node caches by version, each named by its table. */
 export type WatchedTable = 'clients' | 'identity_providers' | 'resource_servers';
 
+/** Told of a change this node made to a watched row, once it is committed. */
+export type ChangedHere = (table: WatchedTable, key: string) => void;
+
 /** One change as a trigger announced it. */
 export interface ChangeNotice {
   table: string;
@@ -188,6 +191,14 @@ export class ChangeNotices {
       this.#watches.set(table, watch);
     }
     return watch;
+  }
+
+  /**
+   * A change this node committed: its caches stop trusting `key` at once instead of when the
+   * notice comes back, so a request after the change (the admin's next page) sees it.
+   */
+  changedHere(table: WatchedTable, key: string): void {
+    this.#watches.get(table)?.notify(key);
   }
 
   /** True while the listener is connected and listening. */

@@ -1,4 +1,5 @@
 import type { Knex } from 'knex';
+import type { ChangedHere } from './change-notices.ts';
 import type { Sealer } from './seal.ts';
 
 /** OpenID Connect client metadata as stored (snake_case), without the secret. */
@@ -34,10 +35,13 @@ const toStored = (row: ClientRow): StoredClient => ({
 export class ClientRepository {
   readonly #db: Knex;
   readonly #sealer: Sealer;
+  readonly #changed: ChangedHere;
 
-  constructor(db: Knex, sealer: Sealer) {
+  /** `changed` hears each client this repository wrote (after the commit, in a unit of work). */
+  constructor(db: Knex, sealer: Sealer, changed: ChangedHere = () => {}) {
     this.#db = db;
     this.#sealer = sealer;
+    this.#changed = changed;
   }
 
   /** Metadata with the unsealed secret, in the shape oidc-provider's Client model expects. */
@@ -110,11 +114,14 @@ export class ClientRepository {
     };
     if (sealed !== undefined) merge.sealed_secret = sealed;
     const [row] = await this.#db('clients').insert(insert).onConflict('client_id').merge(merge).returning<ClientRow[]>('*');
+    this.#changed('clients', metadata.client_id);
     return toStored(row!);
   }
 
   /** Deletes a client; true when it existed. */
   async delete(clientId: string): Promise<boolean> {
-    return (await this.#db('clients').where({ client_id: clientId }).delete()) > 0;
+    const deleted = (await this.#db('clients').where({ client_id: clientId }).delete()) > 0;
+    if (deleted) this.#changed('clients', clientId);
+    return deleted;
   }
 }

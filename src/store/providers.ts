@@ -1,6 +1,7 @@
 import type { Knex } from 'knex';
 import { DEFAULT_LINKING_POLICY, type EmailTrust, type LinkingPolicy, type LinkingRule, type ProviderKind, type ProvisioningRule, type StoredProvider } from '../../providers/types.ts';
 import { RealmgateError } from '../errors.ts';
+import type { ChangedHere } from './change-notices.ts';
 import type { Sealer } from './seal.ts';
 
 /** A provider as the admin API shows it: no secret values, only which secrets are set. */
@@ -66,10 +67,13 @@ export class StaleVersionError extends RealmgateError {
 export class ProviderRepository {
   readonly #db: Knex;
   readonly #sealer: Sealer;
+  readonly #changed: ChangedHere;
 
-  constructor(db: Knex, sealer: Sealer) {
+  /** `changed` hears each provider this repository wrote (after the commit, in a unit of work). */
+  constructor(db: Knex, sealer: Sealer, changed: ChangedHere = () => {}) {
     this.#db = db;
     this.#sealer = sealer;
+    this.#changed = changed;
   }
 
   /**
@@ -172,6 +176,7 @@ export class ProviderRepository {
       throw error;
     }
     await this.#replaceDomains(this.#db, input.alias, input.domains);
+    this.#changed('identity_providers', input.alias);
     return (await this.get(input.alias))!;
   }
 
@@ -203,6 +208,7 @@ export class ProviderRepository {
         updated_at: this.#db.fn.now(),
       });
     await this.#replaceDomains(this.#db, input.alias, input.domains);
+    this.#changed('identity_providers', input.alias);
     return this.get(input.alias);
   }
 
@@ -214,6 +220,7 @@ export class ProviderRepository {
         status: JSON.stringify(status),
         ...(options.bumpVersion ? { version: this.#db.raw('version + 1'), updated_at: this.#db.fn.now() } : {}),
       });
+    this.#changed('identity_providers', alias);
   }
 
   /** Deletes a provider (its domains go with it); false when absent. Locks first: run it on a transaction's repository (`tx.providers`). */
@@ -222,6 +229,7 @@ export class ProviderRepository {
     if (!current) return false;
     if (expectedVersion !== undefined && current.version !== expectedVersion) throw new StaleVersionError(current.version);
     await this.#db('identity_providers').where({ alias }).delete();
+    this.#changed('identity_providers', alias);
     return true;
   }
 

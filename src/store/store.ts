@@ -3,6 +3,7 @@
  * Inside `fn` every repository of the transaction runs on the same database transaction, which
  * commits when `fn` resolves and rolls back when it throws; workflows never hold a knex handle.
  */
+import type { ChangedHere } from './change-notices.ts';
 import type { Knex } from 'knex';
 import { endAccountSessions, type EndedAccountSessions } from '../accounts/account-sessions.ts';
 import { AccountRepository } from './accounts.ts';
@@ -68,6 +69,8 @@ export interface StoreOptions {
   sealer: Sealer;
   /** How long a logout delivery is retried before it is dead-lettered (`failed`). */
   logoutRetryPeriodSeconds: number;
+  /** Told of each client and provider this node changed, once committed (the node's change notices). */
+  changes?: { changedHere: ChangedHere };
 }
 
 /** Repositories on the database, and the unit of work that groups their writes. */
@@ -101,7 +104,7 @@ export class Store implements Repositories {
   constructor(db: Knex, options: StoreOptions) {
     this.#db = db;
     this.#options = options;
-    const repositories = this.#repositories(db);
+    const repositories = this.#repositories(db, (table, key) => this.#options.changes?.changedHere(table, key));
     this.accounts = repositories.accounts;
     this.identities = repositories.identities;
     this.audit = repositories.audit;
@@ -122,7 +125,7 @@ export class Store implements Repositories {
   }
 
   /** Every repository of a unit of work, on `db` (the database, or one transaction of it). */
-  #repositories(db: Knex): Repositories {
+  #repositories(db: Knex, changed: ChangedHere): Repositories {
     const { sealer, logoutRetryPeriodSeconds } = this.#options;
     return {
       accounts: new AccountRepository(db),
@@ -130,8 +133,8 @@ export class Store implements Repositories {
       audit: new AuditLog(db),
       termsAcceptances: new TermsAcceptanceRepository(db),
       emailLinks: new EmailLinkRepository(db, sealer),
-      clients: new ClientRepository(db, sealer),
-      providers: new ProviderRepository(db, sealer),
+      clients: new ClientRepository(db, sealer, changed),
+      providers: new ProviderRepository(db, sealer, changed),
       mfaFactors: new MfaFactorRepository(db, sealer),
       webauthnCredentials: new WebauthnCredentialRepository(db),
       webauthnChallenges: new WebauthnChallengeRepository(db),
@@ -166,13 +169,17 @@ export class Store implements Repositories {
   }
 
   /** Runs `work` as one unit: its repositories share a transaction, committed when `work` resolves, rolled back when it throws. */
-  transaction<T>(work: (tx: StoreTransaction) => Promise<T>): Promise<T> {
-    return this.#db.transaction((trx) => {
+  async transaction<T>(work: (tx: StoreTransaction) => Promise<T>): Promise<T> {
+    // Changes to cached rows are told once committed: a cache told earlier could fill again with the old row.
+    const changed: Parameters<ChangedHere>[] = [];
+    const result = await this.#db.transaction((trx) => {
       const tx: StoreTransaction = {
-        ...this.#repositories(trx),
+        ...this.#repositories(trx, (table, key) => changed.push([table, key])),
         endAccountSessions: (accountId) => endAccountSessions(tx, accountId),
       };
       return work(tx);
     });
+    for (const [table, key] of changed) this.#options.changes?.changedHere(table, key);
+    return result;
   }
 }

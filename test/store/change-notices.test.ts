@@ -160,6 +160,17 @@ describe('the client cache with change notices', () => {
     expect(await statementsOf(() => cache.findForEngine('trusted'))).toBe(0);
   });
 
+  it('serves a change this node committed from the next request on, before its notice comes back', async () => {
+    const notices = await listening();
+    const here = new Store(database.db, { sealer: new Sealer(Buffer.alloc(32, 7)), logoutRetryPeriodSeconds: 60, changes: notices });
+    await here.transaction((tx) => tx.clients.save({ client_id: 'local', client_name: 'before', redirect_uris: [], grant_types: ['client_credentials'], response_types: [] }, 'local-secret-0123456789'));
+    const cache = new ClientCache({ clients: here.clients, changes: notices.watch('clients'), maxEntries: 10 });
+    await eventually(async () => (await statementsOf(() => cache.findForEngine('local'))) === 0, 'the cache to trust the client');
+    await here.transaction((tx) => tx.clients.save({ client_id: 'local', client_name: 'after', redirect_uris: [], grant_types: ['client_credentials'], response_types: [] }, undefined));
+    // No wait: the commit itself told this node's caches.
+    expect((await cache.findForEngine('local'))?.client_name).toBe('after');
+  });
+
   it('forgets a deleted client', async () => {
     await saveClient('deleted', 'here');
     const notices = await listening();
