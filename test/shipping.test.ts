@@ -100,14 +100,17 @@ describe('supported runtimes', () => {
   });
 
   it(`prints ${onSupportedNode ? 'no runtime line' : 'one runtime line'} at start-up on this Node.js ${process.versions.node}`, async () => {
-    const started = await startServerProcess(['--import', 'tsx', 'src/main.ts'], env);
+    // A port of its own: the suite's port was free when the file began, not necessarily now.
+    const started = await startServerProcess(['--import', 'tsx', 'src/main.ts'], { ...env, PORT: String(await freePort()) });
     started.child.kill('SIGTERM');
-    expect(await started.exited).toBe(0);
+    const code = await started.exited;
+    const output = `stdout:\n${started.lines.join('\n')}\nstderr:\n${started.stderr()}`;
+    expect(code, output).toBe(0);
     const runtimeLines = [...started.lines, ...started.stderr().split('\n')].filter((l) => /Node\.js|Unsupported runtime/.test(l));
     if (onSupportedNode) {
-      expect(runtimeLines).toEqual([]);
+      expect(runtimeLines, output).toEqual([]);
     } else {
-      expect(runtimeLines).toHaveLength(1);
+      expect(runtimeLines, output).toHaveLength(1);
       expect(JSON.parse(runtimeLines[0]!)).toMatchObject({ level: 40, node: process.versions.node, msg: unsupportedRuntimeNotice(process.versions.node) });
     }
   }, 180_000);

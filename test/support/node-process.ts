@@ -50,7 +50,7 @@ export async function startServerProcess(args: string[], env: Record<string, str
       };
       child.stdout!.on('data', check);
       check();
-      void exited.then((code) => reject(new Error(`server exited with ${code} before logging "${msg}":\n${stderr}`)));
+      void exited.then((code) => reject(new Error(`server exited with ${code} before logging "${msg}":\n${lines.join('\n')}\n${stderr}`)));
     });
   const server = { child, lines, stderr: () => stderr, logged, exited };
   await logged('Realmgate listening');
