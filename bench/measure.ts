@@ -11,13 +11,16 @@ export interface Tally {
   count: number;
   wallMs: number;
   serverCpuMs: number;
+  /** Statements sent while handling the target's requests (the login's own). */
   statements: number;
+  /** Every statement sent meanwhile, the background jobs' included. */
+  allStatements: number;
   /** Per-operation latencies (ms). */
   samplesMs: number[];
 }
 
 /** An empty tally. */
-export const tally = (): Tally => ({ count: 0, wallMs: 0, serverCpuMs: 0, statements: 0, samplesMs: [] });
+export const tally = (): Tally => ({ count: 0, wallMs: 0, serverCpuMs: 0, statements: 0, allStatements: 0, samplesMs: [] });
 
 /** The median of `values` (NaN when empty). */
 export function median(values: readonly number[]): number {

@@ -21,6 +21,12 @@ const ADMIN = { id: 'bench-admin', secret: 'bench-admin-secret-0123456789' };
 /** Far above what the bench sends, so the limiters run (and cost what they cost) but never refuse. */
 const NEVER = '1000000000';
 
+/** What `bench/query-counter.mjs` answers. */
+export interface StatementCounts {
+  all: number;
+  inRequests: number;
+}
+
 /** A Realmgate node of the bench. */
 export interface RealmgateNode {
   readonly name: string;
@@ -33,8 +39,8 @@ export interface RealmgateNode {
   readonly restartsMs: number[];
   /** A bearer token of scope `admin` (fetched once per start). */
   adminToken(): Promise<string>;
-  /** Statements knex has sent so far in this process. */
-  statements(): Promise<number>;
+  /** Statements knex has sent so far in this process: all of them, and those sent in handling HTTP requests. */
+  statements(): Promise<StatementCounts>;
   /** Stops the node, runs `offline` (the CLI, SQL) on its store, starts it again. */
   restart(offline?: () => Promise<void>): Promise<void>;
   /** Runs `realmgate <args>` (the compiled CLI) on the node's store; the node must be stopped. */
@@ -115,7 +121,7 @@ export async function startRealmgate(name: string, store: StoreKind): Promise<Re
       });
       return token;
     },
-    statements: () => ask<number>(server.child, 'statements'),
+    statements: () => ask<StatementCounts>(server.child, 'statements'),
     async restart(offline) {
       await server.stop();
       await offline?.();

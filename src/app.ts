@@ -8,6 +8,7 @@ import { LoginThrottle } from './store/login-throttle.ts';
 import { adminRoutes } from './admin/router.ts';
 import type { Config } from './config.ts';
 import { CsrfTokens } from './interaction/csrf.ts';
+import { withOpenProviders } from './federation/home-realm.ts';
 import { createFederation } from './federation/index.ts';
 import type { ExternalIdentityRepository } from './store/external-identities.ts';
 import { accountClientMetadata, accountRoutes } from './account/routes.ts';
@@ -312,6 +313,7 @@ export async function createRealmgate(
   const interactions = new InteractionService({ engine, states: services.interactionStates });
   const linking = { store: services.store };
   const displayName = (alias: string) => federation.cache.displayName(alias) ?? alias;
+  const directory = withOpenProviders(services.directory, federation.cache);
   const totp = { factors: services.mfaFactors, throttle: services.throttle, issuerName: new URL(config.issuer).host };
   const webauthn = { rp: relyingPartyOf(config.issuer), credentials: services.webauthnCredentials, challenges: services.webauthnChallenges, throttle: services.throttle };
   app.use(webauthnScriptRoutes());
@@ -326,14 +328,14 @@ export async function createRealmgate(
       totp,
       webauthn,
       throttle: services.throttle,
-      directory: services.directory,
+      directory,
       csrf: services.csrf,
       views,
       logger,
       metrics,
       displayName,
       displayNames: (aliases) => services.providers.displayNames(aliases),
-      loginPage: homeRealmLoginPage({ directory: services.directory }),
+      loginPage: homeRealmLoginPage({ directory }),
       federation: federation.flow,
       issuer: config.issuer,
       mailer: services.mailer,

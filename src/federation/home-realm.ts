@@ -5,6 +5,7 @@
  */
 import type { ClientRepository } from '../store/clients.ts';
 import type { ProviderDirectory } from '../store/provider-directory.ts';
+import type { ProviderCache } from './provider-cache.ts';
 import { RealmgateError } from '../errors.ts';
 
 /** The most providers the picker shows as buttons; beyond it the page offers email-first discovery and a search. */
@@ -187,6 +188,23 @@ export function homeRealmClient(metadata: Record<string, unknown>): HomeRealmCli
 
 /** What discovery reads about providers: indexed lookups of a bounded number of rows. */
 export type HomeRealmDirectory = Pick<ProviderDirectory, 'enabled' | 'forDomain' | 'page'>;
+
+/**
+ * `directory`, with the enabled provider by alias (`idp_hint`, the last used one) answered by
+ * the provider cache when it holds that provider open and confirmed, so a returning login by
+ * hint reads no provider row; any other lookup goes to the directory.
+ */
+export function withOpenProviders(directory: ProviderDirectory, cache: Pick<ProviderCache, 'confirmedEnabled'>): LoginDirectory {
+  return {
+    enabled: async (alias) => cache.confirmedEnabled(alias) ?? directory.enabled(alias),
+    forDomain: (domain) => directory.forDomain(domain),
+    page: (aliases, limit) => directory.page(aliases, limit),
+    search: (term, limit, aliases) => directory.search(term, limit, aliases),
+  };
+}
+
+/** What the login pages read about providers: discovery's lookups and the picker's search. */
+export type LoginDirectory = Pick<ProviderDirectory, 'enabled' | 'forDomain' | 'page' | 'search'>;
 
 /** A decision with the providers it read and, when it read the picker's page, what the picker offers. */
 export interface HomeRealmResolution {

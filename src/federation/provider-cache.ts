@@ -3,6 +3,8 @@ import { ProviderError, type LinkingPolicy, type OpenContext, type OpenedProvide
 import { RealmgateError } from '../errors.ts';
 import type { Logger } from '../logger.ts';
 import { ChangeWatch } from '../store/change-notices.ts';
+import type { DirectoryProvider } from '../store/provider-directory.ts';
+import { buttonIcon } from '../store/provider-directory.ts';
 import type { ProviderRepository } from '../store/providers.ts';
 import { providerVersionKey, requestScoped } from '../store/request-scope.ts';
 
@@ -17,6 +19,8 @@ export interface ReadyProvider {
   linkingPolicy: LinkingPolicy;
   /** A local second factor after this provider's sign-ins (`require_local_mfa`). */
   requireLocalMfa: boolean;
+  /** The login button's image (`icon_url`, when a same-origin path). */
+  icon: string | undefined;
   version: number;
 }
 
@@ -121,6 +125,18 @@ export class ProviderCache {
     if (entry) entry.verifiedEpoch = undefined;
   }
 
+  /**
+   * The provider `alias` as discovery shows it (its domains not listed), when it is open and its
+   * version is confirmed by change notices: enabled, as a disabled one is never open, and
+   * current, as a change to it would have unconfirmed it. Otherwise undefined, and discovery
+   * reads the directory. Does not count as a use.
+   */
+  confirmedEnabled(alias: string): DirectoryProvider | undefined {
+    const entry = this.#entries.get(alias);
+    if (entry?.state !== 'ready' || !this.#options.changes.trusts(entry.verifiedEpoch)) return undefined;
+    return { alias, displayName: entry.ready.displayName, domains: [], icon: entry.ready.icon };
+  }
+
   /** The display name last seen for `alias`, for error pages. */
   displayName(alias: string): string | undefined {
     const entry = this.#entries.get(alias);
@@ -178,6 +194,7 @@ export class ProviderCache {
       domains: stored.domains,
       linkingPolicy: stored.linkingPolicy,
       requireLocalMfa: stored.requireLocalMfa ?? false,
+      icon: buttonIcon(stored.settings.icon_url),
       version: stored.version,
     };
   }

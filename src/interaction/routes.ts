@@ -3,11 +3,10 @@ import type { AccountRepository } from '../store/accounts.ts';
 import { signInWithPassword } from '../accounts/local-login.ts';
 import type { LoginThrottle } from '../store/login-throttle.ts';
 import { RealmgateError } from '../errors.ts';
-import { homeRealmClient, PICKER_MAX_PROVIDERS, resolveHomeRealm } from '../federation/home-realm.ts';
+import { homeRealmClient, PICKER_MAX_PROVIDERS, resolveHomeRealm, type LoginDirectory } from '../federation/home-realm.ts';
 import { startFederatedLogin, takeCompletedLogin, type FederationDeps } from '../federation/login-flow.ts';
 import { ALIAS, aliasParam } from '../federation/upstream-answer.ts';
 import type { Logger } from '../logger.ts';
-import type { ProviderDirectory } from '../store/provider-directory.ts';
 import type { TokenEngine } from '../token-server/engine.ts';
 import { grantConsent, renderConsent } from './consent.ts';
 import { homeRealmInput, pickerPage, rememberProvider, renderLogin, type LoginPage, type LoginPagePolicy } from './login-page.ts';
@@ -27,7 +26,7 @@ export interface InteractionDeps extends MailPageDeps {
   accounts: AccountRepository;
   throttle: LoginThrottle;
   /** Home-realm discovery's indexed provider lookups (and the picker's search). */
-  directory: Pick<ProviderDirectory, 'enabled' | 'forDomain' | 'page' | 'search'>;
+  directory: LoginDirectory;
   loginPage: LoginPagePolicy;
   /** The upstream login flow, to start federated logins and take completed ones. */
   federation: FederationDeps;

@@ -31,11 +31,12 @@ interface NameRow {
 /** The columns every lookup reads: names and the button icon, never settings or secrets as a whole. */
 const ICON_URL = "settings->>'icon_url' as icon_url";
 
-/** A same-origin path only: anything else would need the page's CSP loosened. */
-function iconOf(row: NameRow): string | undefined {
-  const url = row.icon_url;
+/** A provider's `icon_url` setting as a login button's image: a same-origin path only, as anything else would need the page's CSP loosened. */
+export function buttonIcon(url: unknown): string | undefined {
   return typeof url === 'string' && url.startsWith('/') && !url.startsWith('//') ? url : undefined;
 }
+
+const iconOf = (row: NameRow) => buttonIcon(row.icon_url);
 
 /** Reads providers for home-realm discovery and the login page. */
 export class ProviderDirectory {

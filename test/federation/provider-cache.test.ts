@@ -156,4 +156,35 @@ describe('the provider cache', () => {
       await notices.close();
     }
   });
+  it('answers discovery by alias only for a provider it holds open and confirmed: not before, not once a change is heard, never when disabled', async () => {
+    const unheard = new ProviderCache({ providers, context: context(), logger });
+    await unheard.get('one');
+    expect(unheard.confirmedEnabled('one')).toBeUndefined();
+
+    const notices = new ChangeNotices({ connect: listenerConnection(database.db), logger });
+    await notices.start();
+    try {
+      const watch = notices.watch('identity_providers');
+      const cache = new ProviderCache({ providers, changes: watch, context: context(), logger });
+      const heard: string[] = [];
+      watch.subscribe({ changed: (alias) => void heard.push(alias) });
+      const until = async (done: () => boolean) => {
+        for (let i = 0; i < 200 && !done(); i++) await new Promise((r) => setTimeout(r, 20));
+      };
+      await store.transaction((tx) => tx.providers.create(input('shown')));
+      await until(() => heard.includes('shown'));
+      expect(cache.confirmedEnabled('shown')).toBeUndefined();
+      await cache.get('shown');
+      expect(cache.confirmedEnabled('shown')).toEqual({ alias: 'shown', displayName: 'shown', domains: [], icon: undefined });
+
+      heard.length = 0;
+      await store.transaction((tx) => tx.providers.update({ ...input('shown'), enabled: false }));
+      await until(() => heard.includes('shown'));
+      expect(cache.confirmedEnabled('shown')).toBeUndefined();
+      await expect(cache.get('shown')).rejects.toMatchObject({ code: 'unavailable' });
+      expect(cache.confirmedEnabled('shown')).toBeUndefined();
+    } finally {
+      await notices.close();
+    }
+  });
 });
