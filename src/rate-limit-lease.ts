@@ -5,7 +5,9 @@
  * the database first, so the nodes together never admit more than the limit; what a node reserved
  * and did not use is only refused elsewhere, so blocks start at one point, double while a key
  * keeps asking in the window, and shrink as the window's points run out (never more than half of
- * what remained), which keeps the unused part small.
+ * what remained), which keeps the unused part small. A key still asking when its window ends
+ * starts the next one with the block it had reached (at most half the limit), so steady traffic
+ * does not climb from one point again every window.
  */
 import { RateLimiterRes, type RateLimiterAbstract } from 'rate-limiter-flexible';
 
@@ -48,11 +50,14 @@ export class LeasedLimiter {
 
   /** Spends one point of `key`, reserving a block first when none is left here. */
   async consume(key: string): Promise<LeaseDecision> {
+    let carried: number | undefined;
     for (;;) {
       const now = Date.now();
       let lease = this.#leases.get(key);
       if (lease && lease.windowEndsAt <= now && !lease.reserving) {
         this.#leases.delete(key);
+        // Busy until the window just ended: the next window starts where this one got to.
+        if (now - lease.windowEndsAt < this.#limiter.duration * 1000) carried = lease.block;
         lease = undefined;
       }
       if (lease && lease.points > 0) {
@@ -68,13 +73,19 @@ export class LeasedLimiter {
         await lease.reserving;
         continue;
       }
-      await this.#reserve(key, lease);
+      await this.#reserve(key, lease, carried);
     }
   }
 
-  /** Reserves the next block for `key` in the database (one statement); concurrent requests for the key wait for it. */
-  async #reserve(key: string, previous: Lease | undefined): Promise<void> {
-    const block = previous ? Math.max(1, Math.min(MAX_BLOCK, previous.block * 2, Math.floor(previous.remaining / 2))) : 1;
+  /**
+   * Reserves the next block for `key` in the database (one statement); concurrent requests for the
+   * key wait for it. A new lease starts with `carried` points (the block its key reached in the
+   * window just ended), else one.
+   */
+  async #reserve(key: string, previous: Lease | undefined, carried = 1): Promise<void> {
+    const block = previous
+      ? Math.max(1, Math.min(MAX_BLOCK, previous.block * 2, Math.floor(previous.remaining / 2)))
+      : Math.max(1, Math.min(MAX_BLOCK, carried, Math.floor(this.#points / 2)));
     const lease: Lease = previous ?? { points: 0, windowEndsAt: 0, block, remaining: 0, exhausted: false, refusalLogged: false, reserving: undefined };
     if (!previous) this.#remember(key, lease);
     lease.reserving = (async () => {

@@ -9,9 +9,9 @@ let database: TestDatabase;
 let counters: RateLimitCounters;
 
 /** A node's view of one limit: its own reservations over the shared counters. */
-const nodeLimiter = (name: string, points: number) =>
+const nodeLimiter = (name: string, points: number, duration = 60) =>
   new LeasedLimiter(
-    new RateLimiterPostgres({ storeClient: counters.client(), storeType: 'client', tableName: RATE_LIMIT_TABLE, tableCreated: true, clearExpiredByTimeout: false, keyPrefix: name, points, duration: 60 }),
+    new RateLimiterPostgres({ storeClient: counters.client(), storeType: 'client', tableName: RATE_LIMIT_TABLE, tableCreated: true, clearExpiredByTimeout: false, keyPrefix: name, points, duration }),
     points,
   );
 
@@ -64,5 +64,25 @@ describe('rate limits counted in reserved blocks', () => {
     expect((result[0] as { retryAfterSeconds: number }).retryAfterSeconds).toBeLessThanOrEqual(60);
     // The last reservation said the window had nothing left: no statement is needed to refuse.
     expect(count).toBe(0);
+  });
+
+  it('start a busy key\'s next window with the block it reached, and an idle key\'s with one point', async () => {
+    const limiter = new RateLimiterPostgres({ storeClient: counters.client(), storeType: 'client', tableName: RATE_LIMIT_TABLE, tableCreated: true, clearExpiredByTimeout: false, keyPrefix: 'windows', points: 1_000_000, duration: 1 });
+    const node = new LeasedLimiter(limiter, 1_000_000);
+    const counter = QueryCounter.attach(database.db);
+    /** Resolves `afterMs` after the key's current one-second window ends. */
+    const windowEnded = async (afterMs: number) => {
+      const left = (await limiter.get('client:steady'))?.msBeforeNext ?? 0;
+      await new Promise((r) => setTimeout(r, Math.max(0, left) + afterMs));
+    };
+    // Blocks of 1, 2, 4, … up to 64 points.
+    expect(await drive([node], 'client:steady', 300, 1)).toEqual([300]);
+    await windowEnded(50);
+    const next = await counter.during(() => drive([node], 'client:steady', 64, 1));
+    expect(next.result).toEqual([64]);
+    expect(next.count).toBe(1);
+    // Idle for more than a whole window since: from one point again (1, then 2).
+    await windowEnded(1200);
+    expect((await counter.during(() => drive([node], 'client:steady', 3, 1))).count).toBe(2);
   });
 });
