@@ -3,8 +3,8 @@ import { ProviderError, type LinkingPolicy, type OpenContext, type OpenedProvide
 import { RealmgateError } from '../errors.ts';
 import type { Logger } from '../logger.ts';
 import { ChangeWatch } from '../store/change-notices.ts';
-import type { DirectoryProvider } from '../store/provider-directory.ts';
-import { buttonIcon } from '../store/provider-directory.ts';
+import { LruMap } from '../store/lru-map.ts';
+import { buttonIcon, type DirectoryProvider } from '../store/provider-directory.ts';
 import type { ProviderRepository } from '../store/providers.ts';
 import { providerVersionKey, requestScoped } from '../store/request-scope.ts';
 
@@ -76,10 +76,12 @@ export interface ProviderCacheOptions {
  */
 export class ProviderCache {
   readonly #options: Required<ProviderCacheOptions>;
-  readonly #entries = new Map<string, Entry>();
+  readonly #entries: LruMap<string, Entry>;
 
   constructor(options: ProviderCacheOptions) {
     this.#options = { ...options, changes: options.changes ?? new ChangeWatch(), maxEntries: options.maxEntries ?? 10_000, retryAfterMs: options.retryAfterMs ?? 10_000 };
+    // The least recently used provider beyond the bound is closed as it goes.
+    this.#entries = new LruMap(this.#options.maxEntries, (_alias, entry) => closeEntry(entry));
     this.#options.changes.subscribe({ changed: (alias) => this.#unconfirm(alias) });
   }
 
@@ -95,7 +97,7 @@ export class ProviderCache {
     const entry = this.#entries.get(alias);
     if (entry && entry.version === version) {
       entry.verifiedEpoch = verifiedEpoch;
-      this.#set(alias, entry);
+      this.#entries.set(alias, entry);
       if (entry.state === 'ready') return entry.ready;
       if (entry.state === 'opening') return entry.promise;
       if (Date.now() < entry.retryAt) throw entry.error;
@@ -103,7 +105,7 @@ export class ProviderCache {
     // Registered before the first await, so concurrent logins share one open.
     const previous = entry?.state === 'ready' ? entry.ready : entry?.state === 'opening' ? entry.previous : undefined;
     const promise = this.#open(alias, version);
-    this.#set(alias, { state: 'opening', version, promise, previous, verifiedEpoch });
+    this.#entries.set(alias, { state: 'opening', version, promise, previous, verifiedEpoch });
     return promise;
   }
 
@@ -230,20 +232,18 @@ export class ProviderCache {
     }
     current.previous?.opened.close?.();
     // Confirmed as the open's version read was, unless a notice came since (which unconfirmed `current`).
-    this.#set(alias, { ...next, verifiedEpoch: current.verifiedEpoch });
-  }
-
-  /** Stores an entry as the most recently used and evicts the least recently used beyond `maxEntries`. */
-  #set(alias: string, entry: Entry): void {
-    this.#entries.delete(alias);
-    this.#entries.set(alias, entry);
-    while (this.#entries.size > this.#options.maxEntries) this.#evict(this.#entries.keys().next().value!);
+    this.#entries.set(alias, { ...next, verifiedEpoch: current.verifiedEpoch });
   }
 
   #evict(alias: string): void {
     const entry = this.#entries.get(alias);
-    if (entry?.state === 'ready') entry.ready.opened.close?.();
-    if (entry?.state === 'opening') entry.previous?.opened.close?.();
     this.#entries.delete(alias);
+    if (entry) closeEntry(entry);
   }
+}
+
+/** Closes the opened provider an entry holds (an opening one: the provider it replaces). */
+function closeEntry(entry: Entry): void {
+  if (entry.state === 'ready') entry.ready.opened.close?.();
+  if (entry.state === 'opening') entry.previous?.opened.close?.();
 }

@@ -1,5 +1,6 @@
 import type { ChangeWatch } from './change-notices.ts';
 import type { ClientRepository } from './clients.ts';
+import { LruMap } from './lru-map.ts';
 import { requestScoped } from './request-scope.ts';
 
 /** Options of the client cache. */
@@ -28,10 +29,11 @@ interface Entry {
  */
 export class ClientCache {
   readonly #options: ClientCacheOptions;
-  readonly #entries = new Map<string, Entry>();
+  readonly #entries: LruMap<string, Entry>;
 
   constructor(options: ClientCacheOptions) {
     this.#options = options;
+    this.#entries = new LruMap(options.maxEntries);
     options.changes.subscribe({ changed: (clientId) => this.#unconfirm(clientId) });
   }
 
@@ -39,7 +41,7 @@ export class ClientCache {
   async findForEngine(clientId: string): Promise<Record<string, unknown> | undefined> {
     const entry = this.#entries.get(clientId);
     if (entry && this.#options.changes.trusts(entry.verifiedEpoch)) {
-      this.#set(clientId, entry);
+      this.#entries.set(clientId, entry);
       return entry.properties;
     }
     return requestScoped(`client:${clientId}`, () => this.#find(clientId));
@@ -57,7 +59,7 @@ export class ClientCache {
       }
       if (entry.version === version) {
         entry.verifiedEpoch = verifiedEpoch;
-        this.#set(clientId, entry);
+        this.#entries.set(clientId, entry);
         return entry.properties;
       }
     }
@@ -66,7 +68,7 @@ export class ClientCache {
       this.#entries.delete(clientId);
       return undefined;
     }
-    this.#set(clientId, { ...loaded, verifiedEpoch });
+    this.#entries.set(clientId, { ...loaded, verifiedEpoch });
     return loaded.properties;
   }
 
@@ -74,12 +76,5 @@ export class ClientCache {
   #unconfirm(clientId: string): void {
     const entry = this.#entries.get(clientId);
     if (entry) entry.verifiedEpoch = undefined;
-  }
-
-  /** Stores an entry as the most recently used and drops the least recently used beyond the bound. */
-  #set(clientId: string, entry: Entry): void {
-    this.#entries.delete(clientId);
-    this.#entries.set(clientId, entry);
-    while (this.#entries.size > this.#options.maxEntries) this.#entries.delete(this.#entries.keys().next().value!);
   }
 }

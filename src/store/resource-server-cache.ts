@@ -1,4 +1,5 @@
 import type { ChangeWatch } from './change-notices.ts';
+import { LruMap } from './lru-map.ts';
 import type { ResourceServer, ResourceServerRepository } from './resource-servers.ts';
 
 /** Options of the resource-server cache. */
@@ -24,10 +25,11 @@ interface Entry {
  */
 export class ResourceServerCache {
   readonly #options: ResourceServerCacheOptions;
-  readonly #entries = new Map<string, Entry>();
+  readonly #entries: LruMap<string, Entry>;
 
   constructor(options: ResourceServerCacheOptions) {
     this.#options = options;
+    this.#entries = new LruMap(options.maxEntries);
     options.changes.subscribe({ changed: (identifier) => this.#entries.delete(identifier) });
   }
 
@@ -36,18 +38,12 @@ export class ResourceServerCache {
     const { changes, resourceServers } = this.#options;
     const entry = this.#entries.get(identifier);
     if (entry && changes.trusts(entry.verifiedEpoch)) {
-      this.#set(identifier, entry);
+      this.#entries.set(identifier, entry);
       return entry.server;
     }
     const { value: server, verifiedEpoch } = await changes.read(identifier, () => resourceServers.get(identifier));
-    if (server) this.#set(identifier, { server, verifiedEpoch });
+    if (server) this.#entries.set(identifier, { server, verifiedEpoch });
     else this.#entries.delete(identifier);
     return server;
-  }
-
-  #set(identifier: string, entry: Entry): void {
-    this.#entries.delete(identifier);
-    this.#entries.set(identifier, entry);
-    while (this.#entries.size > this.#options.maxEntries) this.#entries.delete(this.#entries.keys().next().value!);
   }
 }
