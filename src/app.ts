@@ -245,14 +245,17 @@ function requestContext(logger: Logger, metrics: Metrics): express.RequestHandle
  */
 const ENGINE_ONLY_PATHS = new Set(['/token', '/token/introspection', '/token/revocation', '/jwks', '/me', '/request', '/.well-known/openid-configuration']);
 
+/** Paths that are their own metric label (and label what lies under them, such as `/auth/:uid`). */
+const LABELLED_PATHS = new Set([...ENGINE_ONLY_PATHS, '/auth', '/session/end', '/healthz', '/readyz', '/metrics']);
+
 /** A low-cardinality label for a path: ids and aliases replaced. */
 function routeLabel(p: string): string {
   if (p.startsWith('/interaction/')) return '/interaction/:uid' + (p.split('/').length > 3 ? '/:action' : '');
   if (p.startsWith('/federation/')) return '/federation/:alias/' + p.split('/').slice(3).join('/');
   if (p.startsWith('/admin/api/')) return '/admin/api/' + (p.split('/')[3] ?? '');
-  const known = ['/auth', '/token', '/me', '/jwks', '/session/end', '/token/introspection', '/token/revocation', '/request', '/.well-known/openid-configuration', '/healthz', '/readyz', '/metrics'];
-  const match = known.find((k) => p === k || p.startsWith(`${k}/`));
-  return match ?? 'other';
+  if (LABELLED_PATHS.has(p)) return p;
+  const under = [...LABELLED_PATHS].find((k) => p.startsWith(`${k}/`));
+  return under ?? 'other';
 }
 
 /** A running Realmgate node. */
