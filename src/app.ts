@@ -233,7 +233,7 @@ function requestContext(logger: Logger, metrics: Metrics): express.RequestHandle
       const seconds = Number(process.hrtime.bigint() - started) / 1e9;
       metrics.httpRequests.inc({ method: req.method, route, status: String(res.statusCode) });
       metrics.httpDuration.observe({ method: req.method, route }, seconds);
-      if (logsRequests) (res.locals.log as Logger).debug({ method: req.method, path: req.path, status: res.statusCode, ms: Math.round(seconds * 1000) }, 'request');
+      if (logsRequests) (res.locals.log as Logger).debug({ method: req.method, path: loggedPath(req.path), status: res.statusCode, ms: Math.round(seconds * 1000) }, 'request');
     });
     next();
   };
@@ -247,6 +247,15 @@ const ENGINE_ONLY_PATHS = new Set(['/token', '/token/introspection', '/token/rev
 
 /** Paths that are their own metric label (and label what lies under them, such as `/auth/:uid`). */
 const LABELLED_PATHS = new Set([...ENGINE_ONLY_PATHS, '/auth', '/session/end', '/healthz', '/readyz', '/metrics']);
+
+/**
+ * A path as the request log writes it: the upstream answer handed to an interaction (or to
+ * `/account`) sealed in the URL is written as `(sealed)`. It is encrypted and bound to its
+ * browser, but a log is no place for it.
+ */
+function loggedPath(p: string): string {
+  return p.replace(/^(\/interaction\/[^/]+\/federated\/[^/]+\/|\/account\/linked\/[^/]+\/)v1\.[^/]+$/, '$1(sealed)');
+}
 
 /** A low-cardinality label for a path: ids and aliases replaced. */
 function routeLabel(p: string): string {

@@ -4,7 +4,7 @@ import { createTestDatabase, type TestDatabase } from '../support/database.ts';
 import { registerApp, type TestApp } from '../support/federation.ts';
 import { HttpSession, readForm } from '../support/http-session.ts';
 import { LEVEL, captureLogs } from '../support/log-lines.ts';
-import { addSamlProvider, answer, goToSamlIdp, postToAcs, spCertificateOf } from '../support/saml-federation.ts';
+import { addSamlProvider, answer, goToSamlIdp, postToAcs, samlLogin, spCertificateOf } from '../support/saml-federation.ts';
 import { TestSamlIdp } from '../support/saml-idp.ts';
 import type { TestServer } from '../support/server.ts';
 
@@ -132,5 +132,14 @@ describe('bad input at a boundary', () => {
     expect(loud).toHaveLength(1);
     expect(loud[0]).toMatchObject({ level: LEVEL.warn, code: 'response_invalid', alias: 'acme' });
     expect(JSON.stringify(logs)).not.toMatch(/"stack"/);
+  });
+});
+
+describe('the request log', () => {
+  it('writes the upstream answer handed over in the URL as (sealed), never the sealed text', async () => {
+    const { logged: logs } = await logged(() => samlLogin(app, idp, server, 'acme', { params: { idp_hint: 'acme' }, response: { nameId: 'logged-1' } }));
+    const paths = logs.filter((l) => l.msg === 'request').map((l) => l.path as string);
+    expect(paths).toContainEqual(expect.stringMatching(/^\/interaction\/[^/]+\/federated\/acme\/\(sealed\)$/));
+    expect(JSON.stringify(logs)).not.toMatch(/v1\.[\w-]{100,}/);
   });
 });
