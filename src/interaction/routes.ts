@@ -80,7 +80,7 @@ export function interactionRoutes(deps: InteractionDeps): Router {
   router.get('/interaction/:uid', noStore, async (req, res) => {
     const interaction = await interactions.load(req, res);
     if (interaction.prompt === 'consent') {
-      if (interaction.client.require_consent === false) return interactions.finishPrompt(req, res, { consent: { grantId: await grantConsent(deps.engine, interaction) } });
+      if (interaction.client.require_consent === false) return interactions.finishPrompt(req, res, async () => ({ consent: { grantId: await grantConsent(deps.engine, interaction) } }));
       return renderConsent(deps, res, interaction);
     }
     if (!isLoginPrompt(interaction)) throw new RealmgateError('bad_request', { detail: `unsupported prompt ${interaction.prompt}` });
@@ -238,7 +238,7 @@ export function interactionRoutes(deps: InteractionDeps): Router {
     const interaction = await interactions.load(req, res);
     requireCsrf(deps, req);
     if (interaction.prompt !== 'consent') throw new RealmgateError('bad_request', { detail: 'no consent is pending' });
-    await interactions.finishPrompt(req, res, { consent: { grantId: await grantConsent(deps.engine, interaction) } });
+    await interactions.finishPrompt(req, res, async () => ({ consent: { grantId: await grantConsent(deps.engine, interaction) } }));
   });
 
   router.post('/interaction/:uid/abort', noStore, form, async (req, res) => {

@@ -189,9 +189,12 @@ export class InteractionService {
     return typeof at === 'number' ? at : undefined;
   }
 
-  /** Finishes a non-login prompt (consent) with its result. */
-  async finishPrompt(req: Request, res: Response, result: Record<string, unknown>): Promise<void> {
-    await this.#finish(res, () => this.#engine.provider.interactionResult(req, res, result, { mergeWithLastSubmission: true }));
+  /**
+   * Finishes a non-login prompt (consent) with the result `decide` makes; what it saves (a grant)
+   * is held with the interaction's result and sent in the same statement.
+   */
+  async finishPrompt(req: Request, res: Response, decide: () => Promise<Record<string, unknown>>): Promise<void> {
+    await this.#finish(res, async () => this.#engine.provider.interactionResult(req, res, await decide(), { mergeWithLastSubmission: true }));
   }
 
   /** Ends the interaction with an OAuth error for the application (`access_denied` when the person cancelled). */

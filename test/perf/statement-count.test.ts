@@ -25,6 +25,8 @@ const MAX_STATEMENTS = {
   federatedLoginByHint: 14,
   federatedLoginByDomain: 15,
   passwordLogin: 17,
+  // The consent page's grant is held with the interaction's result (28 before).
+  passwordLoginWithConsent: 27,
 };
 
 const [alice] = UPSTREAM_USERS as [(typeof UPSTREAM_USERS)[number]];
@@ -34,6 +36,7 @@ let server: TestServer;
 let idp: UpstreamIdp;
 let app: TestApp;
 let passwordApp: TestApp;
+let consentingApp: TestApp;
 let counter: QueryCounter;
 
 beforeAll(async () => {
@@ -45,6 +48,7 @@ beforeAll(async () => {
   }
   app = await registerApp(server.node, server.url, 'web');
   passwordApp = await registerApp(server.node, server.url, 'intranet', { allowed_providers: [] });
+  consentingApp = await registerApp(server.node, server.url, 'partner', { allowed_providers: [], require_consent: true });
   await addUser(server.node, { email: 'ada@example.com', password: 'analytical-engine-1843' });
   counter = await quietCounter(server.node);
 });
@@ -74,5 +78,10 @@ describe('SQL statements per login', () => {
   it('keeps a password login on the login page within its budget', async () => {
     const tally = await countPasswordLogin(counter, passwordApp, 'ada@example.com', 'analytical-engine-1843');
     expect(tally.count, describeTally(tally)).toBeLessThanOrEqual(MAX_STATEMENTS.passwordLogin);
+  });
+
+  it('keeps a password login through the consent page within its budget', async () => {
+    const tally = await countPasswordLogin(counter, consentingApp, 'ada@example.com', 'analytical-engine-1843');
+    expect(tally.count, describeTally(tally)).toBeLessThanOrEqual(MAX_STATEMENTS.passwordLoginWithConsent);
   });
 });
