@@ -246,7 +246,8 @@ function requestContext(logger: Logger, metrics: Metrics): express.RequestHandle
 const ENGINE_ONLY_PATHS = new Set(['/token', '/token/introspection', '/token/revocation', '/jwks', '/me', '/request', '/.well-known/openid-configuration']);
 
 /** Paths that are their own metric label (and label what lies under them, such as `/auth/:uid`). */
-const LABELLED_PATHS = new Set([...ENGINE_ONLY_PATHS, '/auth', '/session/end', '/healthz', '/readyz', '/metrics']);
+const LABELLED_PATHS = [...ENGINE_ONLY_PATHS, '/auth', '/session/end', '/healthz', '/readyz', '/metrics'];
+const LABELLED = new Set(LABELLED_PATHS);
 
 /**
  * A path as the request log writes it: the upstream answer handed to an interaction (or to
@@ -262,8 +263,8 @@ function routeLabel(p: string): string {
   if (p.startsWith('/interaction/')) return '/interaction/:uid' + (p.split('/').length > 3 ? '/:action' : '');
   if (p.startsWith('/federation/')) return '/federation/:alias/' + p.split('/').slice(3).join('/');
   if (p.startsWith('/admin/api/')) return '/admin/api/' + (p.split('/')[3] ?? '');
-  if (LABELLED_PATHS.has(p)) return p;
-  const under = [...LABELLED_PATHS].find((k) => p.startsWith(`${k}/`));
+  if (LABELLED.has(p)) return p;
+  const under = LABELLED_PATHS.find((k) => p.startsWith(`${k}/`));
   return under ?? 'other';
 }
 

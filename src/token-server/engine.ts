@@ -52,6 +52,14 @@ export interface RealmgateLoginResult {
   upstream?: UpstreamSession | undefined;
 }
 
+/** An interaction's result as the engine resumes with it: the login and how it signed in. */
+type LoginResult = { login?: { accountId: string }; realmgate?: RealmgateLoginResult };
+
+/** The request's child logger (with its request_id), which Express put on the response it handed over; else `fallback`. */
+function requestLog(ctx: KoaContextWithOIDC, fallback: Logger): Logger {
+  return (ctx.res as { locals?: { log?: Logger } }).locals?.log ?? fallback;
+}
+
 /** Everything the token engine needs, built once by the server. */
 export interface EngineDeps {
   issuer: string;
@@ -161,7 +169,7 @@ function interactionPolicyWithAccountSelection(deps: Pick<EngineDeps, 'accounts'
  * done), so the policy need not read the record it has not written yet.
  */
 function loginOfThisResume(ctx: KoaContextWithOIDC, accountId: string): RealmgateLoginResult | undefined {
-  const result = ctx.oidc.result as { login?: { accountId: string }; realmgate?: RealmgateLoginResult } | undefined;
+  const result = ctx.oidc.result as LoginResult | undefined;
   return result?.login?.accountId === accountId ? result.realmgate : undefined;
 }
 
@@ -296,8 +304,7 @@ function configuration(deps: EngineDeps, keySet: KeySet): Configuration {
     },
     renderError: async (ctx, out, error) => {
       const ref = newReference();
-      // Express put the request's child logger (with its request_id) on the response it handed over.
-      const log = (ctx.res as { locals?: { log?: Logger } }).locals?.log ?? logger;
+      const log = requestLog(ctx, logger);
       // oidc-provider's own description is client-safe (its `expose`); a server_error shows ours.
       const failure = out.error === 'server_error'
         ? new RealmgateError('internal', { detail: `token engine: ${(error as Error).message}`, cause: error })
@@ -395,7 +402,7 @@ export class TokenEngine {
     } catch (error) {
       const ref = newReference();
       const failure = new RealmgateError('internal', { detail: `token engine: ${(error as Error).message}`, cause: error });
-      const log = (ctx.res as { locals?: { log?: Logger } }).locals?.log ?? this.#deps.logger;
+      const log = requestLog(ctx, this.#deps.logger);
       logFailure(log, failure, ref, { path: ctx.path }, 'token engine request failed after it was handled; nothing it answered was sent');
       // The redirect and the cookies named what was not stored; the security headers stay.
       ctx.remove('location');
@@ -422,7 +429,7 @@ export class TokenEngine {
       await next();
       await this.#continueLogout(ctx as unknown as KoaContextWithOIDC);
       // After a login interaction resumes, remember how this session signed in (idp, amr, upstream).
-      const result = ctx.oidc?.result as { login?: { accountId: string }; realmgate?: RealmgateLoginResult } | undefined;
+      const result = ctx.oidc?.result as LoginResult | undefined;
       const session = ctx.oidc?.session;
       if (result?.login && result.realmgate && session?.uid && session.accountId === result.login.accountId) {
         await deps.loginSessions.save({
