@@ -113,6 +113,8 @@ export class PayloadBatch {
     this.#alongside = [];
     const sending = (this.#flushing ?? Promise.resolve()).then(async () => {
       if (!writes.length && !alongside.length) return;
+      const saves = plainSaves(writes, alongside);
+      if (saves && !this.#db.isTransaction) return sharedSaves(this.#db).send(saves);
       const { sql, bindings } = flushStatement(writes, alongside);
       await this.#db.raw(sql, bindings);
     });
@@ -174,6 +176,102 @@ function flushStatement(writes: readonly HeldWrite[], alongside: readonly Statem
     sql: `with ${parts.map((p, i) => `held_${i} as (${p.sql})`).join(', ')} ${last.sql}`,
     bindings: [...parts.flatMap((p) => p.bindings), ...last.bindings],
   };
+}
+
+/**
+ * The writes of a batch when they are only saves of payloads this batch neither consumed nor
+ * replaced, with nothing alongside: an issued token, most often. Such batches from concurrent
+ * requests can share one statement (see `SharedSaves`); anything else is sent on its own.
+ */
+function plainSaves(writes: readonly HeldWrite[], alongside: readonly StatementPart[]): HeldUpsert[] | undefined {
+  if (alongside.length) return undefined;
+  return writes.every((w): w is HeldUpsert => w.op === 'upsert' && !w.consumed && !w.replaces) ? (writes as HeldUpsert[]) : undefined;
+}
+
+/** The most payloads one shared statement saves (7 bound values each, far below PostgreSQL's 65,535). */
+const MAX_SHARED_SAVES = 256;
+
+interface WaitingSaves {
+  saves: readonly HeldUpsert[];
+  resolve: () => void;
+  reject: (error: unknown) => void;
+}
+
+/**
+ * Group commit for the engine's plain saves on one database handle. A batch is sent at once when
+ * no shared statement is in flight; batches flushed meanwhile wait for it and then go together,
+ * as one statement. Under load a statement carries the tokens of many requests (the token
+ * endpoint's cost was mostly one statement per token); alone, a request waits for nothing.
+ *
+ * Each request still answers only once its own rows are stored. Two batches saving the same
+ * payload never share a statement (PostgreSQL refuses a row updated twice in one): the later
+ * waits for the next. When a shared statement fails, each batch in it is sent again alone, so
+ * only the request whose rows the database refuses fails.
+ */
+class SharedSaves {
+  readonly #db: Knex;
+  #waiting: WaitingSaves[] = [];
+  #sending = false;
+
+  constructor(db: Knex) {
+    this.#db = db;
+  }
+
+  send(saves: readonly HeldUpsert[]): Promise<void> {
+    return new Promise((resolve, reject) => {
+      this.#waiting.push({ saves, resolve, reject });
+      if (!this.#sending) void this.#drain();
+    });
+  }
+
+  async #drain(): Promise<void> {
+    this.#sending = true;
+    try {
+      while (this.#waiting.length) await this.#write(this.#next());
+    } finally {
+      this.#sending = false;
+    }
+  }
+
+  /** The waiting batches the next statement takes, in order: up to the bound, no payload twice. */
+  #next(): WaitingSaves[] {
+    const taken: WaitingSaves[] = [];
+    const keys = new Set<string>();
+    let rows = 0;
+    this.#waiting = this.#waiting.filter((entry) => {
+      const own = entry.saves.map((w) => keyOf(w.model, w.id));
+      const fits = taken.length === 0 || (rows + own.length <= MAX_SHARED_SAVES && own.every((key) => !keys.has(key)));
+      if (!fits) return true;
+      taken.push(entry);
+      rows += own.length;
+      for (const key of own) keys.add(key);
+      return false;
+    });
+    return taken;
+  }
+
+  async #write(group: readonly WaitingSaves[]): Promise<void> {
+    try {
+      await this.#send(group.flatMap((entry) => entry.saves));
+      for (const entry of group) entry.resolve();
+    } catch (error) {
+      if (group.length === 1) return group[0]!.reject(error);
+      for (const entry of group) await this.#send(entry.saves).then(entry.resolve, entry.reject);
+    }
+  }
+
+  async #send(saves: readonly HeldUpsert[]): Promise<void> {
+    const { sql, bindings } = flushStatement(saves, []);
+    await this.#db.raw(sql, bindings);
+  }
+}
+
+const sharedByHandle = new WeakMap<Knex, SharedSaves>();
+
+function sharedSaves(db: Knex): SharedSaves {
+  let shared = sharedByHandle.get(db);
+  if (!shared) sharedByHandle.set(db, (shared = new SharedSaves(db)));
+  return shared;
 }
 
 /** The batch holding engine writes for the work running now, if any. */

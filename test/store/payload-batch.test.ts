@@ -108,6 +108,38 @@ describe(`the engine's held writes on ${process.env.DATABASE_URL ? 'PostgreSQL' 
     expect(await stored('Session', 'session-2')).toBeUndefined();
   });
 
+  it("lets concurrent requests' token saves share one statement, each answering only once its own token is stored", async () => {
+    const tokens = adapter('AccessToken');
+    const ids = Array.from({ length: 10 }, (_, i) => `shared-${i}`);
+    const tally = await counter.during(() =>
+      Promise.all(ids.map(async (id) => {
+        await store.holdEngineWrites(() => tokens.upsert(id, { jti: id }, 60));
+        return stored('AccessToken', id);
+      })),
+    );
+    // Each unit saw its row once it was answered.
+    expect(tally.result).toEqual(ids.map((id) => expect.objectContaining({ payload: { jti: id } })));
+    const saves = tally.statements.filter((s) => s.sql.startsWith('insert into "oidc_payloads"'));
+    // The first goes at once; the nine flushed while it was in flight go together.
+    expect(saves).toHaveLength(2);
+  });
+
+  it('fails only the request whose save the database refuses when saves share a statement', async () => {
+    const tokens = adapter('AccessToken');
+    const save = (id: string, payload: Record<string, unknown>) => store.holdEngineWrites(() => tokens.upsert(id, { jti: id, ...payload }, 60));
+    const outcomes = await Promise.allSettled([save('mixed-0', {}), save('mixed-1', {}), save('mixed-2', { note: 'nul \u0000 here' }), save('mixed-3', {})]);
+    expect(outcomes.map((o) => o.status)).toEqual(['fulfilled', 'fulfilled', 'rejected', 'fulfilled']);
+    for (const id of ['mixed-0', 'mixed-1', 'mixed-3']) expect(await stored('AccessToken', id)).toMatchObject({ payload: { jti: id } });
+    expect(await stored('AccessToken', 'mixed-2')).toBeUndefined();
+  });
+
+  it('never puts two saves of one payload in one statement: the later lands after the earlier', async () => {
+    const sessions = adapter('Session');
+    const save = (n: number) => store.holdEngineWrites(() => sessions.upsert('twice', { uid: 'uid-twice', n }, 60));
+    await Promise.all([save(0), save(1), save(2)]);
+    expect(await stored('Session', 'twice')).toMatchObject({ payload: { n: 2 } });
+  });
+
   it('keeps what the engine wrote before it threw', async () => {
     const tokens = adapter('AccessToken');
     const failure = new Error('the engine failed after a write');
