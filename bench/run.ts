@@ -238,28 +238,29 @@ try {
   const perOp = (t: Tally | undefined) => (t && t.count ? t.serverCpuMs / t.count : Number.NaN);
   const loginCpu = (name: string) => perOp(sum(loginTallies, name));
   const hrdMedian = (name: string, size: number) => median(hrdTallies.get(`${name}|${size}`)?.samplesMs ?? []);
-  const noPg = 'DATABASE_URL not set';
+  /** Why a store's row is empty: the store did not run (no `DATABASE_URL`); else its scenario did not (`--only`), "not measured". */
+  const skipped = (store: StoreKind) => (main.has(store) ? undefined : 'DATABASE_URL not set');
 
   const targets: TargetRow[] = [];
   for (const kind of Object.keys(tokenKinds)) {
     const bareRps = rps(tokenTallies.get(`bare oidc-provider|${kind}`));
     for (const [store, goal] of [['postgresql', 0.8], ['embedded', 0.4]] as const) {
       const measured = main.has(store) ? rps(tokenTallies.get(`Realmgate ${store}|${kind}`)) / bareRps : undefined;
-      targets.push(row(`token endpoint, ${kind}, c=${TOKEN_CONCURRENCY}, ${store}: req/s vs bare oidc-provider`, measured, goal, '×', { atLeast: true, skipped: noPg }));
+      targets.push(row(`token endpoint, ${kind}, c=${TOKEN_CONCURRENCY}, ${store}: req/s vs bare oidc-provider`, measured, goal, '×', { atLeast: true, skipped: skipped(store) }));
     }
   }
   const idealCpu = loginCpu('ideal chain (OIDC)');
   for (const [store, goal] of [['postgresql', 1.3], ['embedded', 2.5]] as const) {
-    targets.push(row(`federated OIDC login, ${store}: gateway CPU vs ideal chain`, main.has(store) ? loginCpu(`Realmgate ${store} (OIDC)`) / idealCpu : undefined, goal, '×', { skipped: noPg }));
+    targets.push(row(`federated OIDC login, ${store}: gateway CPU vs ideal chain`, main.has(store) ? loginCpu(`Realmgate ${store} (OIDC)`) / idealCpu : undefined, goal, '×', { skipped: skipped(store) }));
   }
   for (const store of ['postgresql', 'embedded'] as const) {
     const measured = main.has(store) ? loginCpu(`Realmgate ${store} (SAML)`) / (idealCpu + samlValidationMs) : undefined;
-    targets.push(row(`federated SAML login, ${store}: gateway CPU vs (ideal chain + one node-saml validation)`, measured, 1, '×', { skipped: noPg }));
+    targets.push(row(`federated SAML login, ${store}: gateway CPU vs (ideal chain + one node-saml validation)`, measured, 1, '×', { skipped: skipped(store) }));
   }
   for (const store of ['postgresql', 'embedded'] as const) {
     for (const kind of ['OIDC', 'SAML']) {
       const t = sum(loginTallies, `Realmgate ${store} (${kind})`);
-      targets.push(row(`SQL statements per federated ${kind} login, ${store}`, main.has(store) ? t.statements / t.count : undefined, 15, 'statements', { skipped: noPg }));
+      targets.push(row(`SQL statements per federated ${kind} login, ${store}`, main.has(store) ? t.statements / t.count : undefined, 15, 'statements', { skipped: skipped(store) }));
     }
   }
   for (const name of Object.keys(hrdScenarios)) {
@@ -268,11 +269,11 @@ try {
     }
   }
   for (const [store, goal] of [['postgresql', 200], ['embedded', 300]] as const) {
-    targets.push(row(`RSS after the bench, ${store}`, main.has(store) ? rss.get(`realmgate-${store}`) : undefined, goal, 'MB', { skipped: noPg }));
+    targets.push(row(`RSS after the bench, ${store}`, main.has(store) ? rss.get(`realmgate-${store}`) : undefined, goal, 'MB', { skipped: skipped(store) }));
   }
   for (const [store, goal] of [['postgresql', 2], ['embedded', 5]] as const) {
     const ms = readyMs(main.get(store));
-    targets.push(row(`start to ready (restart on a set-up store, better of two), ${store}`, ms !== undefined ? ms / 1000 : undefined, goal, 's', { skipped: noPg }));
+    targets.push(row(`start to ready (restart on a set-up store, better of two), ${store}`, ms !== undefined ? ms / 1000 : undefined, goal, 's', { skipped: skipped(store) }));
   }
 
   console.log(`\nRealmgate bench${quick ? ' (--quick)' : ''}: Node ${process.version}, ${os.cpus().length} CPUs, ${plan.rounds} round(s), stores: ${stores.join(', ')}; ${((performance.now() - started) / 1000).toFixed(0)} s`);
