@@ -13,6 +13,7 @@
  * request, and still never more admitted across the nodes than the limit.
  * An answer over the limit is a 429 with `Retry-After`, in the endpoint's own format.
  */
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Request, RequestHandler, Response } from 'express';
 import { RateLimiterMemory, RateLimiterPostgres } from 'rate-limiter-flexible';
 import { RealmgateError, newReference } from './errors.ts';
@@ -36,6 +37,12 @@ export interface RateLimitSettings {
 export interface RateLimits {
   /** `POST /token`: per client (its HTTP Basic client_id), else per IP; an OAuth error body. */
   token: RequestHandler;
+  /**
+   * The same limit for a token request answered without express (`app.ts`): for the client
+   * `clientId` (the caller took it from HTTP Basic authentication). Resolves true when the request
+   * may go on; otherwise the 429 has been sent.
+   */
+  tokenForClient(clientId: string, res: ServerResponse, log: Logger): Promise<boolean>;
   /** `POST /interaction/:uid/discover`: per IP; the safe page. */
   discover: RequestHandler;
   /** `GET /federation/:alias/start` and `POST /interaction/:uid/federate`: per IP; the safe page. */
@@ -47,8 +54,8 @@ export interface RateLimits {
 }
 
 /** The client_id of HTTP Basic client authentication, if the request carries it. */
-function basicClientId(req: Request): string | undefined {
-  const header = req.get('authorization');
+export function basicClientId(req: IncomingMessage): string | undefined {
+  const header = req.headers.authorization;
   if (!header?.toLowerCase().startsWith('basic ')) return undefined;
   const decoded = Buffer.from(header.slice(6).trim(), 'base64').toString('utf8');
   const colon = decoded.indexOf(':');
@@ -62,6 +69,15 @@ function basicClientId(req: Request): string | undefined {
 
 /** How a limited endpoint answers 429. */
 type Refusal = (req: Request, res: Response, retryAfterSeconds: number) => void;
+
+/** The token endpoint's 429, in OAuth's error format; written with Node's own response methods, so it needs no express. */
+function refuseToken(res: ServerResponse, retryAfterSeconds: number): void {
+  res.statusCode = 429;
+  res.setHeader('cache-control', 'no-store');
+  res.setHeader('retry-after', String(retryAfterSeconds));
+  res.setHeader('content-type', 'application/json; charset=utf-8');
+  res.end(JSON.stringify({ error: 'temporarily_unavailable', error_description: `Too many token requests; retry after ${retryAfterSeconds} seconds.` }));
+}
 
 /**
  * Builds the limiters. `views` renders the page refusals; `logger` gets one warn line when a node
@@ -87,10 +103,7 @@ export function createRateLimits(deps: { rateLimitCounters: RateLimitCounters; v
   // Logged once per key and window below, not per refused request: the pages and problems carry a reference all the same.
   const page: Refusal = (_req, res, retryAfter) =>
     sendErrorPage(res, deps.views, new RealmgateError('too_many_requests', { detail: 'page rate limit', headers: { 'retry-after': String(retryAfter) } }), newReference());
-  const oauth: Refusal = (_req, res, retryAfter) => {
-    res.status(429).set('cache-control', 'no-store').set('retry-after', String(retryAfter));
-    res.json({ error: 'temporarily_unavailable', error_description: `Too many token requests; retry after ${retryAfter} seconds.` });
-  };
+  const oauth: Refusal = (_req, res, retryAfter) => refuseToken(res, retryAfter);
   const problem: Refusal = (_req, res, retryAfter) =>
     sendProblem(res, new RealmgateError('too_many_requests', {
       detail: 'admin API rate limit',
@@ -98,35 +111,42 @@ export function createRateLimits(deps: { rateLimitCounters: RateLimitCounters; v
       headers: { 'retry-after': String(retryAfter) },
     }), newReference());
 
-  const middleware = (name: string, perMinute: number, keyOf: (req: Request) => string, refuse: Refusal): RequestHandler => {
+  /** A limit's decision for `key`: allowed or not, with its one warn line on a node's first refusal of the key in a window. */
+  const decider = (name: string, perMinute: number) => {
     const limiter = build(name, perMinute);
-    if (!limiter) return (_req, _res, next) => next();
+    if (!limiter) return undefined;
     const leased = new LeasedLimiter(limiter, perMinute);
+    return async (key: string, log: Logger): Promise<{ allowed: true } | { allowed: false; retryAfterSeconds: number }> => {
+      const decision = await leased.consume(key);
+      if (!decision.allowed && decision.first) log.warn({ limit: name, key, per_minute: perMinute, retry_after: decision.retryAfterSeconds }, 'rate limit reached');
+      return decision;
+    };
+  };
+  const middleware = (decide: ReturnType<typeof decider>, keyOf: (req: Request) => string, refuse: Refusal): RequestHandler => {
+    if (!decide) return (_req, _res, next) => next();
     return (req, res, next) => {
-      const key = keyOf(req);
-      leased.consume(key).then(
-        (decision) => {
-          if (decision.allowed) return next();
-          if (decision.first) {
-            const log = (res.locals.log as Logger | undefined) ?? deps.logger;
-            log.warn({ limit: name, key, per_minute: perMinute, retry_after: decision.retryAfterSeconds }, 'rate limit reached');
-          }
-          refuse(req, res, decision.retryAfterSeconds);
-        },
+      decide(keyOf(req), (res.locals.log as Logger | undefined) ?? deps.logger).then(
+        (decision) => (decision.allowed ? next() : refuse(req, res, decision.retryAfterSeconds)),
         (error: unknown) => next(error),
       );
     };
   };
 
   const ip = (req: Request) => `ip:${req.ip ?? 'unknown'}`;
+  const token = decider('token', settings.tokenPerMinute);
   return {
-    token: middleware('token', settings.tokenPerMinute, (req) => {
+    token: middleware(token, (req) => {
       const clientId = basicClientId(req);
       return clientId ? `client:${clientId}` : ip(req);
     }, oauth),
-    discover: middleware('discover', settings.discoverPerMinute, ip, page),
-    federationStart: middleware('federation_start', settings.federationStartPerMinute, ip, page),
-    admin: middleware('admin', settings.adminPerMinute, ip, problem),
-    mail: middleware('mail', settings.mailPerMinute, ip, page),
+    async tokenForClient(clientId, res, log) {
+      const decision = token ? await token(`client:${clientId}`, log) : { allowed: true as const };
+      if (!decision.allowed) refuseToken(res, decision.retryAfterSeconds);
+      return decision.allowed;
+    },
+    discover: middleware(decider('discover', settings.discoverPerMinute), ip, page),
+    federationStart: middleware(decider('federation_start', settings.federationStartPerMinute), ip, page),
+    admin: middleware(decider('admin', settings.adminPerMinute), ip, problem),
+    mail: middleware(decider('mail', settings.mailPerMinute), ip, page),
   };
 }

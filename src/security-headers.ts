@@ -4,6 +4,7 @@
  * once against a recording response and replaying what it did sets exactly helmet's headers for
  * a fraction of the cost (measured on `POST /token`).
  */
+import type { ServerResponse } from 'node:http';
 import type { RequestHandler } from 'express';
 import helmet, { type HelmetOptions } from 'helmet';
 
@@ -26,14 +27,22 @@ function recordHelmet(options: HelmetOptions): HeaderStep[] {
   return steps;
 }
 
-/** Middleware setting helmet's headers for `options`, computed once. */
-export function securityHeaders(options: HelmetOptions): RequestHandler {
+/** Sets helmet's headers for `options` (computed once) on a response; Node's own response methods only, so express is not needed. */
+export function securityHeaderSetter(options: HelmetOptions): (res: ServerResponse) => void {
   const steps = recordHelmet(options);
-  return (_req, res, next) => {
+  return (res) => {
     for (const step of steps) {
       if ('set' in step) res.setHeader(step.set, step.value);
       else res.removeHeader(step.remove);
     }
+  };
+}
+
+/** Middleware setting helmet's headers for `options`, computed once. */
+export function securityHeaders(options: HelmetOptions): RequestHandler {
+  const set = securityHeaderSetter(options);
+  return (_req, res, next) => {
+    set(res);
     next();
   };
 }

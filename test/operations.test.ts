@@ -27,6 +27,7 @@ beforeAll(async () => {
   server = await startTestServer(database.db, { REALMGATE_TEMPLATES_DIR: templates, REALMGATE_ADMIN_CLIENT_ID: 'ops', REALMGATE_ADMIN_CLIENT_SECRET: 'ops-secret-ops-secret' });
   httpsServer = await startTestServer(database.db, { ISSUER: 'https://login.example.test', REALMGATE_PURGE_INTERVAL_SECONDS: '1' });
   await addClient(server.node, { client_id: 'web', redirect_uris: [APP], grant_types: ['authorization_code'], response_types: ['code'], token_endpoint_auth_method: 'client_secret_basic' }, 'web-secret-web-secret');
+  await addClient(server.node, { client_id: 'posting', redirect_uris: [], grant_types: ['client_credentials'], response_types: [], token_endpoint_auth_method: 'client_secret_post' }, 'posting-secret-posting');
 });
 
 afterAll(async () => {
@@ -85,6 +86,34 @@ describe('operations endpoints', () => {
 });
 
 describe('pages', () => {
+  it("answers the token engine's own paths like every other, however the client authenticates: request id, security headers, metrics", async () => {
+    const form = 'application/x-www-form-urlencoded';
+    // HTTP Basic: answered before express (see `engineRoutes`); in the body: through express.
+    const basic = await fetch(`${server.url}/token`, {
+      method: 'POST',
+      headers: { authorization: `Basic ${Buffer.from('ops:ops-secret-ops-secret').toString('base64')}`, 'content-type': form, 'x-request-id': 'trace-basic' },
+      body: 'grant_type=client_credentials&scope=admin',
+    });
+    const posted = await fetch(`${server.url}/token`, {
+      method: 'POST',
+      headers: { 'content-type': form, 'x-request-id': 'trace-posted' },
+      body: 'grant_type=client_credentials&client_id=posting&client_secret=posting-secret-posting',
+    });
+    const jwks = await fetch(`${server.url}/jwks?x=1`, { headers: { 'x-request-id': 'trace-jwks' } });
+    for (const [res, id] of [[basic, 'trace-basic'], [posted, 'trace-posted'], [jwks, 'trace-jwks']] as const) {
+      expect(res.status).toBe(200);
+      expect(res.headers.get('x-request-id')).toBe(id);
+      expect(res.headers.get('x-content-type-options')).toBe('nosniff');
+      expect(res.headers.get('x-frame-options')).toBe('SAMEORIGIN');
+    }
+    expect(await basic.json()).toMatchObject({ token_type: 'Bearer', access_token: expect.any(String) });
+    expect(await posted.json()).toMatchObject({ token_type: 'Bearer', access_token: expect.any(String) });
+    const text = await (await fetch(`${server.url}/metrics`)).text();
+    const count = (route: string, method: string) => Number(text.match(new RegExp(`^realmgate_http_requests_total\\{method="${method}",route="${route.replace(/[/.]/g, '\\$&')}",status="200"\\} (\\d+)$`, 'm'))?.[1] ?? 0);
+    expect(count('/token', 'POST')).toBeGreaterThanOrEqual(2);
+    expect(count('/jwks', 'GET')).toBeGreaterThanOrEqual(1);
+  });
+
   it('renders an operator template in place of the built-in one', async () => {
     const config = await discoverAs(server.url, 'web', 'web-secret-web-secret');
     const { page } = await startLogin(config, { redirectUri: APP });

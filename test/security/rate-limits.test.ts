@@ -24,6 +24,7 @@ beforeAll(async () => {
   for (const id of ['m2m-one', 'm2m-two']) {
     await addClient(a.node, { client_id: id, grant_types: ['client_credentials'], response_types: [], redirect_uris: [], token_endpoint_auth_method: 'client_secret_basic' }, `${id}-secret-0123456789`);
   }
+  await addClient(a.node, { client_id: 'm2m-post', grant_types: ['client_credentials'], response_types: [], redirect_uris: [], token_endpoint_auth_method: 'client_secret_post' }, 'm2m-post-secret-0123456789');
 });
 
 afterAll(async () => {
@@ -53,6 +54,18 @@ describe('rate limits', () => {
     expect(await refused.json()).toMatchObject({ error: 'temporarily_unavailable' });
     // Another client from the same address has its own allowance.
     expect((await tokenRequest(a, 'm2m-two')).status).toBe(200);
+  });
+
+  it('limit token requests without HTTP Basic authentication per IP, with the same answer', async () => {
+    const posted = (node: TestServer) => form(node, '/token', 'grant_type=client_credentials&client_id=m2m-post&client_secret=m2m-post-secret-0123456789');
+    const statuses = [];
+    for (const node of [a, b, a]) statuses.push((await posted(node)).status);
+    expect(statuses).toEqual([200, 200, 200]);
+    const refused = await posted(b);
+    expect(refused.status).toBe(429);
+    expect(Number(refused.headers.get('retry-after'))).toBeGreaterThan(0);
+    expect(refused.headers.get('x-content-type-options')).toBe('nosniff');
+    expect(await refused.json()).toMatchObject({ error: 'temporarily_unavailable' });
   });
 
   it('limit home-realm discovery per IP across nodes, answering with the safe page', async () => {
