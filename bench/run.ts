@@ -44,8 +44,8 @@ async function heapFigures(url: string): Promise<string> {
 const runs = (scenario: (typeof SCENARIOS)[number]) => only.has(scenario);
 /** How much each scenario does per round; the default fits 10 minutes on a 2-core machine. */
 const plan = quick
-  ? { rounds: 1, tokenMs: 1500, logins: { 1: 3, 4: 8, 16: 16 }, hrdSamples: 3, hrdWarmUp: 10, samlValidations: 50 }
-  : { rounds: 3, tokenMs: 3000, logins: { 1: 6, 4: 12, 16: 32 }, hrdSamples: 8, hrdWarmUp: 30, samlValidations: 200 };
+  ? { rounds: 1, tokenMs: 1500, logins: { 1: 3, 4: 8, 16: 16 }, hrdSamples: 3, hrdWarmUp: 10, samlValidations: 50, idleMs: 10_000 }
+  : { rounds: 3, tokenMs: 3000, logins: { 1: 6, 4: 12, 16: 32 }, hrdSamples: 8, hrdWarmUp: 30, samlValidations: 200, idleMs: 30_000 };
 const CONCURRENCIES = [1, 4, 16] as const;
 const HRD_SIZES = [10, 1000, 10_000] as const;
 const TOKEN_CONCURRENCY = 10;
@@ -203,16 +203,23 @@ try {
   const samlValidationMs = await samlValidationCpuMs(samlIdp, plan.samlValidations);
 
   // 5. Memory after the bench, then the figures and the targets.
-  const rss = new Map<string, number>([
-    ['bare oidc-provider', rssMb(bare.pid)],
-    ['ideal chain gateway', rssMb(ideal.pid)],
-    ...[...main.values()].map((n) => [n.name, rssMb(n.server.pid)] as const),
-    ...[...hrdNodes.values()].map((n) => [n.name, rssMb(n.server.pid)] as const),
-  ]);
+  const servers: (readonly [string, number])[] = [
+    ['bare oidc-provider', bare.pid],
+    ['ideal chain gateway', ideal.pid],
+    ...[...main.values(), ...hrdNodes.values()].map((n) => [n.name, n.server.pid] as const),
+  ];
+  const rss = new Map(servers.map(([name, pid]) => [name, rssMb(pid)]));
 
   // Where a Realmgate node's memory is: its V8 heap and the memory outside it, from its own /metrics.
   const heaps = new Map<string, string>();
   for (const node of [...main.values(), ...hrdNodes.values()]) heaps.set(node.name, await heapFigures(node.url));
+
+  // The same once every server has been idle a while: right after the load RSS is mostly garbage
+  // V8 has not collected yet (it gives the heap back on its own when the allocation stops). The
+  // targets stay on the figure right after the bench; this one shows what a node keeps.
+  log(`letting every server idle ${plan.idleMs / 1000} s`);
+  await new Promise((resolve) => setTimeout(resolve, plan.idleMs));
+  const idleRss = new Map(servers.map(([name, pid]) => [name, rssMb(pid)]));
 
   // A second restart of each main node on its used store: start to ready is the better of the two.
   for (const node of main.values()) {
@@ -294,10 +301,10 @@ try {
     HRD_SIZES.map((size) => [name, size, hrdMedian(name, size), perOp(hrdTallies.get(`${name}|${size}`)), hrdMedian(name, size) / hrdMedian(name, 10)]),
   );
   printFigures(`Home-realm discovery (${hrdStore}; 5 domains per provider; choice page ${HRD_SIZES.map((s) => `${((hrdPageBytes.get(s) ?? 0) / 1024).toFixed(0)} KB`).join(' / ')})`, ['step', 'providers', 'p50 ms', 'server CPU ms', 'vs 10'], hrdLines);
-  printFigures('Processes', ['server', 'RSS MB after the bench', 'V8 heap used / total, external MB', 'first start to ready s', 'restarts to ready s'], [
+  printFigures('Processes', ['server', 'RSS MB after the bench', `RSS MB after ${plan.idleMs / 1000} s idle`, 'V8 heap used / total, external MB', 'first start to ready s', 'restarts to ready s'], [
     ...[...rss].map(([name, mb]) => {
       const node = [...main.values(), ...hrdNodes.values()].find((n) => n.name === name);
-      return [name, mb, heaps.get(name) ?? '—', node ? node.firstStartMs / 1000 : Number.NaN, node?.restartsMs.map((ms) => (ms / 1000).toFixed(2)).join(', ') || '—'];
+      return [name, mb, idleRss.get(name) ?? Number.NaN, heaps.get(name) ?? '—', node ? node.firstStartMs / 1000 : Number.NaN, node?.restartsMs.map((ms) => (ms / 1000).toFixed(2)).join(', ') || '—'];
     }),
   ]);
 
@@ -315,6 +322,8 @@ try {
       saml_validation_cpu_ms: samlValidationMs,
       hrd: Object.fromEntries([...hrdTallies].map(([k, t]) => [k, { p50_ms: median(t.samplesMs), server_cpu_ms: perOp(t) }])),
       rss_mb: Object.fromEntries(rss),
+      rss_idle_mb: Object.fromEntries(idleRss),
+      idle_ms: plan.idleMs,
       start_ms: Object.fromEntries([...main.values(), ...hrdNodes.values()].map((n) => [n.name, { first: n.firstStartMs, restarts: n.restartsMs }])),
     };
     fs.writeFileSync(args.json, `${JSON.stringify(json, null, 2)}\n`);
