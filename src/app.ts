@@ -211,7 +211,7 @@ async function ensureAccountClient(services: Services): Promise<void> {
   await saveClient(services, accountClientMetadata(services.config.issuer), null);
 }
 
-/** What `beginRequest` leaves on a response: its request id and its logger (made on first use). */
+/** What `requestStarter` records for a request: its id and its logger (made on first use). */
 interface RequestLocals {
   requestId: string;
   log: Logger;
