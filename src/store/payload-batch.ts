@@ -233,18 +233,21 @@ class SharedSaves {
     }
   }
 
-  /** The waiting batches the next statement takes, in order: up to the bound, no payload twice. */
+  /**
+   * The waiting batches the next statement takes, in order: up to the bound, no payload twice, and
+   * none past a batch left waiting that saves one of its payloads (the earlier save lands first).
+   */
   #next(): WaitingSaves[] {
     const taken: WaitingSaves[] = [];
-    const keys = new Set<string>();
+    const seen = new Set<string>();
     let rows = 0;
     this.#waiting = this.#waiting.filter((entry) => {
       const own = entry.saves.map((w) => keyOf(w.model, w.id));
-      const fits = taken.length === 0 || (rows + own.length <= MAX_SHARED_SAVES && own.every((key) => !keys.has(key)));
+      const fits = taken.length === 0 || (rows + own.length <= MAX_SHARED_SAVES && own.every((key) => !seen.has(key)));
+      for (const key of own) seen.add(key);
       if (!fits) return true;
       taken.push(entry);
       rows += own.length;
-      for (const key of own) keys.add(key);
       return false;
     });
     return taken;

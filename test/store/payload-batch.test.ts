@@ -140,6 +140,19 @@ describe(`the engine's held writes on ${process.env.DATABASE_URL ? 'PostgreSQL' 
     expect(await stored('Session', 'twice')).toMatchObject({ payload: { n: 2 } });
   });
 
+  it('lets no save overtake an earlier one of the same payload that is still waiting', async () => {
+    const sessions = adapter('Session');
+    const unit = (...saves: [string, number][]) => store.holdEngineWrites(async () => {
+      for (const [id, n] of saves) await sessions.upsert(id, { uid: `uid-${id}`, n }, 60);
+    });
+    // The first goes at once; the three waiting (each two saves, so they flush in this order): the
+    // second shares "held" with the first of them and must wait, so the third, saving "order" too,
+    // must not land before it.
+    await Promise.all([unit(['alone', 0]), unit(['held', 0], ['one', 0]), unit(['held', 1], ['order', 1]), unit(['order', 2], ['two', 0])]);
+    expect(await stored('Session', 'order')).toMatchObject({ payload: { n: 2 } });
+    expect(await stored('Session', 'held')).toMatchObject({ payload: { n: 1 } });
+  });
+
   it('keeps what the engine wrote before it threw', async () => {
     const tokens = adapter('AccessToken');
     const failure = new Error('the engine failed after a write');
