@@ -9,6 +9,8 @@ export interface BackchannelReceiver {
   down: boolean;
   /** Requests refused while down. */
   refused: number;
+  /** Requests refused while down, by the `client` query parameter of the URL they were sent to. */
+  refusedBy: Record<string, number>;
   /** Resolves with the next token received (or one already waiting). */
   next(): Promise<string>;
   close(): Promise<void>;
@@ -25,6 +27,8 @@ export async function startBackchannelReceiver(): Promise<BackchannelReceiver> {
     req.on('end', () => {
       if (receiver.down) {
         receiver.refused++;
+        const client = new URL(req.url ?? '/', 'http://127.0.0.1').searchParams.get('client') ?? '';
+        receiver.refusedBy[client] = (receiver.refusedBy[client] ?? 0) + 1;
         res.writeHead(503).end();
         return;
       }
@@ -45,6 +49,7 @@ export async function startBackchannelReceiver(): Promise<BackchannelReceiver> {
     tokens,
     down: false,
     refused: 0,
+    refusedBy: {},
     next: () => (consumed < tokens.length ? Promise.resolve(tokens[consumed++]!) : new Promise((resolve) => waiting.push(resolve))),
     close: () => new Promise((resolve) => { server.close(() => resolve()); server.closeAllConnections(); }),
   };
