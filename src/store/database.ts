@@ -23,8 +23,8 @@ class EmbeddedPgClient extends KnexPgClient {
 
   constructor(config: Knex.Config) {
     super(config);
-    const { pgliteDir } = config.connection as { pgliteDir: string };
-    this.embedded = new EmbeddedDatabase(pgliteDir === ':memory:' ? undefined : pgliteDir);
+    const { pgliteDir, pgliteFrom } = config.connection as { pgliteDir: string; pgliteFrom?: string };
+    this.embedded = new EmbeddedDatabase(pgliteDir === ':memory:' ? undefined : pgliteDir, pgliteFrom);
     this.connectionSettings = { user: 'postgres', database: 'postgres', stream: () => this.embedded.connect() };
   }
 
@@ -41,8 +41,11 @@ class EmbeddedPgClient extends KnexPgClient {
   }
 }
 
-/** Where the database lives: a PostgreSQL URL, or a PGlite directory (`:memory:` for a throwaway one). */
-export type DatabaseLocation = { databaseUrl: string } | { pgliteDir: string };
+/**
+ * Where the database lives: a PostgreSQL URL, or a PGlite directory (`:memory:` for a throwaway
+ * one, which may start from `pgliteFrom`, a file PGlite's `dumpDataDir` wrote).
+ */
+export type DatabaseLocation = { databaseUrl: string } | { pgliteDir: string; pgliteFrom?: string | undefined };
 
 /** Picks PostgreSQL when a URL is configured, otherwise embedded PGlite under `<dataDir>/pglite`. */
 export function databaseLocation(config: { databaseUrl: string | undefined; dataDir: string }): DatabaseLocation {
@@ -105,7 +108,7 @@ export function knexConfig(location: DatabaseLocation): Knex.Config {
   }
   return {
     client: EmbeddedPgClient as unknown as Knex.Config['client'],
-    connection: { pgliteDir: location.pgliteDir } as Knex.StaticConnectionConfig,
+    connection: { pgliteDir: location.pgliteDir, pgliteFrom: location.pgliteFrom } as Knex.StaticConnectionConfig,
     pool: { min: 1, max: 1 },
   };
 }

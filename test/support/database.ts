@@ -1,10 +1,11 @@
 import crypto from 'node:crypto';
 import type { Knex } from 'knex';
 import pg from 'pg';
+import { inject } from 'vitest';
 import { openDatabase } from '../../src/store/database.ts';
 import { migrateLatest } from '../../src/store/migrate.ts';
 
-/** A throwaway, migrated database for one test file: a fresh PostgreSQL database when `DATABASE_URL` is set, else in-memory PGlite. */
+/** A throwaway, migrated database for one test file: a fresh PostgreSQL database when `DATABASE_URL` is set, else in-memory PGlite (started from the run's migrated dump, `global-setup.ts`). */
 export interface TestDatabase {
   db: Knex;
   /** Set on PostgreSQL: a URL other processes can connect to. */
@@ -17,7 +18,7 @@ export interface TestDatabase {
 export async function createTestDatabase(): Promise<TestDatabase> {
   const base = process.env.DATABASE_URL;
   if (!base) {
-    const db = openDatabase({ pgliteDir: ':memory:' });
+    const db = openDatabase({ pgliteDir: ':memory:', pgliteFrom: inject('migratedPglite') });
     await migrateLatest(db);
     return { db, url: undefined, kind: 'pglite', close: () => db.destroy() };
   }

@@ -30,10 +30,10 @@ export class EmbeddedDatabase {
   readonly ready: Promise<void>;
   private closing: Promise<void> | undefined;
 
-  /** Starts PGlite on `dataDir` (undefined: in memory) in a new worker thread. */
-  constructor(dataDir: string | undefined) {
+  /** Starts PGlite on `dataDir` (undefined: in memory, from the dump file `from` if given) in a new worker thread. */
+  constructor(dataDir: string | undefined, from?: string) {
     const { entry, eval: isCode } = workerEntry();
-    this.worker = new Worker(entry, { eval: isCode, workerData: { dataDir } satisfies WorkerOptions });
+    this.worker = new Worker(entry, { eval: isCode, workerData: { dataDir, from } satisfies WorkerOptions });
     this.ready = new Promise((resolve, reject) => {
       const onMessage = (message: FromWorker) => {
         if (message.type === 'ready') resolve();

@@ -8,6 +8,7 @@
  * to whichever batch committed it. As PostgreSQL does, this worker hands it to the sessions that
  * asked for it: each session that sent a simple-query `LISTEN` gets a copy, and the others none.
  */
+import fs from 'node:fs';
 import { parentPort, workerData } from 'node:worker_threads';
 import v8 from 'node:v8';
 import { runInNewContext } from 'node:vm';
@@ -18,9 +19,10 @@ import type { MessagePort } from 'node:worker_threads';
 export type ToWorker = { type: 'session'; port: MessagePort } | { type: 'close' };
 /** What this worker tells the host. */
 export type FromWorker = { type: 'ready' } | { type: 'failed'; message: string; stack?: string } | { type: 'closed' };
-/** `workerData`: a PGlite data directory, or undefined for an in-memory database. */
+/** `workerData`: a PGlite data directory, or undefined for an in-memory database; that one starts from the dump file `from` if given. */
 export interface WorkerOptions {
   dataDir: string | undefined;
+  from?: string | undefined;
 }
 
 const TERMINATE = 0x58; // 'X': a client ending its session; PGlite's backend must outlive it.
@@ -29,14 +31,19 @@ const NOTIFICATION = 0x41; // 'A': NotificationResponse
 const PROTOCOL_3 = 0x0003_0000;
 
 const host = parentPort!;
-const { dataDir } = workerData as WorkerOptions;
+const { dataDir, from } = workerData as WorkerOptions;
 /**
  * PostgreSQL's default 128 MB of shared buffers is resident WASM memory here; the gateway's working
  * set is far smaller and the data files are read through the OS page cache anyway (measured: about
  * 110 MB less RSS, the same query throughput).
  */
 const SHARED_BUFFERS = '16MB';
-const db = new PGlite({ ...(dataDir === undefined ? {} : { dataDir }), postgresqlconf: `shared_buffers = ${SHARED_BUFFERS}` });
+const db = new PGlite({
+  ...(dataDir === undefined ? {} : { dataDir }),
+  // A dump to start from: what PGlite would otherwise create with initdb (the tests' migrated database).
+  ...(dataDir === undefined && from !== undefined ? { loadDataDir: new Blob([fs.readFileSync(from)]) } : {}),
+  postgresqlconf: `shared_buffers = ${SHARED_BUFFERS}`,
+});
 
 interface Batch {
   session: Session;
