@@ -1,12 +1,16 @@
+import v8 from 'node:v8';
 import { ConfigError, loadConfig } from './config.ts';
 import { createLogger } from './logger.ts';
-import { importQuietly, unsupportedRuntimeNotice } from './runtime.ts';
+import { heapGrowthFlag, importQuietly, unsupportedRuntimeNotice } from './runtime.ts';
 
 /** How long a shutdown may take before the process gives up on the requests still open. */
 const SHUTDOWN_TIMEOUT_MS = 10_000;
 
 /** Starts a Realmgate node from the environment and stops it gracefully on SIGTERM/SIGINT. */
 async function main(): Promise<void> {
+  // Read by V8 at each full collection, so it applies from the first one on.
+  const heapFlag = heapGrowthFlag(process.execArgv);
+  if (heapFlag) v8.setFlagsFromString(heapFlag);
   let config;
   try {
     config = loadConfig(process.env);

@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { SUPPORTED_NODE_MAJORS, unsupportedRuntimeNotice } from '../src/runtime.ts';
+import { HEAP_GROWING_PERCENT, SUPPORTED_NODE_MAJORS, heapGrowthFlag, unsupportedRuntimeNotice } from '../src/runtime.ts';
 import type { TestDatabase } from './support/database.ts';
 import { processEnv, startServerProcess, type ServerProcess } from './support/node-process.ts';
 import { freePort } from './support/server.ts';
@@ -97,6 +97,18 @@ describe('supported runtimes', () => {
     expect(unsupportedRuntimeNotice('v18.20.4')).toMatch(/^Node\.js 18\.20\.4 is not supported/);
     expect(unsupportedRuntimeNotice('22.12.0')).toBeUndefined();
     expect(unsupportedRuntimeNotice('24.1.0')).toBeUndefined();
+  });
+
+  it('bounds the heap growth with a V8 flag this Node.js knows, unless the server was started with its own', () => {
+    const flag = heapGrowthFlag(['--enable-source-maps']);
+    expect(flag).toBe(`--heap-growing-percent=${HEAP_GROWING_PERCENT}`);
+    expect(heapGrowthFlag(['--heap-growing-percent=100'])).toBeUndefined();
+    expect(heapGrowthFlag(['--heap_growing_percent=20'])).toBeUndefined();
+    // v8.setFlagsFromString ignores a flag V8 does not know; the command line refuses one.
+    const known = spawnSync(process.execPath, [flag!, '-e', ''], { encoding: 'utf8' });
+    expect(known.status, known.stderr).toBe(0);
+    const unknown = spawnSync(process.execPath, ['--heap-growing-percentage=50', '-e', ''], { encoding: 'utf8' });
+    expect(unknown.status).not.toBe(0);
   });
 
   it(`prints ${onSupportedNode ? 'no runtime line' : 'one runtime line'} at start-up on this Node.js ${process.versions.node}`, async () => {
