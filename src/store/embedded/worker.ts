@@ -43,8 +43,9 @@ const SHARED_BUFFERS = '16MB';
  * function by function as they get hot, with its optimizing one (TurboFan), whose compile jobs run
  * on background threads and leave their memory in those threads' malloc arenas. For the gateway's
  * short queries the optimized code bought nothing measurable (3,000 inserts and 3,000 lookups took
- * the same time) and cost about 120 MB of resident memory, so the baseline code is kept. V8 flags
- * are process-wide; the server's own isolate runs no WASM. Set before PGlite compiles its module.
+ * the same time) and cost about 120 MB of resident memory, so PGlite's module keeps the baseline
+ * code. V8 flags are process-wide but a module's tiering is fixed when it is compiled: the flag is
+ * set until PGlite is ready (`start`), so WASM compiled later (undici's HTTP parser) is unaffected.
  */
 v8.setFlagsFromString('--liftoff-only');
 const db = new PGlite({
@@ -255,7 +256,11 @@ host.on('message', (message: ToWorker) => {
  * own, so once ready it runs one statement and collects (about 90 ms, once per start).
  */
 async function start(): Promise<void> {
-  await db.waitReady;
+  try {
+    await db.waitReady;
+  } finally {
+    if (!process.execArgv.includes('--liftoff-only')) v8.setFlagsFromString('--no-liftoff-only');
+  }
   await db.exec('select 1');
   v8.setFlagsFromString('--expose-gc');
   const gc = runInNewContext('gc') as () => void;
