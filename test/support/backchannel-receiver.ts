@@ -7,8 +7,8 @@ export interface BackchannelReceiver {
   tokens: string[];
   /** While true the application is down: it answers 503 and records nothing. */
   down: boolean;
-  /** Requests refused while down. */
-  refused: number;
+  /** Requests refused while down (the sum of `refusedBy`). */
+  readonly refused: number;
   /** Requests refused while down, by the `client` query parameter of the URL they were sent to. */
   refusedBy: Record<string, number>;
   /** Resolves with the next token received (or one already waiting). */
@@ -26,7 +26,6 @@ export async function startBackchannelReceiver(): Promise<BackchannelReceiver> {
     req.on('data', (c: Buffer) => (body += c.toString()));
     req.on('end', () => {
       if (receiver.down) {
-        receiver.refused++;
         const client = new URL(req.url ?? '/', 'http://127.0.0.1').searchParams.get('client') ?? '';
         receiver.refusedBy[client] = (receiver.refusedBy[client] ?? 0) + 1;
         res.writeHead(503).end();
@@ -48,7 +47,9 @@ export async function startBackchannelReceiver(): Promise<BackchannelReceiver> {
     url: `http://127.0.0.1:${port}/backchannel-logout`,
     tokens,
     down: false,
-    refused: 0,
+    get refused() {
+      return Object.values(this.refusedBy).reduce((sum, n) => sum + n, 0);
+    },
     refusedBy: {},
     next: () => (consumed < tokens.length ? Promise.resolve(tokens[consumed++]!) : new Promise((resolve) => waiting.push(resolve))),
     close: () => new Promise((resolve) => { server.close(() => resolve()); server.closeAllConnections(); }),

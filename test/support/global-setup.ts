@@ -19,10 +19,7 @@ declare module 'vitest' {
  * (about 2 s less per database). `createTestDatabase` still migrates, which then finds nothing to do.
  */
 export default async function setup(project: TestProject): Promise<(() => void) | undefined> {
-  if (process.env.DATABASE_URL) {
-    project.provide('migratedPglite', undefined);
-    return undefined;
-  }
+  if (process.env.DATABASE_URL) return undefined;
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'realmgate-test-pglite-'));
   const dataDir = path.join(dir, 'pglite');
   const db = openDatabase({ pgliteDir: dataDir });
