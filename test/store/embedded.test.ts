@@ -1,6 +1,7 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { PGlite } from '@electric-sql/pglite';
 import pg from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
 import { DatabaseLockedError, closeDatabase, isEmbedded, openDatabase } from '../../src/store/database.ts';
@@ -41,6 +42,33 @@ describe('the embedded store (PGlite in a worker thread, spoken to through pg)',
     const onPostgres = openDatabaseOnPostgres();
     expect(isEmbedded(onPostgres)).toBe(false);
     await onPostgres.destroy();
+  });
+
+  it('starts an in-memory database from a dump of another one, which stays untouched', async () => {
+    const dir = dataDir();
+    const source = openDatabase({ pgliteDir: dir });
+    await source.schema.createTable('notes', (t) => t.text('body'));
+    await source('notes').insert({ body: 'from the dump' });
+    await closeDatabase(source);
+    const pglite = new PGlite(dir);
+    await pglite.waitReady;
+    const file = `${dir}.tar`;
+    fs.writeFileSync(file, Buffer.from(await (await pglite.dumpDataDir('none')).arrayBuffer()));
+    await pglite.close();
+
+    const copy = openDatabase({ pgliteDir: ':memory:', pgliteFrom: file });
+    try {
+      expect(await copy('notes').select('body')).toEqual([{ body: 'from the dump' }]);
+      await copy('notes').insert({ body: 'only in memory' });
+    } finally {
+      await copy.destroy();
+    }
+    const again = openDatabase({ pgliteDir: ':memory:', pgliteFrom: file });
+    try {
+      expect(await again('notes').select('body')).toEqual([{ body: 'from the dump' }]);
+    } finally {
+      await again.destroy();
+    }
   });
 
   it('keeps what was written after a close and reopen, and holds the directory for this process only', async () => {
